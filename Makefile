@@ -1,0 +1,77 @@
+# The workbook's commands. Quick start: `make lab` (work) and `make test` (check everything).
+# Both create .venv with the dependencies from pyproject.toml first; no root needed.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: help setup lab test check stubs stubs-check nbval nbval-reference notebooks \
+        redis-start redis-stop redis-status lint format clean
+
+help:
+	@echo "make lab           set up, start Redis, open JupyterLab on notebooks/"
+	@echo "make test          set up, then every test and every notebook (nbval)"
+	@echo "make check         your progress: each step's tests on your lab/"
+	@echo "make nbval         nbval on the notebooks against your lab/ (instructors: a learner's copy)"
+	@echo "make redis-start | redis-stop | redis-status"
+	@echo "maintainers: make stubs | notebooks | lint | format | clean"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed (found " + sys.version.split()[0] + "); run: make PYTHON=python3.12 ...")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	@touch $(STAMP)
+
+lab: setup
+	$(PY) -m lab redis start
+	$(PY) -m jupyter lab notebooks/
+
+test: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m lab stubs --check
+	$(PY) -m pytest --impl=solutions
+	$(PY) -m lab nbval --reference
+
+check: setup
+	$(PY) -m lab check
+
+nbval: setup
+	$(PY) -m lab nbval
+
+nbval-reference: setup
+	$(PY) -m lab nbval --reference
+
+stubs: setup
+	$(PY) -m lab stubs
+
+stubs-check: setup
+	$(PY) -m lab stubs --check
+
+notebooks: setup
+	$(PY) -m lab execute
+
+redis-start: setup
+	$(PY) -m lab redis start
+
+redis-stop: setup
+	$(PY) -m lab redis stop
+
+redis-status: setup
+	$(PY) -m lab redis status
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: setup
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+clean:
+	-$(PY) -m lab redis stop
+	rm -rf $(VENV) .backups build *.egg-info

@@ -1,0 +1,10 @@
+"""The learner's package - your workbook.
+
+Yours to edit (generated from solutions/ with TODOs; the notebooks tell you when):
+    connection.py  step 00: the connection to Redis and the queue
+    tasks.py       step 01: the slow work
+    producer.py    step 02: the FastAPI app that queues work
+    worker.py      step 03: the worker that runs it
+
+Provided (do not edit): __main__.py (`python -m lab ...`) and everything in support/.
+"""

@@ -1,0 +1,137 @@
+"""PROVIDED: run the API or a worker as a background process from a notebook or a test.
+
+    with start_worker() as worker, start_api() as api:
+        httpx.get(f"{api.url}/health")
+        print(worker.output())
+
+They are the same commands you type in a terminal (`python -m lab.worker`,
+`uvicorn lab.producer:app`), started with this checkout on PYTHONPATH; their output
+goes to a log file that `output()` reads.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .config import PROJECT_ROOT
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment, with this checkout first on PYTHONPATH."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+class Background:
+    """A command running in the background, with its output in a log file."""
+
+    def __init__(self, name: str, command: Sequence[str], env: Mapping[str, str] | None = None):
+        self.name = name
+        self.command = list(command)
+        log = tempfile.NamedTemporaryFile(prefix=f"{name}-", suffix=".log", delete=False)
+        self.log_path = Path(log.name)
+        self.process = subprocess.Popen(
+            self.command,
+            cwd=PROJECT_ROOT,
+            env=child_env(env),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C in a notebook or terminal does not reach it
+        )
+        log.close()
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def output(self) -> str:
+        """Everything the process has printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_output(self, text: str, timeout: float = 15.0) -> None:
+        """Wait until the process prints `text`; raise if it exits or takes too long."""
+        deadline = time.monotonic() + timeout
+        while text not in self.output():
+            if not self.running:
+                raise RuntimeError(
+                    f"{self.name} exited ({self.process.returncode}):\n{self.output()}"
+                )
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{self.name} did not print {text!r} in {timeout} s:\n{self.output()}"
+                )
+            time.sleep(0.05)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        """Wait for the process to end by itself; return its exit code."""
+        return self.process.wait(timeout)
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """Ask it to stop (SIGTERM: a worker finishes its current job first); kill it if
+        it takes longer than `timeout` seconds. Returns the exit code."""
+        if self.running:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def __enter__(self) -> Background:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+        self.log_path.unlink(missing_ok=True)
+
+
+def start_worker(
+    *args: str, package: str = "lab", env: Mapping[str, str] | None = None
+) -> Background:
+    """`python -m <package>.worker *args`, returned once it listens on its queues."""
+    worker = Background("worker", [sys.executable, "-m", f"{package}.worker", *args], env)
+    if "--burst" not in args:
+        worker.wait_for_output("listening on")
+    return worker
+
+
+class Api(Background):
+    url: str
+
+
+def start_api(
+    package: str = "lab", port: int | None = None, env: Mapping[str, str] | None = None
+) -> Api:
+    """`uvicorn <package>.producer:app` on 127.0.0.1, returned once it accepts requests.
+
+    Its address is the `url` attribute (a free port unless `port` is given).
+    """
+    port = port or free_port()
+    command = [
+        sys.executable, "-m", "uvicorn", f"{package}.producer:app",
+        "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+    ]  # fmt: skip
+    api = Api("api", command, env)
+    api.url = f"http://127.0.0.1:{port}"
+    api.wait_for_output("Uvicorn running on")
+    return api

@@ -1,0 +1,114 @@
+"""PROVIDED: `python -m lab check` - how far along is your lab/?
+
+Runs each started step's tests against lab/ (one pytest run) and prints one line per
+step - passed, failing or not started - then a hint for the first step that is not done.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .background import child_env
+from .config import PROJECT_ROOT
+from .exercises import STEPS, Step, step_of_test_file
+from .stubs import expected_stubs
+
+
+@dataclass
+class StepResult:
+    step: Step
+    state: str = "not started"
+    passed: int = 0
+    total: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def run_step_tests(steps: list[Step], root: Path = PROJECT_ROOT) -> dict[str, StepResult]:
+    """Run the tests of `steps` against lab/ in one pytest process."""
+    results = {step.number: StepResult(step) for step in steps}
+    if not steps:
+        return results
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.xml"
+        command = [
+            sys.executable, "-m", "pytest", "--impl=lab", "-m", "exercise", "-q",
+            "-o", "junit_family=xunit1", f"--junitxml={report}", "-p", "no:warnings",
+            *[step.tests for step in steps],
+        ]  # fmt: skip
+        subprocess.run(command, cwd=root, env=child_env(), capture_output=True, check=False)
+        if not report.exists():
+            raise RuntimeError("pytest did not run; try `make test` to see why")
+        for case in ET.parse(report).getroot().iter("testcase"):
+            step = step_of_test_file(case.get("file", ""))
+            if step is None or step.number not in results:
+                continue
+            result = results[step.number]
+            result.total += 1
+            problem = case.find("failure")
+            if problem is None:
+                problem = case.find("error")
+            if problem is None and case.find("skipped") is None:
+                result.passed += 1
+            elif problem is not None:
+                message = (problem.get("message") or "").strip().splitlines()
+                result.failures.append(f"{case.get('name')}: {message[0] if message else '?'}")
+    for result in results.values():
+        result.state = "passed" if result.total and result.passed == result.total else "failing"
+    return results
+
+
+def progress(root: Path = PROJECT_ROOT) -> list[StepResult]:
+    """One result per step, in order."""
+    stubs = expected_stubs(root)
+    untouched = {
+        step.number
+        for step in STEPS
+        if (root / step.module).read_text() == stubs.get(root / step.module)
+    }
+    started = [step for step in STEPS if step.number not in untouched]
+    ran = run_step_tests(started, root)
+    return [ran.get(step.number, StepResult(step)) for step in STEPS]
+
+
+def report(results: list[StepResult]) -> str:
+    lines = ["Workbook progress (your lab/ files, checked by their tests):"]
+    for r in results:
+        counts = f" ({r.passed}/{r.total} tests pass)" if r.state == "failing" else ""
+        lines.append(f"  {r.step.number}  {r.step.title:<40} {r.state}{counts}")
+    todo = next((r for r in results if r.state != "passed"), None)
+    if todo is None:
+        lines.append("Every step passes. Well done!")
+        return "\n".join(lines)
+    step = todo.step
+    lines.append("")
+    lines.append(f"Next: step {step.number}, {step.notebook} - edit {step.module}.")
+    for failure in todo.failures[:3]:
+        lines.append(f"  failing: {failure}")
+    lines.append(f"  hint: {step.hint}")
+    lines.append(f"  details: python -m pytest {step.tests}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    results = progress()
+    print(report(results))
+    return 0 if all(r.state == "passed" for r in results) else 1
+
+
+def check_step(number: str) -> bool:
+    """Run one step's tests against lab/ and print a one-line verdict (notebook check cells)."""
+    step = next(s for s in STEPS if s.number == number)
+    result = run_step_tests([step])[number]
+    if result.state == "passed":
+        print(f"Step {number} passed: every test in {step.tests} passes on your {step.module}.")
+        return True
+    print(f"Step {number} is not done yet: {result.passed} of {result.total} tests pass.")
+    for failure in result.failures[:3]:
+        print(f"  failing: {failure}")
+    print(f"  hint: {step.hint}")
+    return False

