@@ -1,0 +1,184 @@
+"""The ways in: environment.yml (the conda path), pyproject.toml, the README's quick start,
+the Makefile targets it names, and CI calling the same command.
+
+conda cannot run here, so environment.yml is checked as a file: it must bring Python,
+pip and a Redis server from conda-forge and pip-install this project, without repeating
+the dependency list that pyproject.toml holds.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+import yaml  # PyYAML: installed with jupyter (jupyter_events needs it)
+
+ROOT = Path(__file__).resolve().parents[1]
+ENVIRONMENT = ROOT / "environment.yml"
+PYPROJECT = ROOT / "pyproject.toml"
+
+QUICK_START = (
+    "make lab     # creates .venv, installs everything, starts a local Redis,"
+    " opens JupyterLab on notebooks/",
+    "make test    # the same set-up, then every test and every notebook (nbval)",
+)
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def normalize(name: str) -> str:
+    """A package name as PyPI and conda compare them (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def name_of(spec: str) -> str:
+    """ "fastapi>=0.115" -> "fastapi", "python>=3.10,<3.14" -> "python"."""
+    found = NAME.match(spec.strip())
+    assert found, f"cannot read a package name in {spec!r}"
+    return normalize(found.group())
+
+
+def project_table() -> dict:
+    """The [project] table of pyproject.toml (tomllib on 3.11+, a small parser on 3.10)."""
+    text = PYPROJECT.read_text()
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: read the two entries these tests need
+        block = re.search(r"^dependencies\s*=\s*\[(.*?)^\]", text, re.M | re.S)
+        assert block, "no `dependencies = [...]` in pyproject.toml"
+        lines = [line for line in block.group(1).splitlines() if not line.strip().startswith("#")]
+        python = re.search(r'^requires-python\s*=\s*"([^"]*)"', text, re.M)
+        return {
+            "dependencies": re.findall(r'"([^"]*)"', "\n".join(lines)),
+            "requires-python": python.group(1) if python else "",
+        }
+    return tomllib.loads(text)["project"]
+
+
+@pytest.fixture(scope="module")
+def environment() -> dict:
+    data = yaml.safe_load(ENVIRONMENT.read_text())
+    assert isinstance(data, dict), "environment.yml is not a mapping"
+    return data
+
+
+def conda_specs(environment: dict) -> list[str]:
+    return [item for item in environment.get("dependencies", []) if isinstance(item, str)]
+
+
+def pip_section(environment: dict) -> list[str]:
+    sections = [
+        item["pip"]
+        for item in environment.get("dependencies", [])
+        if isinstance(item, dict) and "pip" in item
+    ]
+    assert len(sections) == 1, f"expected one `pip:` section, found {len(sections)}"
+    return sections[0]
+
+
+def test_environment_is_conda_forge_only(environment: dict) -> None:
+    assert environment.get("name") == "task-queue-workbook"
+    assert environment.get("channels") == ["conda-forge"]
+
+
+def test_environment_brings_python_redis_server_and_pip(environment: dict) -> None:
+    names = {name_of(spec) for spec in conda_specs(environment)}
+    assert {"python", "redis-server", "pip"} <= names, f"conda packages: {sorted(names)}"
+
+
+def test_environment_python_matches_requires_python(environment: dict) -> None:
+    python = [spec for spec in conda_specs(environment) if name_of(spec) == "python"]
+    assert len(python) == 1, python
+    lower = re.search(r">=\s*([\d.]+)", project_table()["requires-python"])
+    assert lower, "pyproject.toml has no requires-python lower bound"
+    assert f">={lower.group(1)}" in python[0].replace(" ", ""), (
+        f"environment.yml asks for {python[0]!r}; pyproject.toml needs Python >={lower.group(1)}"
+    )
+
+
+def test_environment_pip_installs_only_this_project(environment: dict) -> None:
+    assert pip_section(environment) == ["-e ."]
+
+
+def test_environment_does_not_repeat_the_dependency_list(environment: dict) -> None:
+    dependencies = {name_of(spec) for spec in project_table()["dependencies"]}
+    assert {"fastapi", "rq", "redis", "nbval"} <= dependencies, "pyproject.toml was misread"
+    listed = {name_of(spec) for spec in conda_specs(environment)}
+    listed |= {name_of(spec) for spec in pip_section(environment) if not spec.startswith("-")}
+    repeated = sorted(dependencies & listed)
+    assert not repeated, f"already in pyproject.toml, do not list in environment.yml: {repeated}"
+
+
+def _can_build_editable_offline() -> bool:
+    """Whether this interpreter has a setuptools that builds an editable install without
+    fetching anything: PEP 660 needs setuptools 64; before 70.1, bdist_wheel comes from
+    the separate `wheel` package (a venv made by `python -m venv` often lacks it)."""
+    try:
+        version = tuple(int(part) for part in metadata.version("setuptools").split(".")[:2])
+    except (metadata.PackageNotFoundError, ValueError):
+        return False
+    if version < (64, 0):
+        return False
+    if version >= (70, 1):
+        return True
+    try:
+        metadata.version("wheel")
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(
+    not _can_build_editable_offline(),
+    reason="this interpreter has no setuptools>=70.1 (or setuptools>=64 with wheel), so an"
+    " editable install cannot be resolved without build isolation, which needs the network",
+)
+def test_pip_can_install_this_project_editable() -> None:
+    command = [
+        sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps",
+        "--no-build-isolation", "--no-index", "-e", ".",
+    ]  # fmt: skip
+    result = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Would install task-queue-workbook" in result.stdout, result.stdout
+
+
+def test_pyproject_packages_and_readme_exist() -> None:
+    text = PYPROJECT.read_text()
+    packages = re.search(r"^packages\s*=\s*\[([^\]]*)\]", text, re.M)
+    assert packages, "no `packages = [...]` in pyproject.toml"
+    names = re.findall(r'"([^"]+)"', packages.group(1))
+    assert names, "pyproject.toml lists no packages"
+    for name in names:
+        init = ROOT.joinpath(*name.split("."), "__init__.py")
+        assert init.is_file(), f"package {name} in pyproject.toml has no {init.relative_to(ROOT)}"
+    readme = re.search(r'^readme\s*=\s*"([^"]+)"', text, re.M)
+    assert readme and (ROOT / readme.group(1)).is_file(), "pyproject.toml's readme is missing"
+
+
+def test_readme_quick_start_is_the_two_commands() -> None:
+    lines = [line.rstrip() for line in (ROOT / "README.md").read_text().splitlines()]
+    for command in QUICK_START:
+        assert command in lines, f"README.md lacks the quick-start line: {command}"
+    assert lines.index(QUICK_START[0]) + 1 == lines.index(QUICK_START[1])
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    commands = [
+        line.strip()
+        for line in (ROOT / ".ci" / "run").read_text().splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    assert any(re.fullmatch(r"(exec\s+)?make test", command) for command in commands), commands
+
+
+@pytest.mark.parametrize("target", ["lab", "test"])
+def test_makefile_has_the_quick_start_targets(target: str) -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(rf"^{target}\s*:", makefile, re.M), f"Makefile has no `{target}:` target"
