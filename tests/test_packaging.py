@@ -9,9 +9,6 @@ the dependency list that pyproject.toml holds.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -111,42 +108,6 @@ def test_environment_does_not_repeat_the_dependency_list(environment: dict) -> N
     listed |= {name_of(spec) for spec in pip_section(environment) if not spec.startswith("-")}
     repeated = sorted(dependencies & listed)
     assert not repeated, f"already in pyproject.toml, do not list in environment.yml: {repeated}"
-
-
-def _can_build_editable_offline() -> bool:
-    """Whether this interpreter has a setuptools that builds an editable install without
-    fetching anything: PEP 660 needs setuptools 64; before 70.1, bdist_wheel comes from
-    the separate `wheel` package (a venv made by `python -m venv` often lacks it)."""
-    try:
-        version = tuple(int(part) for part in metadata.version("setuptools").split(".")[:2])
-    except (metadata.PackageNotFoundError, ValueError):
-        return False
-    if version < (64, 0):
-        return False
-    if version >= (70, 1):
-        return True
-    try:
-        metadata.version("wheel")
-    except metadata.PackageNotFoundError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(
-    not _can_build_editable_offline(),
-    reason="this interpreter has no setuptools>=70.1 (or setuptools>=64 with wheel), so an"
-    " editable install cannot be resolved without build isolation, which needs the network",
-)
-def test_pip_can_install_this_project_editable() -> None:
-    command = [
-        sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps",
-        "--no-build-isolation", "--no-index", "-e", ".",
-    ]  # fmt: skip
-    result = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Would install task-queue-workbook" in result.stdout, result.stdout
 
 
 def test_pyproject_packages_and_readme_exist() -> None:

@@ -1,0 +1,140 @@
+"""Shared fixtures. Tests of learner code import it through `impl` (--impl=lab|solutions).
+
+Redis comes from lab.support.redis_server, as for learners: the running one if REDIS_URL
+answers, else a local server started for the session (and stopped after it). Tests use
+database 15 of that server and empty it before each test that asks for `redis_conn`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from types import ModuleType
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from redis import Redis
+
+from lab.support import redis_server
+from lab.support.config import get_settings
+
+TEST_DB = 15
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--impl",
+        choices=["lab", "solutions"],
+        default="lab",
+        help="which package the exercise tests check: your lab/ (default) or solutions/",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A test that checks learner code (it uses `impl`) is an exercise test: it must pass
+    # against solutions/ and fail against the untouched stubs (tests/test_honesty.py).
+    for item in items:
+        if "impl" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.exercise)
+
+
+@pytest.fixture(scope="session")
+def impl(request: pytest.FixtureRequest) -> str:
+    """The package under test: "lab" or "solutions"."""
+    return request.config.getoption("--impl")
+
+
+def _load(impl: str, name: str) -> ModuleType:
+    return importlib.import_module(f"{impl}.{name}")
+
+
+@pytest.fixture
+def connection(impl: str) -> ModuleType:
+    return _load(impl, "connection")
+
+
+@pytest.fixture
+def tasks(impl: str) -> ModuleType:
+    return _load(impl, "tasks")
+
+
+@pytest.fixture
+def producer(impl: str) -> ModuleType:
+    return _load(impl, "producer")
+
+
+@pytest.fixture
+def worker(impl: str) -> ModuleType:
+    return _load(impl, "worker")
+
+
+def with_db(url: str, db: int) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A Redis URL for the tests (database 15), also exported as REDIS_URL so that code
+    under test and the processes it starts use it."""
+    base = get_settings().redis_url
+    try:
+        started = redis_server.start(base)
+    except redis_server.RedisUnavailable as exc:
+        pytest.exit(f"Redis is needed for these tests.\n{exc}", returncode=1)
+    url = with_db(base, TEST_DB)
+    previous = os.environ.get("REDIS_URL")
+    os.environ["REDIS_URL"] = url
+    yield url
+    if previous is None:
+        os.environ.pop("REDIS_URL", None)
+    else:
+        os.environ["REDIS_URL"] = previous
+    if started.started_now:
+        redis_server.stop(base)
+
+
+@pytest.fixture
+def redis_conn(redis_url: str) -> Iterator[Redis]:
+    """A client to the test database, emptied first."""
+    client = Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port on 127.0.0.1 where nothing listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections and never answers (a Redis that hangs)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in accepted:
+        conn.close()
+    server.close()

@@ -1,0 +1,35 @@
+"""`python -m lab check`: progress per step on a learner's lab/."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+from lab.support.background import child_env
+from lab.support.reference import copy_checkout
+
+
+def test_progress_from_not_started_to_passed_and_failing(tmp_path, redis_url):
+    root = copy_checkout(tmp_path / "checkout", lab="stubs")
+    # A learner who finished step 00, got step 01 wrong, and has not started 02 and 03.
+    shutil.copy2(root / "solutions" / "connection.py", root / "lab" / "connection.py")
+    tasks = (root / "solutions" / "tasks.py").read_text()
+    (root / "lab" / "tasks.py").write_text(tasks.replace("Task complete", "Done"))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "lab", "check"],
+        cwd=root,
+        env=child_env({"PYTHONPATH": str(root)}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = result.stdout.splitlines()
+    assert result.returncode == 1
+    assert any(line.split()[:1] == ["00"] and line.endswith("passed") for line in lines)
+    assert any(line.split()[:1] == ["01"] and "failing" in line for line in lines)
+    assert sum("not started" in line for line in lines) == 2
+    assert "Next: step 01, notebooks/01_tasks.ipynb - edit lab/tasks.py." in result.stdout
+    assert "hint: send_fake_email()" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
