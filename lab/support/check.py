@@ -100,15 +100,16 @@ def main() -> int:
     return 0 if all(r.state == "passed" for r in results) else 1
 
 
-def check_step(number: str) -> bool:
-    """Run one step's tests against lab/ and print a one-line verdict (notebook check cells)."""
+def check_step(number: str) -> None:
+    """Run one step's tests against lab/ and print the verdict (notebook check cells).
+
+    Prints rather than returns, so that a check cell shows only the verdict."""
     step = next(s for s in STEPS if s.number == number)
     result = run_step_tests([step])[number]
     if result.state == "passed":
         print(f"Step {number} passed: every test in {step.tests} passes on your {step.module}.")
-        return True
+        return
     print(f"Step {number} is not done yet: {result.passed} of {result.total} tests pass.")
     for failure in result.failures[:3]:
         print(f"  failing: {failure}")
     print(f"  hint: {step.hint}")
-    return False
