@@ -1,8 +1,10 @@
 """Shared fixtures. Tests of learner code import it through `impl` (--impl=lab|solutions).
 
 Redis comes from lab.support.redis_server, as for learners: the running one if REDIS_URL
-answers, else a local server started for the session (and stopped after it). Tests use
-database 15 of that server and empty it before each test that asks for `redis_conn`.
+answers, else a local server started for the session (and stopped after it). A session
+claims a database of its own on that server (15, or the next free one down, so that a
+notebook's check cell and `make test` running at the same time do not meet) and empties
+it before each test that asks for `redis_conn`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from redis import Redis
 from lab.support import redis_server
 from lab.support.config import get_settings
 
-TEST_DB = 15
+TEST_DBS = range(15, 7, -1)
+CLAIM_KEY = "workbook:tests:claimed"
+#: Settings a learner may have exported that the tests must not inherit.
+HERMETIC = ("QUEUE_NAME", "EMAIL_DELAY", "REDIS_TIMEOUT")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -75,19 +80,39 @@ def with_db(url: str, db: int) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def hermetic_environment() -> Iterator[None]:
+    """Tests see the default settings, whatever the shell or notebook exported."""
+    saved = {name: os.environ.pop(name) for name in HERMETIC if name in os.environ}
+    yield
+    os.environ.update(saved)
+
+
+def claim_database(base: str) -> tuple[str, Redis]:
+    """The URL of a database no other test session is using, and the client holding it."""
+    for db in TEST_DBS:
+        client = Redis.from_url(with_db(base, db))
+        if client.set(CLAIM_KEY, os.getpid(), nx=True, ex=3600):
+            return with_db(base, db), client
+        client.close()
+    pytest.exit(f"databases {TEST_DBS[-1]}-{TEST_DBS[0]} are all claimed by test runs")
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    """A Redis URL for the tests (database 15), also exported as REDIS_URL so that code
-    under test and the processes it starts use it."""
+    """A Redis URL for the tests (a database of their own), also exported as REDIS_URL so
+    that code under test and the processes it starts use it."""
     base = get_settings().redis_url
     try:
         started = redis_server.start(base)
     except redis_server.RedisUnavailable as exc:
         pytest.exit(f"Redis is needed for these tests.\n{exc}", returncode=1)
-    url = with_db(base, TEST_DB)
+    url, claim = claim_database(base)
     previous = os.environ.get("REDIS_URL")
     os.environ["REDIS_URL"] = url
     yield url
+    claim.flushdb()  # also releases the claim
+    claim.close()
     if previous is None:
         os.environ.pop("REDIS_URL", None)
     else:
@@ -98,9 +123,11 @@ def redis_url() -> Iterator[str]:
 
 @pytest.fixture
 def redis_conn(redis_url: str) -> Iterator[Redis]:
-    """A client to the test database, emptied first."""
+    """A client to the test database, emptied first (but for the session's claim)."""
     client = Redis.from_url(redis_url)
+    claim = client.get(CLAIM_KEY)
     client.flushdb()
+    client.set(CLAIM_KEY, claim, ex=3600)
     yield client
     client.close()
 

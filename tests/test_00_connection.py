@@ -13,13 +13,13 @@ from lab.support.config import get_settings
 def test_get_redis_connects_to_redis_url(connection, redis_url):
     client = connection.get_redis()
     assert client.ping() is True
-    assert client.connection_pool.connection_kwargs["db"] == 15  # the test database
+    assert client.connection_pool.connection_kwargs["db"] == int(redis_url.rsplit("/", 1)[1])
 
 
 def test_get_redis_takes_an_explicit_url(connection, redis_url):
-    client = connection.get_redis(redis_url.rsplit("/", 1)[0] + "/14")
+    client = connection.get_redis(redis_url.rsplit("/", 1)[0] + "/7")
     assert client.ping() is True
-    assert client.connection_pool.connection_kwargs["db"] == 14
+    assert client.connection_pool.connection_kwargs["db"] == 7
 
 
 def test_get_redis_sets_both_timeouts_from_the_settings(connection, monkeypatch):
