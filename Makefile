@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
         redis-start redis-stop redis-status lint format clean
 
 help:
-	@echo "make lab           set up, start Redis, open JupyterLab on notebooks/"
+	@echo "make lab           set up, start Redis, open JupyterLab at notebooks/00_setup.ipynb"
 	@echo "make test          set up, then every test and every notebook (nbval)"
 	@echo "make check         your progress: each step's tests on your lab/"
 	@echo "make nbval         nbval on the notebooks against your lab/ (instructors: a learner's copy)"
@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 
 lab: setup
 	$(PY) -m lab redis start
-	$(PY) -m jupyter lab notebooks/
+	$(PY) -m jupyter lab --LabApp.default_url=/lab/tree/notebooks/00_setup.ipynb
 
 test: setup
 	$(PY) -m ruff check .

@@ -11,6 +11,7 @@ goes to a log file that `output()` reads.
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import socket
@@ -58,6 +59,8 @@ class Background:
             start_new_session=True,  # Ctrl-C in a notebook or terminal does not reach it
         )
         log.close()
+        # A kernel restart or interpreter exit stops what it started, leaving no orphans.
+        atexit.register(self.stop)
 
     @property
     def running(self) -> bool:
