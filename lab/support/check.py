@@ -40,9 +40,12 @@ def run_step_tests(steps: list[Step], root: Path = PROJECT_ROOT) -> dict[str, St
             "-o", "junit_family=xunit1", f"--junitxml={report}", "-p", "no:warnings",
             *[step.tests for step in steps],
         ]  # fmt: skip
-        subprocess.run(command, cwd=root, env=child_env(), capture_output=True, check=False)
+        ran = subprocess.run(
+            command, cwd=root, env=child_env(), capture_output=True, text=True, check=False
+        )
+        said = "\n".join((ran.stdout + ran.stderr).strip().splitlines()[-12:])
         if not report.exists():
-            raise RuntimeError("pytest did not run; try `make test` to see why")
+            raise RuntimeError(f"The tests could not run:\n{said}")
         for case in ET.parse(report).getroot().iter("testcase"):
             step = step_of_test_file(case.get("file", ""))
             if step is None or step.number not in results:
@@ -57,6 +60,8 @@ def run_step_tests(steps: list[Step], root: Path = PROJECT_ROOT) -> dict[str, St
             elif problem is not None:
                 message = (problem.get("message") or "").strip().splitlines()
                 result.failures.append(f"{case.get('name')}: {message[0] if message else '?'}")
+    if not any(result.total for result in results.values()):
+        raise RuntimeError(f"The tests could not run:\n{said}")
     for result in results.values():
         result.state = "passed" if result.total and result.passed == result.total else "failing"
     return results
@@ -95,7 +100,11 @@ def report(results: list[StepResult]) -> str:
 
 
 def main() -> int:
-    results = progress()
+    try:
+        results = progress()
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     print(report(results))
     return 0 if all(r.state == "passed" for r in results) else 1
 
@@ -105,7 +114,11 @@ def check_step(number: str) -> None:
 
     Prints rather than returns, so that a check cell shows only the verdict."""
     step = next(s for s in STEPS if s.number == number)
-    result = run_step_tests([step])[number]
+    try:
+        result = run_step_tests([step])[number]
+    except RuntimeError as exc:
+        print(exc)
+        return
     if result.state == "passed":
         print(f"Step {number} passed: every test in {step.tests} passes on your {step.module}.")
         return
