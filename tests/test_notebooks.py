@@ -62,3 +62,10 @@ def test_sanitize_rules_are_ascii_and_complete():
     assert config.sections()
     for name in config.sections():
         assert set(config[name]) == {"regex", "replace"}, name
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_outputs_hold_no_paths_of_the_machine_that_ran_them(path):
+    text = path.read_text()
+    for machine_specific in (str(PROJECT_ROOT), "site-packages", "/tmp/workbook-"):
+        assert machine_specific not in text
