@@ -37,6 +37,13 @@ def main(argv: list[str] | None = None) -> int:
         return run(args)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        from .support.redis_server import RedisUnavailable
+
+        if not isinstance(exc, (RedisUnavailable, ValueError)):
+            raise
+        print(exc, file=sys.stderr)  # a message that says what to do; no traceback
+        return 1
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,18 +51,14 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "redis":
         from .support import redis_server
 
-        try:
-            if args.action == "start":
-                print(redis_server.describe(redis_server.start()))
-            elif args.action == "stop":
-                print(redis_server.stop())
-            else:
-                current = redis_server.status()
-                print(redis_server.describe(current))
-                return 0 if current.state == "running" else 1
-        except (redis_server.RedisUnavailable, ValueError) as exc:
-            print(exc, file=sys.stderr)
-            return 1
+        if args.action == "start":
+            print(redis_server.describe(redis_server.start()))
+        elif args.action == "stop":
+            print(redis_server.stop())
+        else:
+            current = redis_server.status()
+            print(redis_server.describe(current))
+            return 0 if current.state == "running" else 1
         return 0
     if args.command == "stubs":
         from .support import stubs

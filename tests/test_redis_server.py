@@ -140,3 +140,10 @@ def test_the_server_binary_is_found_without_root():
     binary = redis_server.server_binary()
     assert binary is not None, redis_server.install_advice()
     assert os.access(binary, os.X_OK)
+
+
+def test_a_system_port_is_refused_at_once(tmp_path):
+    result = lab_redis("start", "redis://127.0.0.1:1/0", tmp_path)
+    assert result.returncode == 1
+    assert "ports below 1024 are reserved" in result.stderr
+    assert not (tmp_path / "1").exists()

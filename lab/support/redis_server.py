@@ -179,6 +179,11 @@ def start(url: str | None = None) -> Status:
             "It points at another machine, so it cannot be started from here: check that"
             " server, or unset REDIS_URL to use a local Redis."
         )
+    if port < 1024:
+        raise RedisUnavailable(
+            f"REDIS_URL={url} does not answer, and a server is not started on port {port}:"
+            " ports below 1024 are reserved for the system. Use 6379 or another free port."
+        )
     binary = server_binary()
     if binary is None:
         raise RedisUnavailable(
