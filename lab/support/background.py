@@ -37,6 +37,9 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"
+    # Plain text: the output goes to log files and notebooks (Python 3.13 colours tracebacks).
+    env["PYTHON_COLORS"] = "0"
+    env["NO_COLOR"] = "1"
     env.update(extra or {})
     return env
 
