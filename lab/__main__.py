@@ -33,15 +33,14 @@ def main(argv: list[str] | None = None) -> int:
     execute.add_argument("notebooks", nargs="*", help="default: every notebook")
 
     args = parser.parse_args(argv)
+    # Imported only now, so that `--help` works even before dependencies are installed.
+    from .support.redis_server import RedisUnavailable
+
     try:
         return run(args)
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:
-        from .support.redis_server import RedisUnavailable
-
-        if not isinstance(exc, (RedisUnavailable, ValueError)):
-            raise
+    except (RedisUnavailable, ValueError) as exc:
         print(exc, file=sys.stderr)  # a message that says what to do; no traceback
         return 1
 

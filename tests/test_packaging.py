@@ -9,12 +9,13 @@ the dependency list that pyproject.toml holds.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import yaml  # PyYAML: installed with jupyter (jupyter_events needs it)
 
-ROOT = Path(__file__).resolve().parents[1]
+from lab.support.config import PROJECT_ROOT
+
+ROOT = PROJECT_ROOT
 ENVIRONMENT = ROOT / "environment.yml"
 PYPROJECT = ROOT / "pyproject.toml"
 

@@ -16,7 +16,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -250,8 +249,3 @@ def describe(current: Status) -> str:
         where = f", data in {_show(data_dir)}/"
         return f"Redis is running at {current.url} ({how}, pid {current.pid}{where})."
     return f"Redis is running at {current.url} (not started by this checkout)."
-
-
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex((host, port)) != 0
