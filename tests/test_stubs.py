@@ -57,9 +57,10 @@ def test_unbalanced_markers_are_refused(source):
 
 def test_every_step_has_a_solution_with_regions_and_a_stub():
     for step in STEPS:
-        solution = PROJECT_ROOT / "solutions" / step.module.removeprefix("lab/")
-        assert "# BEGIN SOLUTION" in solution.read_text(), solution
-        assert NOT_DONE in (PROJECT_ROOT / step.module).read_text(), step.module
+        for module in step.modules:
+            solution = PROJECT_ROOT / "solutions" / module.removeprefix("lab/")
+            assert "# BEGIN SOLUTION" in solution.read_text(), solution
+            assert NOT_DONE in (PROJECT_ROOT / module).read_text(), module
 
 
 def test_stubs_are_up_to_date_with_the_solutions():

@@ -16,7 +16,7 @@ from pathlib import Path
 from .background import child_env
 from .config import PROJECT_ROOT
 from .exercises import STEPS, Step, step_of_test_file
-from .stubs import expected_stubs
+from .stubs import NOT_DONE, expected_stubs
 
 
 @dataclass
@@ -63,7 +63,12 @@ def run_step_tests(steps: list[Step], root: Path = PROJECT_ROOT) -> dict[str, St
     if not any(result.total for result in results.values()):
         raise RuntimeError(f"The tests could not run:\n{said}")
     for result in results.values():
-        result.state = "passed" if result.total and result.passed == result.total else "failing"
+        if result.total and result.passed == result.total:
+            result.state = "passed"
+        elif result.passed == 0 and all(NOT_DONE in f for f in result.failures):
+            result.state = "not started"  # its TODOs sit in a file an earlier step changed
+        else:
+            result.state = "failing"
     return results
 
 
@@ -73,11 +78,15 @@ def progress(root: Path = PROJECT_ROOT) -> list[StepResult]:
     untouched = {
         step.number
         for step in STEPS
-        if (root / step.module).read_text() == stubs.get(root / step.module)
+        if all((root / m).read_text() == stubs.get(root / m) for m in step.modules)
     }
     started = [step for step in STEPS if step.number not in untouched]
     ran = run_step_tests(started, root)
     return [ran.get(step.number, StepResult(step)) for step in STEPS]
+
+
+def files(step: Step) -> str:
+    return " and ".join(step.modules)
 
 
 def report(results: list[StepResult]) -> str:
@@ -91,7 +100,7 @@ def report(results: list[StepResult]) -> str:
         return "\n".join(lines)
     step = todo.step
     lines.append("")
-    lines.append(f"Next: step {step.number}, {step.notebook} - edit {step.module}.")
+    lines.append(f"Next: step {step.number}, {step.notebook} - edit {files(step)}.")
     for failure in todo.failures[:3]:
         lines.append(f"  failing: {failure}")
     lines.append(f"  hint: {step.hint}")
@@ -120,7 +129,7 @@ def check_step(number: str) -> None:
         print(exc)
         return
     if result.state == "passed":
-        print(f"Step {number} passed: every test in {step.tests} passes on your {step.module}.")
+        print(f"Step {number} passed: every test in {step.tests} passes on your {files(step)}.")
         return
     print(f"Step {number} is not done yet: {result.passed} of {result.total} tests pass.")
     for failure in result.failures[:3]:

@@ -15,8 +15,9 @@ class Step:
     title: str
     notebook: str
     """Path of the notebook, from the checkout's root."""
-    module: str
-    """The learner's file for this step, from the checkout's root."""
+    modules: tuple[str, ...]
+    """The learner's files this step changes, from the checkout's root (one region or more
+    in each; a later step may add regions to a file an earlier step wrote)."""
     tests: str
     """The test file that checks this step, from the checkout's root."""
     hint: str
@@ -27,7 +28,7 @@ STEPS: tuple[Step, ...] = (
         "00",
         "Setup: a connection to Redis",
         "notebooks/00_setup.ipynb",
-        "lab/connection.py",
+        ("lab/connection.py",),
         "tests/test_00_connection.py",
         "get_redis() returns Redis.from_url(url or settings.redis_url, ...) with"
         " socket_connect_timeout and socket_timeout set to settings.redis_timeout;"
@@ -37,7 +38,7 @@ STEPS: tuple[Step, ...] = (
         "01",
         "Tasks: the slow work",
         "notebooks/01_tasks.ipynb",
-        "lab/tasks.py",
+        ("lab/tasks.py",),
         "tests/test_01_tasks.py",
         "send_fake_email() uses get_settings().email_delay when delay is None, raises"
         " ValueError for a negative delay, logs with log.info() before and after"
@@ -47,7 +48,7 @@ STEPS: tuple[Step, ...] = (
         "02",
         "Producer: a FastAPI app that enqueues",
         "notebooks/02_producer.ipynb",
-        "lab/producer.py",
+        ("lab/producer.py",),
         "tests/test_02_producer.py",
         "Both endpoints call queue.enqueue(send_fake_email, ...) - pass the function"
         " itself, not its result - and return {'message': QUEUED_MESSAGE, 'job_id': job.id}.",
@@ -56,7 +57,7 @@ STEPS: tuple[Step, ...] = (
         "03",
         "Worker: the consumer",
         "notebooks/03_worker.ipynb",
-        "lab/worker.py",
+        ("lab/worker.py",),
         "tests/test_03_worker.py",
         "worker_class() returns SimpleWorker if simple or sys.platform == 'win32', else"
         " Worker; build_worker() makes one get_queue(connection, name) per name and"
