@@ -4,16 +4,31 @@ A task is an ordinary function in an importable module: the producer stores only
 dotted name ("lab.tasks.send_fake_email") and its arguments in Redis, and the worker
 imports it by that name. That is why tasks cannot be defined in `__main__` or in a
 notebook cell.
+
+Steps 05 and 06 add tasks that report progress, fail, and fail until retried, and a
+callback that RQ calls when a job fails.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from datetime import datetime, timezone
+from types import TracebackType
+
+from redis import Redis
+from rq import get_current_job
+from rq.job import Job
 
 from lab.support.config import get_settings
 
 log = logging.getLogger(__name__)
+
+#: The Redis list where record_failure() keeps the latest failures, newest first.
+FAILURES_KEY = "workbook:failures"
+#: How many failures that list keeps.
+FAILURES_KEPT = 100
 
 
 def send_fake_email(email_address: str, delay: float | None = None) -> str:
@@ -24,4 +39,45 @@ def send_fake_email(email_address: str, delay: float | None = None) -> str:
     A negative delay raises ValueError.
     """
     # TODO: default the delay, log, sleep, log, return the receipt
+    raise NotImplementedError("not written yet: see the TODO here")
+
+
+def send_newsletter(addresses: list[str], delay: float = 0.1) -> dict:
+    """Send a fake email to each of `addresses` in turn, `delay` seconds each.
+
+    Run as a job, it reports progress in the job's meta after each address, as
+    job.meta["progress"] = {"done": <sent so far>, "total": <len(addresses)>}, saved to Redis
+    so that GET /jobs/{id} shows it while the job runs. An item without "@" raises
+    ValueError: the job fails, and its progress shows how far it got. Returns {"sent": n}.
+    """
+    # TODO: for each address: check it, send it, then save progress in job.meta
+    raise NotImplementedError("not written yet: see the TODO here")
+
+
+def send_flaky_email(email_address: str, failures: int = 2, delay: float = 0) -> str:
+    """Fail the first `failures` attempts of this job, then send like send_fake_email.
+
+    A mail server that does not answer is the kind of trouble a retry can cure. Attempts are
+    counted in Redis, under "workbook:attempts:<job id>" (kept an hour), because every attempt
+    may run in a different process. Raises ConnectionError while failing, and RuntimeError
+    when not run as a job.
+    """
+    # TODO: INCR the attempt count; ConnectionError while attempt <= failures
+    raise NotImplementedError("not written yet: see the TODO here")
+
+
+def record_failure(
+    job: Job,
+    connection: Redis,
+    exc_type: type[BaseException],
+    exc_value: BaseException,
+    traceback: TracebackType,
+) -> None:
+    """An on_failure callback: RQ calls it in the worker each time a job attempt fails.
+
+    Pushes {"job_id", "task", "error", "at"} as JSON onto the Redis list FAILURES_KEY,
+    newest first, keeping the latest FAILURES_KEPT, so that GET /failures can list them.
+    "error" is "<exception type>: <message>"; "at" is an ISO 8601 UTC time.
+    """
+    # TODO: LPUSH one JSON entry onto FAILURES_KEY, then LTRIM to FAILURES_KEPT
     raise NotImplementedError("not written yet: see the TODO here")

@@ -1,10 +1,12 @@
 """Step 03 - YOUR FILE (lab/worker.py): the consumer that runs queued jobs.
 
-    python -m lab.worker [QUEUE ...] [--burst] [--simple]
+    python -m lab.worker [QUEUE ...] [--burst] [--simple] [--with-scheduler]
 
 `Worker` forks a fresh process for every job, so a crashing job cannot take the worker
 down; `SimpleWorker` runs jobs in its own process, which is what Windows (no fork)
-needs. `--burst` stops once the queues are empty.
+needs. `--burst` stops once the queues are empty. `--with-scheduler` also moves jobs
+whose time has come (enqueue_in, retries with an interval) onto their queues.
+Results are kept RESULT_TTL seconds (default 500).
 """
 
 from __future__ import annotations
@@ -44,17 +46,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("queues", nargs="*", help="queues to listen on, first = most urgent")
     parser.add_argument("--burst", action="store_true", help="stop when the queues are empty")
     parser.add_argument("--simple", action="store_true", help="run jobs in this process")
+    parser.add_argument(
+        "--with-scheduler",
+        action="store_true",
+        help="also enqueue scheduled jobs when their time comes (retry intervals, enqueue_in)",
+    )
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    url = safe_url(get_settings().redis_url)
+    settings = get_settings()
+    url = safe_url(settings.redis_url)
     try:
         connection = get_redis()
         connection.ping()
         worker = build_worker(args.queues, args.simple, connection)
+        worker.default_result_ttl = settings.result_ttl
         names = ", ".join(queue.name for queue in worker.queues)
         print(f"{type(worker).__name__} listening on {names} at {url}", flush=True)
-        worker.work(burst=args.burst)
+        worker.work(burst=args.burst, with_scheduler=args.with_scheduler)
     except NotImplementedError:
         print(f"{__name__}: a TODO in {__file__} is not written yet.", file=sys.stderr)
         return 1

@@ -1,24 +1,34 @@
-"""Step 02 - YOUR FILE (lab/producer.py): the producer, a FastAPI app that queues emails.
+"""Steps 02, 05, 06 - YOUR FILE (lab/producer.py): the producer, a FastAPI app that queues emails.
 
 Run it with `uvicorn lab.producer:app`. Every endpoint answers in milliseconds: it only
-puts a job on the queue, and a worker (step 03) does the slow part.
+puts a job on the queue, and a worker (step 03) does the slow part. Step 05 adds
+GET /jobs/{job_id}, to follow a job; step 06 adds retry and cancel, GET /failures, and
+the Idempotency-Key header that makes a repeated POST queue its job only once.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from functools import cache
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, EmailStr, Field
+from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue
+from rq import Callback, Queue
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job, JobStatus
 
 from lab.support.config import get_settings, safe_url
 
 from .connection import get_queue
-from .tasks import send_fake_email
+from .tasks import FAILURES_KEY, record_failure, send_fake_email, send_newsletter
 
 QUEUED_MESSAGE = "Email sending task has been queued."
 
@@ -49,6 +59,34 @@ def email_queue() -> Queue:
 
 # An endpoint parameter of this type receives email_queue() (FastAPI dependency injection).
 EmailQueue = Annotated[Queue, Depends(email_queue)]
+
+
+class NewsletterRequest(BaseModel):
+    """The body of POST /newsletters."""
+
+    addresses: list[EmailStr] = Field(min_length=1, max_length=1000)
+    delay: float = Field(default=0.1, ge=0, le=60, description="Seconds each email takes.")
+
+
+#: A job id as RQ makes them (32 hex digits) or as a caller may choose them.
+JobId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,128}$", description="A job id.")]
+
+
+class JobState(BaseModel):
+    """The answer of GET /jobs/{job_id}: where a job is in its life."""
+
+    id: str
+    status: str = Field(description="queued, started, deferred, scheduled, finished, failed, ...")
+    task: str = Field(description="The function the worker runs, by its dotted name.")
+    enqueued_at: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    position: int | None = Field(default=None, description="0 = next; only while queued.")
+    progress: dict | None = Field(default=None, description="What the task saved in job.meta.")
+    retries_left: int | None = None
+    result: Any = Field(default=None, description="The return value, once finished.")
+    error: str | None = Field(default=None, description="'<exception>: <message>', once failed.")
+    traceback: str | None = Field(default=None, description="Only with ?traceback=1.")
 
 
 @app.exception_handler(RedisError)
@@ -97,3 +135,196 @@ def create_email(body: EmailRequest, queue: EmailQueue) -> dict:
     job = queue.enqueue(send_fake_email, body.email, body.delay)
     return {"message": QUEUED_MESSAGE, "job_id": job.id}
     # END SOLUTION
+
+
+@app.post("/newsletters", response_model=Queued, status_code=202)
+def create_newsletter(body: NewsletterRequest, queue: EmailQueue) -> dict:
+    """Queue one job that emails every address in turn; follow it with GET /jobs/{job_id}."""
+    job = queue.enqueue(
+        send_newsletter, body.addresses, body.delay, on_failure=Callback(record_failure)
+    )
+    return {"message": "Newsletter queued.", "job_id": job.id}
+
+
+def fetch_job(job_id: str, connection: Redis) -> Job:
+    """The job `job_id`, or HTTPException 404 when Redis does not hold it."""
+    # BEGIN SOLUTION: Job.fetch(); turn NoSuchJobError into HTTPException(404, <why>)
+    try:
+        return Job.fetch(job_id, connection=connection)
+    except NoSuchJobError:
+        raise HTTPException(
+            status_code=404,
+            detail=f"No job {job_id}: it never existed, or it ended more than its result TTL"
+            " ago (RESULT_TTL) and Redis has dropped it.",
+        ) from None
+    # END SOLUTION
+
+
+def describe_job(job: Job, traceback: bool = False) -> dict:
+    """What GET /jobs/{job_id} says about `job`: the fields of JobState."""
+    # BEGIN SOLUTION: status, times, position while queued, progress, then result or error
+    status = job.get_status()
+    state = {
+        "id": job.id,
+        "status": status.value,
+        "task": job.func_name,
+        "enqueued_at": job.enqueued_at,
+        "started_at": job.started_at,
+        "ended_at": job.ended_at,
+        "position": job.get_position() if status == JobStatus.QUEUED else None,
+        "progress": job.meta.get("progress"),
+        "retries_left": job.retries_left,
+    }
+    if status == JobStatus.FINISHED:
+        state["result"] = job.return_value()
+    elif status in (JobStatus.FAILED, JobStatus.STOPPED):
+        latest = job.latest_result()
+        if latest is not None and latest.exc_string:
+            state["error"] = latest.exc_string.strip().splitlines()[-1]
+            if traceback:
+                state["traceback"] = latest.exc_string
+    return state
+    # END SOLUTION
+
+
+@app.get("/jobs/{job_id}", response_model=JobState)
+def get_job(
+    job_id: JobId,
+    queue: EmailQueue,
+    traceback: Annotated[bool, Query(description="Include the traceback of a failure.")] = False,
+) -> dict:
+    """Where the job is: queued, started, finished (with its result), failed (with why)..."""
+    return describe_job(fetch_job(job_id, queue.connection), traceback)
+
+
+@app.post("/jobs/{job_id}/retry", response_model=JobState)
+def retry_job(job_id: JobId, queue: EmailQueue) -> dict:
+    """Put a failed (or stopped) job back on its queue; 409 for a job in any other state."""
+    job = fetch_job(job_id, queue.connection)
+    # BEGIN SOLUTION: 409 unless the job failed or was stopped; else job.requeue()
+    status = job.get_status()
+    if status not in (JobStatus.FAILED, JobStatus.STOPPED):
+        raise HTTPException(
+            status_code=409,
+            detail=f"Job {job_id} is {status.value}: only a failed or stopped job can be retried.",
+        )
+    try:
+        job.requeue()
+    except InvalidJobOperation as exc:  # another request requeued it first
+        raise HTTPException(status_code=409, detail=f"Job {job_id}: {exc}") from None
+    # END SOLUTION
+    return describe_job(job)
+
+
+@app.post("/jobs/{job_id}/cancel", response_model=JobState)
+def cancel_job(job_id: JobId, queue: EmailQueue) -> dict:
+    """Cancel a job that has not started; 409 for one that started or ended."""
+    job = fetch_job(job_id, queue.connection)
+    # BEGIN SOLUTION: 409 unless queued, scheduled or deferred; else job.cancel()
+    status = job.get_status()
+    if status not in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
+        raise HTTPException(
+            status_code=409,
+            detail=f"Job {job_id} is {status.value}: only a job that has not started"
+            " (queued, scheduled or deferred) can be canceled.",
+        )
+    job.cancel()
+    # END SOLUTION
+    return describe_job(job)
+
+
+@app.get("/failures")
+def list_failures(queue: EmailQueue, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[dict]:
+    """The latest failed attempts, newest first, as the on_failure callback recorded them."""
+    return [json.loads(entry) for entry in queue.connection.lrange(FAILURES_KEY, 0, limit - 1)]
+
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_PREFIX = "workbook:idempotency:"
+
+
+def claim_key(connection: Redis, key: str, fingerprint: str) -> dict | None:
+    """Claim the Idempotency-Key `key` for a request whose body hashes to `fingerprint`.
+
+    Returns None when the key is new: this request goes ahead. Returns what is stored
+    under the key when an earlier request claimed it: {"fingerprint": ...}, plus "status"
+    and "body" once that request was answered (remember_answer).
+    """
+    # BEGIN SOLUTION: SET the key to {"fingerprint": ...} with nx=True (atomic) and the TTL
+    redis_key = IDEMPOTENCY_PREFIX + key
+    claim = json.dumps({"fingerprint": fingerprint})
+    if connection.set(redis_key, claim, nx=True, ex=get_settings().idempotency_ttl):
+        return None
+    stored = connection.get(redis_key)
+    return json.loads(stored) if stored is not None else None
+    # END SOLUTION
+
+
+def remember_answer(
+    connection: Redis, key: str, fingerprint: str, status: int, body: str | None
+) -> None:
+    """Store the answer to the request that claimed `key`, for repeats to get it again.
+
+    body=None means the request failed: forget the key, so the client can try again.
+    """
+    # BEGIN SOLUTION: SET the fingerprint, status and body (keeping the TTL), or DEL the key
+    redis_key = IDEMPOTENCY_PREFIX + key
+    if body is None:
+        connection.delete(redis_key)
+        return
+    answer = {"fingerprint": fingerprint, "status": status, "body": body}
+    connection.set(redis_key, json.dumps(answer), ex=get_settings().idempotency_ttl)
+    # END SOLUTION
+
+
+@app.middleware("http")
+async def idempotency(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """A POST with an Idempotency-Key header runs once; a repeat gets the first answer.
+
+    Redis calls run in the thread pool: this is an `async def`, and a blocking call here
+    would stall every other request (notebook 04).
+    """
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if request.method != "POST" or key is None:
+        return await call_next(request)
+    if not 1 <= len(key) <= 255 or not key.isprintable():
+        return _problem(422, f"{IDEMPOTENCY_HEADER} must be 1 to 255 printable characters.")
+    fingerprint = f"{request.url.path} {hashlib.sha256(await request.body()).hexdigest()}"
+    try:
+        connection = email_queue().connection
+        earlier = await run_in_threadpool(claim_key, connection, key, fingerprint)
+        if earlier is not None:
+            return _replay(earlier, fingerprint)
+        response = await call_next(request)
+        body = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
+        ok = 200 <= response.status_code < 300
+        answer = body.decode() if ok else None
+        await run_in_threadpool(
+            remember_answer, connection, key, fingerprint, response.status_code, answer
+        )
+    except RedisError as exc:
+        return await redis_unavailable(request, exc)
+    return Response(body, response.status_code, dict(response.headers), response.media_type)
+
+
+def _replay(earlier: dict, fingerprint: str) -> Response:
+    if earlier.get("fingerprint") != fingerprint:
+        return _problem(
+            422, f"This {IDEMPOTENCY_HEADER} was used for a different request; use a new key."
+        )
+    if "body" not in earlier:
+        return _problem(
+            409, f"A request with this {IDEMPOTENCY_HEADER} is still being handled; try again."
+        )
+    return Response(
+        earlier["body"],
+        earlier["status"],
+        {"Idempotent-Replayed": "true"},
+        media_type="application/json",
+    )
+
+
+def _problem(status: int, detail: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"detail": detail})

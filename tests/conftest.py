@@ -26,7 +26,7 @@ from lab.support.config import get_settings
 TEST_DBS = range(15, 7, -1)
 CLAIM_KEY = "workbook:tests:claimed"
 #: Settings a learner may have exported that the tests must not inherit.
-HERMETIC = ("QUEUE_NAME", "EMAIL_DELAY", "REDIS_TIMEOUT")
+HERMETIC = ("QUEUE_NAME", "EMAIL_DELAY", "REDIS_TIMEOUT", "RESULT_TTL", "IDEMPOTENCY_TTL")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

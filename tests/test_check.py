@@ -7,15 +7,17 @@ import subprocess
 import sys
 
 from lab.support.background import child_env, free_port
+from lab.support.check import progress
 from lab.support.exercises import STEPS
 from lab.support.reference import copy_checkout
+from lab.support.stubs import make_stub
 
 
 def test_progress_from_not_started_to_passed_and_failing(tmp_path, redis_url):
     root = copy_checkout(tmp_path / "checkout", lab="stubs")
     # A learner who finished step 00, got step 01 wrong, and has not started the others.
     shutil.copy2(root / "solutions" / "connection.py", root / "lab" / "connection.py")
-    tasks = (root / "solutions" / "tasks.py").read_text()
+    tasks = solved_up_to((root / "solutions" / "tasks.py").read_text(), regions=1)
     (root / "lab" / "tasks.py").write_text(tasks.replace("Task complete", "Done"))
 
     result = subprocess.run(
@@ -56,3 +58,29 @@ def test_without_any_redis_it_says_what_to_do(tmp_path):
     assert "The tests could not run" in result.stderr
     assert "no redis-server or valkey-server was found" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def solved_up_to(source: str, regions: int) -> str:
+    """`source` (a solution file) with its first `regions` regions written and the rest
+    stubbed, as a learner has it part way through the workbook."""
+    lines, kept = [], 0
+    for line in source.splitlines(keepends=True):
+        marker = line.strip().startswith(("# BEGIN SOLUTION", "# END SOLUTION"))
+        if marker and kept < 2 * regions:
+            kept += 1
+            continue
+        lines.append(line)
+    return make_stub("".join(lines))
+
+
+def test_a_step_whose_functions_are_todo_is_not_started_though_its_file_changed(
+    tmp_path, redis_url
+):
+    """Steps 05 and 06 add functions to lab/tasks.py, which step 01 wrote."""
+    root = copy_checkout(tmp_path / "checkout", lab="stubs")
+    source = (root / "solutions" / "tasks.py").read_text()
+    (root / "lab" / "tasks.py").write_text(solved_up_to(source, regions=1))
+    results = {r.step.number: r for r in progress(root)}
+    assert results["01"].state == "passed"
+    assert results["05"].state == results["06"].state == "not started"
+    assert results["05"].total == 0  # its tests did not even run

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 
 import pytest
 
+from lab.support.check import is_todo
 from lab.support.config import PROJECT_ROOT
 from lab.support.exercises import STEPS
 from lab.support.reference import copy_checkout
-from lab.support.stubs import NOT_DONE, make_stub, stale_stubs, write_stubs
+from lab.support.stubs import NOT_DONE, exercise_files, make_stub, stale_stubs, write_stubs
 
 SOLUTION = '''def f(x):
     """Double x."""
@@ -55,12 +57,20 @@ def test_unbalanced_markers_are_refused(source):
         make_stub(source, "x.py")
 
 
-def test_every_step_has_a_solution_with_regions_and_a_stub():
-    for step in STEPS:
-        for module in step.modules:
-            solution = PROJECT_ROOT / "solutions" / module.removeprefix("lab/")
-            assert "# BEGIN SOLUTION" in solution.read_text(), solution
-            assert NOT_DONE in (PROJECT_ROOT / module).read_text(), module
+def test_each_region_belongs_to_one_step_function_and_each_step_function_has_one():
+    """exercises.STEPS lists exactly the functions whose body holds a solution region."""
+    listed = [function for step in STEPS for function in step.functions]
+    assert len(listed) == len(set(listed)), "a function is listed in two steps"
+    with_regions = set()
+    for solution in exercise_files():
+        source = solution.read_text()
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                if "# BEGIN SOLUTION" in (ast.get_source_segment(source, node) or ""):
+                    with_regions.add(f"lab/{solution.name}:{node.name}")
+    assert set(listed) == with_regions
+    for function in listed:
+        assert is_todo(PROJECT_ROOT, function), f"{function} is not a stub in lab/"
 
 
 def test_stubs_are_up_to_date_with_the_solutions():

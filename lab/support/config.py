@@ -27,6 +27,11 @@ class Settings:
     queue_name: str
     """The RQ queue the producer fills and the worker empties: QUEUE_NAME."""
     redis_data_dir: Path
+    result_ttl: int
+    """Seconds Redis keeps a finished job and its result: RESULT_TTL (500, RQ's default).
+    After that, GET /jobs/{id} answers 404."""
+    idempotency_ttl: int
+    """Seconds an Idempotency-Key is remembered: IDEMPOTENCY_TTL (86400, one day)."""
     """Where a Redis started by `python -m lab redis start` keeps its data: REDIS_DATA_DIR."""
 
 
@@ -40,6 +45,19 @@ def _float(name: str, default: float) -> float:
         raise ValueError(f"{name}={raw!r} is not a number of seconds.") from None
 
 
+def _seconds(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    if not raw.strip():
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 1:
+        raise ValueError(f"{name}={raw!r} is not a whole number of seconds (1 or more).")
+    return value
+
+
 def get_settings() -> Settings:
     """Read the settings from the environment now."""
     return Settings(
@@ -48,6 +66,8 @@ def get_settings() -> Settings:
         email_delay=_float("EMAIL_DELAY", 10.0),
         queue_name=os.environ.get("QUEUE_NAME") or "default",
         redis_data_dir=Path(os.environ.get("REDIS_DATA_DIR") or PROJECT_ROOT / ".redis"),
+        result_ttl=_seconds("RESULT_TTL", 500),
+        idempotency_ttl=_seconds("IDEMPOTENCY_TTL", 86400),
     )
 
 

@@ -1,7 +1,8 @@
 """PROVIDED: the workbook's steps, in order - the one place that lists them.
 
-Each step names its notebook, the file in lab/ the learner edits, the tests that check
-it, and the hint `python -m lab check` prints when that step is the first one failing.
+Each step names its notebook, the functions in lab/ the learner writes (a later step may
+add functions to a file an earlier step wrote), the tests that check them, and the hint
+`python -m lab check` prints when that step is the first one not done.
 """
 
 from __future__ import annotations
@@ -15,12 +16,17 @@ class Step:
     title: str
     notebook: str
     """Path of the notebook, from the checkout's root."""
-    modules: tuple[str, ...]
-    """The learner's files this step changes, from the checkout's root (one region or more
-    in each; a later step may add regions to a file an earlier step wrote)."""
+    functions: tuple[str, ...]
+    """The functions the learner writes in this step, as "lab/<file>.py:<name>"; each
+    holds a region of the solution (tests/test_stubs.py checks that they match)."""
     tests: str
     """The test file that checks this step, from the checkout's root."""
     hint: str
+
+    @property
+    def modules(self) -> tuple[str, ...]:
+        """The learner's files this step changes, from the checkout's root."""
+        return tuple(dict.fromkeys(f.split(":")[0] for f in self.functions))
 
 
 STEPS: tuple[Step, ...] = (
@@ -28,7 +34,7 @@ STEPS: tuple[Step, ...] = (
         "00",
         "Setup: a connection to Redis",
         "notebooks/00_setup.ipynb",
-        ("lab/connection.py",),
+        ("lab/connection.py:get_redis", "lab/connection.py:get_queue"),
         "tests/test_00_connection.py",
         "get_redis() returns Redis.from_url(url or settings.redis_url, ...) with"
         " socket_connect_timeout and socket_timeout set to settings.redis_timeout;"
@@ -38,7 +44,7 @@ STEPS: tuple[Step, ...] = (
         "01",
         "Tasks: the slow work",
         "notebooks/01_tasks.ipynb",
-        ("lab/tasks.py",),
+        ("lab/tasks.py:send_fake_email",),
         "tests/test_01_tasks.py",
         "send_fake_email() uses get_settings().email_delay when delay is None, raises"
         " ValueError for a negative delay, logs with log.info() before and after"
@@ -48,7 +54,7 @@ STEPS: tuple[Step, ...] = (
         "02",
         "Producer: a FastAPI app that enqueues",
         "notebooks/02_producer.ipynb",
-        ("lab/producer.py",),
+        ("lab/producer.py:trigger_email", "lab/producer.py:create_email"),
         "tests/test_02_producer.py",
         "Both endpoints call queue.enqueue(send_fake_email, ...) - pass the function"
         " itself, not its result - and return {'message': QUEUED_MESSAGE, 'job_id': job.id}.",
@@ -57,11 +63,45 @@ STEPS: tuple[Step, ...] = (
         "03",
         "Worker: the consumer",
         "notebooks/03_worker.ipynb",
-        ("lab/worker.py",),
+        ("lab/worker.py:worker_class", "lab/worker.py:build_worker"),
         "tests/test_03_worker.py",
         "worker_class() returns SimpleWorker if simple or sys.platform == 'win32', else"
         " Worker; build_worker() makes one get_queue(connection, name) per name and"
         " passes the list and the connection to that class.",
+    ),
+    Step(
+        "05",
+        "Status and results: GET /jobs/{job_id}",
+        "notebooks/05_status.ipynb",
+        (
+            "lab/producer.py:fetch_job",
+            "lab/producer.py:describe_job",
+            "lab/tasks.py:send_newsletter",
+        ),
+        "tests/test_05_status.py",
+        "fetch_job() turns rq's NoSuchJobError into HTTPException(404); describe_job() reads"
+        " job.get_status(), the three times, get_position() while queued, job.meta.get("
+        "'progress'), retries_left, then job.return_value() or the last line of"
+        " job.latest_result().exc_string; send_newsletter() calls job.save_meta() after each"
+        " address.",
+    ),
+    Step(
+        "06",
+        "Failures and retries",
+        "notebooks/06_failures.ipynb",
+        (
+            "lab/tasks.py:send_flaky_email",
+            "lab/tasks.py:record_failure",
+            "lab/producer.py:retry_job",
+            "lab/producer.py:cancel_job",
+            "lab/producer.py:claim_key",
+            "lab/producer.py:remember_answer",
+        ),
+        "tests/test_06_failures.py",
+        "send_flaky_email() counts attempts with connection.incr(); record_failure() does"
+        " LPUSH then LTRIM; retry_job()/cancel_job() raise HTTPException(409) for other"
+        " states, then job.requeue()/job.cancel(); claim_key() is SET with nx=True and"
+        " ex=get_settings().idempotency_ttl.",
     ),
 )
 

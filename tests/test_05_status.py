@@ -1,0 +1,181 @@
+"""Step 05: GET /jobs/{job_id} in lab/producer.py and send_newsletter in lab/tasks.py."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from rq import Queue, SimpleWorker
+from rq.command import send_stop_job_command
+
+from lab.support.background import start_api, start_worker
+
+RECEIPT = "Task complete: Email sent to user@example.com"
+UNKNOWN = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture
+def client(producer, redis_conn) -> Iterator[TestClient]:
+    producer.email_queue.cache_clear()  # a queue on this test's REDIS_URL
+    with TestClient(producer.app) as test_client:
+        yield test_client
+    producer.email_queue.cache_clear()
+
+
+@pytest.fixture
+def queue(redis_conn) -> Queue:
+    return Queue("default", connection=redis_conn)
+
+
+def run_queued_jobs(queue: Queue) -> None:
+    """Run every job on `queue` in this process, then return."""
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+
+
+def poll(http: httpx.Client | TestClient, job_id: str, until: set[str], timeout=15.0) -> list:
+    """GET /jobs/{job_id} every 20 ms until its status is in `until`; every answer seen."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen.append(http.get(f"/jobs/{job_id}").json())
+        if seen[-1].get("status") in until:
+            return seen
+        time.sleep(0.02)
+    raise AssertionError(f"job {job_id} never reached {until}; last answer: {seen[-1]}")
+
+
+def test_a_queued_job_and_its_place_in_the_line(client, impl):
+    first = client.post("/emails", json={"email": "a@example.com", "delay": 0}).json()
+    second = client.post("/emails", json={"email": "b@example.com", "delay": 0}).json()
+    response = client.get(f"/jobs/{second['job_id']}")
+    assert response.status_code == 200
+    state = response.json()
+    assert state["id"] == second["job_id"]
+    assert state["status"] == "queued"
+    assert state["position"] == 1
+    assert client.get(f"/jobs/{first['job_id']}").json()["position"] == 0
+    assert state["task"] == f"{impl}.tasks.send_fake_email"
+    assert datetime.fromisoformat(state["enqueued_at"])
+    assert state["started_at"] is None and state["ended_at"] is None
+    assert state["result"] is None and state["error"] is None
+
+
+def test_a_finished_job_has_its_result_and_times(client, queue):
+    job_id = client.post("/emails", json={"email": "user@example.com", "delay": 0}).json()["job_id"]
+    run_queued_jobs(queue)
+    state = client.get(f"/jobs/{job_id}").json()
+    assert state["status"] == "finished"
+    assert state["result"] == RECEIPT
+    assert state["position"] is None
+    times = [datetime.fromisoformat(state[k]) for k in ("enqueued_at", "started_at", "ended_at")]
+    assert times == sorted(times)
+
+
+def test_a_failed_job_says_why_and_shows_the_traceback_only_on_request(client, queue, tasks):
+    job = queue.enqueue(tasks.send_newsletter, ["a@example.com", "bob"], 0)
+    run_queued_jobs(queue)
+    state = client.get(f"/jobs/{job.id}").json()
+    assert state["status"] == "failed"
+    assert state["error"] == "ValueError: not an email address: 'bob'"
+    assert state["traceback"] is None
+    assert state["result"] is None
+    assert state["progress"] == {"done": 1, "total": 2}  # how far it got
+    detailed = client.get(f"/jobs/{job.id}", params={"traceback": 1}).json()
+    assert detailed["traceback"].startswith("Traceback")
+    assert "send_newsletter" in detailed["traceback"]
+
+
+def test_deferred_scheduled_and_canceled_are_reported(client, queue, tasks):
+    first = queue.enqueue(tasks.send_fake_email, "a@example.com", 0)
+    after = queue.enqueue(tasks.send_fake_email, "b@example.com", 0, depends_on=first)
+    later = queue.enqueue_in(timedelta(minutes=5), tasks.send_fake_email)
+    dropped = queue.enqueue(tasks.send_fake_email, "c@example.com", 0)
+    dropped.cancel()
+    statuses = {job.id: client.get(f"/jobs/{job.id}").json()["status"] for job in (after, later)}
+    assert statuses == {after.id: "deferred", later.id: "scheduled"}
+    assert client.get(f"/jobs/{dropped.id}").json()["status"] == "canceled"
+
+
+@pytest.mark.parametrize("job_id", [UNKNOWN, "no-such-job"], ids=["well-formed", "custom-looking"])
+def test_an_unknown_job_is_404_with_a_reason(client, job_id):
+    response = client.get(f"/jobs/{job_id}")
+    assert response.status_code == 404
+    detail = response.json()["detail"]
+    assert job_id in detail
+    assert "never existed" in detail and "RESULT_TTL" in detail
+
+
+@pytest.mark.parametrize(
+    "job_id",
+    ["a b", "x" * 300, "%00", "job;drop", "rq:job:1"],
+    ids=["space", "too-long", "nul", "semicolon", "colon"],
+)
+def test_a_malformed_id_is_404_or_422_never_500(client, job_id):
+    response = client.get(f"/jobs/{job_id}")
+    assert response.status_code in (404, 422)
+    assert response.headers["content-type"] == "application/json"
+    assert "detail" in response.json()
+
+
+def test_send_newsletter_outside_a_worker_sends_each_and_counts(tasks, caplog):
+    caplog.set_level("INFO")
+    assert tasks.send_newsletter(["a@example.com", "b@example.com"], 0) == {"sent": 2}
+    assert "Email sent to b@example.com" in caplog.text
+    with pytest.raises(ValueError, match="not an email address: 'oops'"):
+        tasks.send_newsletter(["a@example.com", "oops"], 0)
+
+
+def test_post_newsletters_queues_one_job_and_refuses_bad_lists(client, queue, impl):
+    response = client.post("/newsletters", json={"addresses": ["a@example.com"], "delay": 0})
+    assert response.status_code == 202
+    assert queue.job_ids == [response.json()["job_id"]]
+    for body in ({"addresses": []}, {"addresses": ["a@example.com", "bob"]}, {"addresses": "x"}):
+        assert client.post("/newsletters", json=body).status_code == 422
+    assert queue.count == 1
+
+
+def test_end_to_end_progress_climbs_until_finished(impl, redis_conn):
+    """A real worker runs the newsletter while the API reports its progress."""
+    addresses = [f"user{i}@example.com" for i in range(5)]
+    with start_api(package=impl) as api, start_worker("--simple", package=impl):
+        with httpx.Client(base_url=api.url, timeout=5) as http:
+            body = {"addresses": addresses, "delay": 0.2}
+            job_id = http.post("/newsletters", json=body).json()["job_id"]
+            seen = poll(http, job_id, until={"finished", "failed"})
+    done = [s["progress"]["done"] for s in seen if s["progress"]]
+    assert done == sorted(done), "progress only climbs"
+    assert any(0 < d < 5 for d in done), f"no progress seen while it ran: {done}"
+    assert seen[-1]["status"] == "finished"
+    assert seen[-1]["progress"] == {"done": 5, "total": 5}
+    assert seen[-1]["result"] == {"sent": 5}
+    assert "started" in {s["status"] for s in seen}
+
+
+def test_end_to_end_a_stopped_job(impl, tasks, redis_conn):
+    """A forking worker stops a running job on command: the API reports `stopped`."""
+    queue = Queue("default", connection=redis_conn)
+    with start_api(package=impl) as api, start_worker(package=impl):
+        with httpx.Client(base_url=api.url, timeout=5) as http:
+            job = queue.enqueue(tasks.send_fake_email, "user@example.com", 30)
+            poll(http, job.id, until={"started"})
+            send_stop_job_command(redis_conn, job.id)
+            state = poll(http, job.id, until={"stopped", "failed", "finished"})[-1]
+    assert state["status"] == "stopped"
+    assert state["result"] is None
+
+
+def test_end_to_end_results_expire_after_result_ttl(impl, redis_conn):
+    env = {"RESULT_TTL": "1"}
+    with start_api(package=impl, env=env) as api, start_worker(package=impl, env=env):
+        with httpx.Client(base_url=api.url, timeout=5) as http:
+            body = {"email": "user@example.com", "delay": 0}
+            job_id = http.post("/emails", json=body).json()["job_id"]
+            assert poll(http, job_id, until={"finished"})[-1]["result"] == RECEIPT
+            time.sleep(1.5)
+            response = http.get(f"/jobs/{job_id}")
+    assert response.status_code == 404
+    assert "RESULT_TTL" in response.json()["detail"]
