@@ -234,7 +234,11 @@ async def idempotency(
         earlier = await run_in_threadpool(claim_key, connection, key, fingerprint)
         if earlier is not None:
             return _replay(earlier, fingerprint)
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception:  # a bug in an endpoint: let the client try again with this key
+            await run_in_threadpool(remember_answer, connection, key, fingerprint, 500, None)
+            raise
         body = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
         ok = 200 <= response.status_code < 300
         answer = body.decode() if ok else None

@@ -222,6 +222,20 @@ def test_a_bad_key_is_422(client, queue, key):
     assert queue.count == 1
 
 
+def test_a_crashing_request_does_not_use_up_its_key(client, producer, queue):
+    class BrokenQueue(Queue):
+        def enqueue(self, *args, **kwargs):
+            raise RuntimeError("a bug in the endpoint")
+
+    broken = BrokenQueue("default", connection=queue.connection)
+    client.app.dependency_overrides[producer.email_queue] = lambda: broken
+    with pytest.raises(RuntimeError, match="a bug"):
+        post(client, "k6")
+    client.app.dependency_overrides.clear()
+    assert post(client, "k6").status_code == 202
+    assert queue.count == 1
+
+
 def test_claim_key_and_remember_answer(producer, redis_conn):
     assert producer.claim_key(redis_conn, "k3", "fp") is None  # the first claim wins
     assert producer.claim_key(redis_conn, "k3", "fp") == {"fingerprint": "fp"}  # in progress
