@@ -27,12 +27,12 @@ class Settings:
     queue_name: str
     """The RQ queue the producer fills and the worker empties: QUEUE_NAME."""
     redis_data_dir: Path
+    """Where a Redis started by `python -m lab redis start` keeps its data: REDIS_DATA_DIR."""
     result_ttl: int
     """Seconds Redis keeps a finished job and its result: RESULT_TTL (500, RQ's default).
     After that, GET /jobs/{id} answers 404."""
     idempotency_ttl: int
     """Seconds an Idempotency-Key is remembered: IDEMPOTENCY_TTL (86400, one day)."""
-    """Where a Redis started by `python -m lab redis start` keeps its data: REDIS_DATA_DIR."""
 
 
 def _float(name: str, default: float) -> float:
