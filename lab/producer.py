@@ -170,7 +170,7 @@ def retry_job(job_id: JobId, queue: EmailQueue) -> dict:
     job = fetch_job(job_id, queue.connection)
     # TODO: 409 unless the job failed or was stopped; else job.requeue()
     raise NotImplementedError("not written yet: see the TODO here")
-    return describe_job(job)
+    return describe_job(fetch_job(job_id, queue.connection))  # its state now
 
 
 @app.post("/jobs/{job_id}/cancel", response_model=JobState)
@@ -179,7 +179,7 @@ def cancel_job(job_id: JobId, queue: EmailQueue) -> dict:
     job = fetch_job(job_id, queue.connection)
     # TODO: 409 unless queued, scheduled or deferred; else job.cancel()
     raise NotImplementedError("not written yet: see the TODO here")
-    return describe_job(job)
+    return describe_job(fetch_job(job_id, queue.connection))  # its state now
 
 
 @app.get("/failures")

@@ -163,7 +163,7 @@ def fetch_job(job_id: str, connection: Redis) -> Job:
 def describe_job(job: Job, traceback: bool = False) -> dict:
     """What GET /jobs/{job_id} says about `job`: the fields of JobState."""
     # BEGIN SOLUTION: status, times, position while queued, progress, then result or error
-    status = job.get_status()
+    status = job.get_status(refresh=False)  # as fetched, with the rest: one moment's state
     state = {
         "id": job.id,
         "status": status.value,
@@ -213,7 +213,7 @@ def retry_job(job_id: JobId, queue: EmailQueue) -> dict:
     except InvalidJobOperation as exc:  # another request requeued it first
         raise HTTPException(status_code=409, detail=f"Job {job_id}: {exc}") from None
     # END SOLUTION
-    return describe_job(job)
+    return describe_job(fetch_job(job_id, queue.connection))  # its state now
 
 
 @app.post("/jobs/{job_id}/cancel", response_model=JobState)
@@ -230,7 +230,7 @@ def cancel_job(job_id: JobId, queue: EmailQueue) -> dict:
         )
     job.cancel()
     # END SOLUTION
-    return describe_job(job)
+    return describe_job(fetch_job(job_id, queue.connection))  # its state now
 
 
 @app.get("/failures")
