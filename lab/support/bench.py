@@ -346,7 +346,7 @@ class Bench:
                         f"POST {strategy.path} answered without a {strategy.id_field!r}:"
                         f" {response.text[:200]}"
                     )
-                self.wait_done(strategy, [Request(0, 0, response.status_code, body)], 0)
+                self.wait_done(strategy, [Request(0, 0, response.status_code, body)], 0, 10)
 
     def why(self) -> str:
         """What the server logged about a request that failed (just after answering it)."""
@@ -434,18 +434,30 @@ class Bench:
             timeline=[[round(r.start - first, 4), round(r.end - first, 4)] for r in requests],
         )
 
-    def wait_done(self, strategy: Strategy, requests: list[Request], offset: float) -> float:
+    def wait_done(
+        self, strategy: Strategy, requests: list[Request], offset: float, timeout: float = 60
+    ) -> float:
         """Wait until every email `requests` triggered is done; return when the last one
-        was, as a perf_counter time (`offset` = time.time() - time.perf_counter())."""
+        was, as a perf_counter time (`offset` = time.time() - time.perf_counter()).
+
+        Gives up `timeout` seconds after the emails should have been done."""
         last_answer = max(r.end for r in requests)
         if not strategy.id_field:
             return last_answer  # no email, or it ran inside the request
         ids = [r.body[strategy.id_field] for r in requests if strategy.id_field in r.body]
         check = self.background_ends if strategy.name == "background" else self.job_ends
-        deadline = time.monotonic() + len(ids) * self.settings.delay + 60
+        deadline = time.monotonic() + len(ids) * self.settings.delay + timeout
         while (ends := check(ids)) is None:
             if time.monotonic() > deadline:
-                raise BenchError(f"the emails of {strategy.name} were not done in time.")
+                raise BenchError(
+                    f"the emails of POST {strategy.path} were not done {timeout:.0f} s after"
+                    + (
+                        " they should have been: does send_in_background() add"
+                        " send_and_record to background_tasks?"
+                        if strategy.name == "background"
+                        else " they should have been: are the workers taking the jobs?"
+                    )
+                )
             time.sleep(0.02)
         return max([last_answer, *(end - offset for end in ends)])
 
@@ -525,6 +537,7 @@ def run(settings: Settings, progress: bool | None = None) -> list[Row]:
     """Start the server and workers, measure every cell, stop them; return the rows.
 
     `progress`: show a progress bar (None: only on a terminal)."""
+    from redis.exceptions import RedisError
     from tqdm import tqdm
 
     check_redis()
@@ -543,6 +556,8 @@ def run(settings: Settings, progress: bool | None = None) -> list[Row]:
                 bar.update()
 
             return asyncio.run(bench.measure(step))
+        except RedisError as exc:
+            raise BenchError(f"Redis stopped answering ({type(exc).__name__}: {exc}).") from None
         finally:
             bench.stop()
 
