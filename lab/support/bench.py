@@ -41,6 +41,7 @@ from .config import get_settings, safe_url
 
 if TYPE_CHECKING:  # imported where used, so that `python -m lab --help` needs no packages
     import httpx
+    from tqdm import tqdm
 
 DESCRIPTION = __doc__.split("\n", 2)[2]  # this docstring without its first line
 QUEUE = "bench-emails"
@@ -377,8 +378,8 @@ class Bench:
             )
         return last_line(log), False
 
-    async def measure(self, step: Callable[[str], None]) -> list[Row]:
-        """Every cell; `step(label)` is called after each one."""
+    async def measure(self, bar: tqdm) -> list[Row]:
+        """Every cell, shown on the progress bar `bar`."""
         import anyio.to_thread
 
         self.threads = anyio.to_thread.current_default_thread_limiter().total_tokens
@@ -390,8 +391,9 @@ class Bench:
                 # Open the connections first, so that no cell pays for them.
                 await drive([http_sender(c, "/noop", 0) for c in clients], 2 * concurrency)
                 for strategy in STRATEGIES:
+                    bar.set_description(f"{strategy.name} at concurrency {concurrency}")
                     rows.append(await self.cell(strategy, concurrency, clients))
-                    step(f"{strategy.name} x{concurrency}")
+                    bar.update()
         return self.mark_client_bound(rows)
 
     async def cell(
@@ -578,12 +580,7 @@ def run_once(settings: Settings, progress: bool | None) -> list[Row]:
             bench.start()
             bench.preflight()
             bar.update()
-
-            def step(label: str) -> None:
-                bar.set_description(label)
-                bar.update()
-
-            return asyncio.run(bench.measure(step))
+            return asyncio.run(bench.measure(bar))
         except RedisError as exc:
             raise BenchError(f"Redis stopped answering ({type(exc).__name__}: {exc}).") from None
         finally:
