@@ -46,7 +46,7 @@ def test_blocking_endpoints_answer_after_the_email(client, path):
     assert time.monotonic() - start >= 0.2
 
 
-def test_blocking_endpoints_reject_bad_input_with_422(client):
+def test_bad_input_is_422_and_sends_nothing(client):
     for path in ["/blocking/async", "/blocking/def", "/background"]:
         response = client.post(path, json={"email": "not-an-address", "delay": 0})
         assert response.status_code == 422, path
