@@ -6,13 +6,14 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup lab test check stubs stubs-check nbval nbval-reference notebooks \
+.PHONY: help setup lab test check bench stubs stubs-check nbval nbval-reference notebooks \
         redis-start redis-stop redis-status lint format clean
 
 help:
 	@echo "make lab           set up, start Redis, open JupyterLab at notebooks/00_setup.ipynb"
 	@echo "make test          set up, then every test and every notebook (nbval)"
 	@echo "make check         your progress: each step's tests on your lab/"
+	@echo "make bench         measure notebook 04's strategies side by side (python -m lab bench)"
 	@echo "make nbval         nbval on the notebooks against your lab/ (instructors: a learner's copy)"
 	@echo "make redis-start | redis-stop | redis-status"
 	@echo "maintainers: make stubs | notebooks | lint | format | clean"
@@ -39,6 +40,9 @@ test: setup
 
 check: setup
 	$(PY) -m lab check
+
+bench: setup
+	$(PY) -m lab bench
 
 nbval: setup
 	$(PY) -m lab nbval

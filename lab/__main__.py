@@ -32,6 +32,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     execute.add_argument("notebooks", nargs="*", help="default: every notebook")
 
+    from .support import bench as bench_command
+
+    bench = commands.add_parser(
+        "bench",
+        help="measure step 04's strategies side by side (blocking, background, queued)",
+        description=bench_command.DESCRIPTION,
+        epilog=bench_command.epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bench_command.add_arguments(bench)
+
     args = parser.parse_args(argv)
     # Imported only now, so that `--help` works even before dependencies are installed.
     from .support.redis_server import RedisUnavailable
@@ -79,6 +90,10 @@ def run(args: argparse.Namespace) -> int:
         from .support import notebooks
 
         return notebooks.validate(args.notebooks, reference=args.reference)
+    if args.command == "bench":
+        from .support import bench
+
+        return bench.main(args)
     if args.command == "execute":
         from .support import notebooks
 

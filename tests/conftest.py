@@ -76,6 +76,11 @@ def worker(impl: str) -> ModuleType:
     return _load(impl, "worker")
 
 
+@pytest.fixture
+def strategies(impl: str) -> ModuleType:
+    return _load(impl, "strategies")
+
+
 def with_db(url: str, db: int) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
 

@@ -1,5 +1,5 @@
 """PROVIDED support code: you do not edit anything in lab/support/.
 
 Starting Redis, running the API and a worker in the background from a notebook,
-generating stubs and checking progress live here. Your files are lab/*.py.
+generating stubs, checking progress and the benchmark live here. Your files are lab/*.py.
 """

@@ -126,16 +126,21 @@ class Api(Background):
 
 
 def start_api(
-    package: str = "lab", port: int | None = None, env: Mapping[str, str] | None = None
+    package: str = "lab",
+    port: int | None = None,
+    env: Mapping[str, str] | None = None,
+    module: str = "producer",
+    args: Sequence[str] = (),
 ) -> Api:
-    """`uvicorn <package>.producer:app` on 127.0.0.1, returned once it accepts requests.
+    """`uvicorn <package>.<module>:app *args` on 127.0.0.1, returned once it accepts
+    requests (`module="strategies"` serves step 04's app).
 
     Its address is the `url` attribute (a free port unless `port` is given).
     """
     port = port or free_port()
     command = [
-        sys.executable, "-m", "uvicorn", f"{package}.producer:app",
-        "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+        sys.executable, "-m", "uvicorn", f"{package}.{module}:app",
+        "--host", "127.0.0.1", "--port", str(port), "--no-access-log", *args,
     ]  # fmt: skip
     api = Api("api", command, env)
     api.url = f"http://127.0.0.1:{port}"

@@ -70,6 +70,22 @@ STEPS: tuple[Step, ...] = (
         " passes the list and the connection to that class.",
     ),
     Step(
+        "04",
+        "Blocking vs queued: four strategies",
+        "notebooks/04_blocking_vs_queued.ipynb",
+        (
+            "lab/strategies.py:send_blocking_async",
+            "lab/strategies.py:send_blocking_def",
+            "lab/strategies.py:send_in_background",
+        ),
+        "tests/test_04_strategies.py",
+        "Both blocking endpoints return {'message': send_fake_email(body.email, body.delay)}"
+        " (the same line; only `async def` vs `def` differs); send_in_background() makes"
+        " task_id = str(uuid.uuid4()), calls background_tasks.add_task(send_and_record,"
+        " task_id, body.email, body.delay) and returns {'message': SCHEDULED_MESSAGE,"
+        " 'task_id': task_id}.",
+    ),
+    Step(
         "05",
         "Status and results: GET /jobs/{job_id}",
         "notebooks/05_status.ipynb",

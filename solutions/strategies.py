@@ -1,0 +1,105 @@
+"""Step 04 - YOUR FILE (lab/strategies.py): four ways for an API to send a slow email.
+
+One FastAPI app, served by one process (`uvicorn lab.strategies:app`), with one endpoint
+per strategy, all sending the same `send_fake_email` with the same JSON body as
+`POST /emails` ({"email": ..., "delay": ...}):
+
+    POST /blocking/async   1. `async def` that sends the email itself
+    POST /blocking/def     2. plain `def` that sends the email itself
+    POST /background       3. answers first, then sends it with FastAPI's BackgroundTasks
+    POST /queued/emails    4. your producer from step 02 (mounted here): puts a job on RQ
+    POST /noop             a floor: POST /queued/emails without the enqueue
+    GET  /health           answers {"status": "ok"} at once, when the server is free to
+
+`python -m lab bench` measures them side by side; notebook 04 explains the numbers.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from functools import cache
+
+from fastapi import BackgroundTasks, FastAPI
+from redis import Redis
+
+from .connection import get_redis
+from .producer import EmailQueue, EmailRequest, Queued
+from .producer import app as producer_app
+from .tasks import send_fake_email
+
+#: Where send_and_record() notes when a background email was done: <prefix><task id>.
+DONE_PREFIX = "strategies:done:"
+SCHEDULED_MESSAGE = "Email will be sent after this answer."
+
+app = FastAPI(title="Four ways to send an email", description="The workbook's step 04.")
+
+# Strategy 4 is the producer itself, unchanged, under /queued: POST /queued/emails is
+# your create_email(), with its queue and its 503 answer when Redis is down.
+app.mount("/queued", producer_app)
+
+
+@app.get("/health")
+async def health() -> dict:
+    """Answers at once - whenever the event loop is free to run it."""
+    return {"status": "ok"}
+
+
+@app.post("/noop", response_model=Queued, status_code=202)
+def noop(body: EmailRequest, queue: EmailQueue) -> dict:
+    """The floor: POST /queued/emails without the enqueue. The same body, queue and
+    answer, run the same way (a `def`, in the thread pool), so that the difference between
+    the two is what putting the job on the queue costs."""
+    return {"message": "Nothing queued.", "job_id": "none"}
+
+
+# The two blocking endpoints have no return annotation: FastAPI checks a `def` endpoint's
+# declared return type in the thread pool, a second trip through its 40 threads.
+@app.post("/blocking/async")
+async def send_blocking_async(body: EmailRequest):
+    """Strategy 1: send the email inside the request, in an `async def` endpoint.
+
+    FastAPI runs an `async def` endpoint on the event loop itself, so while
+    `time.sleep()` runs in it, this process answers nobody else."""
+    # BEGIN SOLUTION: call send_fake_email(body.email, body.delay), answer {"message": <receipt>}
+    return {"message": send_fake_email(body.email, body.delay)}
+    # END SOLUTION
+
+
+@app.post("/blocking/def")
+def send_blocking_def(body: EmailRequest):
+    """Strategy 2: the same body in a plain `def` endpoint.
+
+    FastAPI runs a `def` endpoint in a pool of threads (40 by default), so 40 emails can
+    wait at once; request 41 waits for a free thread."""
+    # BEGIN SOLUTION: the same as send_blocking_async: send, then answer with the receipt
+    return {"message": send_fake_email(body.email, body.delay)}
+    # END SOLUTION
+
+
+@cache
+def _redis() -> Redis:
+    return get_redis()
+
+
+def send_and_record(task_id: str, email_address: str, delay: float | None = None) -> None:
+    """Send the email, then note in Redis when it was done (key DONE_PREFIX + task_id,
+    value: time.time(), kept 10 minutes).
+
+    BackgroundTasks offers no way to ask whether a task has run; this note is how
+    another process (the bench, notebook 04) can tell."""
+    send_fake_email(email_address, delay)
+    _redis().set(f"{DONE_PREFIX}{task_id}", repr(time.time()), ex=600)
+
+
+@app.post("/background", status_code=202)
+async def send_in_background(body: EmailRequest, background_tasks: BackgroundTasks) -> dict:
+    """Strategy 3: answer at once; this process sends the email after the answer.
+
+    The work runs in this web process (in its thread pool), after the response has gone:
+    nothing but this process's memory holds it."""
+    # BEGIN SOLUTION: make a task id, add send_and_record to background_tasks, answer with the id
+    task_id = str(uuid.uuid4())
+    background_tasks.add_task(send_and_record, task_id, body.email, body.delay)
+    return {"message": SCHEDULED_MESSAGE, "task_id": task_id}
+    # END SOLUTION

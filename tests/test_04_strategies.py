@@ -1,0 +1,128 @@
+"""Step 04: lab/strategies.py - four ways to send the email, in-process and in a real
+uvicorn process (concurrency needs a real server: the test client runs one request at a
+time)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from rq import Queue
+from rq.job import Job
+
+from lab.support.background import Api, start_api
+from lab.support.bench import burst
+
+QUEUE = "t04-emails"
+RECEIPT = "Task complete: Email sent to user@example.com"
+EMAIL = {"email": "user@example.com", "delay": 0.2}
+
+
+@pytest.fixture
+def client(strategies, producer, redis_conn) -> Iterator[TestClient]:
+    producer.email_queue.cache_clear()  # a queue on this test's REDIS_URL
+    with TestClient(strategies.app) as test_client:
+        yield test_client
+    producer.email_queue.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def server(impl, redis_url) -> Iterator[Api]:
+    """`uvicorn <impl>.strategies:app`, shared by this file's tests."""
+    with start_api(impl, module="strategies", env={"QUEUE_NAME": QUEUE}) as api:
+        yield api
+
+
+@pytest.mark.parametrize("path", ["/blocking/async", "/blocking/def"])
+def test_blocking_endpoints_answer_after_the_email(client, path):
+    start = time.monotonic()
+    response = client.post(path, json=EMAIL)
+    assert response.status_code == 200
+    assert response.json() == {"message": RECEIPT}
+    assert time.monotonic() - start >= 0.2
+
+
+def test_bad_input_is_422_and_sends_nothing(client):
+    for path in ["/blocking/async", "/blocking/def", "/background"]:
+        response = client.post(path, json={"email": "not-an-address", "delay": 0})
+        assert response.status_code == 422, path
+        assert response.json()["detail"][0]["loc"] == ["body", "email"]
+    assert client.post("/blocking/def", json={**EMAIL, "delay": 0}).status_code == 200
+
+
+def test_queued_emails_is_the_producer_mounted(client, redis_conn, impl):
+    response = client.post("/queued/emails", json=EMAIL)
+    assert response.status_code == 202
+    job = Job.fetch(response.json()["job_id"], connection=redis_conn)
+    assert job.func_name == f"{impl}.tasks.send_fake_email"
+    assert tuple(job.args) == ("user@example.com", 0.2)
+    assert Queue("default", connection=redis_conn).job_ids == [job.id]
+
+
+def test_queued_emails_answers_503_when_redis_is_down(
+    strategies, producer, monkeypatch, closed_port
+):
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{closed_port}/0")
+    producer.email_queue.cache_clear()
+    with TestClient(strategies.app, raise_server_exceptions=False) as test_client:
+        response = test_client.post("/queued/emails", json=EMAIL)
+    producer.email_queue.cache_clear()
+    assert response.status_code == 503
+    assert "python -m lab redis start" in response.json()["detail"]
+
+
+def test_background_answers_first_and_notes_when_the_email_is_done(server, strategies, redis_conn):
+    start = time.time()
+    response = httpx.post(f"{server.url}/background", json={**EMAIL, "delay": 0.5}, timeout=5)
+    answered = time.time()
+    assert response.status_code == 202, server.output()[-2000:]
+    body = response.json()
+    assert body["message"] == strategies.SCHEDULED_MESSAGE
+    key = f"{strategies.DONE_PREFIX}{body['task_id']}"
+    assert answered - start < 0.4
+    assert redis_conn.get(key) is None  # not done yet: the email takes 0.5 s
+    deadline = time.monotonic() + 5
+    while redis_conn.get(key) is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    done = float(redis_conn.get(key))
+    assert done >= start + 0.5
+
+
+@pytest.mark.parametrize(
+    ("path", "health_waits"), [("/blocking/async", True), ("/blocking/def", False)]
+)
+def test_only_async_blocking_stalls_health(server, redis_conn, path, health_waits):
+    """While one request sends a 0.6 s email, GET /health waits for it with `async def`
+    (the event loop sleeps) and answers at once with `def` (a thread sleeps)."""
+    answers: dict[str, httpx.Response] = {}
+
+    def send() -> None:
+        answers["email"] = httpx.post(
+            f"{server.url}{path}", json={**EMAIL, "delay": 0.6}, timeout=5
+        )
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    time.sleep(0.15)
+    start = time.monotonic()
+    health = httpx.get(f"{server.url}/health", timeout=5)
+    waited = time.monotonic() - start
+    sender.join()
+    assert answers["email"].status_code == 200, server.output()[-2000:]
+    assert health.json() == {"status": "ok"}
+    assert (waited > 0.3) is health_waits, f"/health answered after {waited:.2f} s"
+
+
+@pytest.mark.parametrize(("path", "serial"), [("/blocking/async", True), ("/blocking/def", False)])
+def test_three_at_once_are_served_one_by_one_only_by_async_def(server, redis_conn, path, serial):
+    requests = burst(server.url, path, 3, delay=0.3)
+    assert [r.status for r in requests] == [200, 200, 200], server.output()[-2000:]
+    slowest = max(r.end - r.start for r in requests)
+    if serial:
+        assert slowest >= 0.9, f"the third answer came after {slowest:.2f} s, not 3 x 0.3 s"
+    else:
+        assert slowest < 0.6, f"the slowest answer came after {slowest:.2f} s, not ~0.3 s"

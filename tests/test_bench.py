@@ -1,0 +1,109 @@
+"""`python -m lab bench` (provided): a small real run from a fresh clone, its JSON, its
+model, and the one-line messages when it cannot run. It runs checkouts whose lab/ is set
+up by each test, whatever --impl says: the bench is provided code, and step 04's tests
+check the learner's endpoints."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from lab.support.background import child_env
+from lab.support.bench import FIELDS, STRATEGIES, percentile, run_on_slots
+from lab.support.config import PROJECT_ROOT
+from lab.support.reference import copy_checkout
+
+SMALL = [
+    "--delay", "0.05", "--concurrency", "1", "3", "--requests", "4",
+    "--floor-requests", "10", "--workers", "1",
+]  # fmt: skip
+
+
+def bench(*args: str, root=PROJECT_ROOT, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "lab", "bench", *args],
+        cwd=root,
+        env=child_env({"PYTHONPATH": str(root), **(env or {})}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_from_a_fresh_clone_it_measures_the_solutions_and_says_so(tmp_path, redis_url):
+    """lab/ holds the untouched stubs: the bench notes it in one line and runs solutions/,
+    and the JSON holds every strategy and floor at every concurrency."""
+    root = copy_checkout(tmp_path / "checkout", lab="stubs")
+    out = tmp_path / "bench.json"
+    result = bench(*SMALL, "--json", str(out), root=root)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "not written yet" in result.stderr
+    assert "Measuring the reference solutions/ instead" in result.stderr
+    assert result.stdout.startswith("solutions.strategies in one uvicorn process")
+    rows = json.loads(out.read_text())
+    assert [(r["strategy"], r["concurrency"]) for r in rows] == [
+        (s.name, c) for c in (1, 3) for s in STRATEGIES
+    ]
+    documented = {name for names in FIELDS for name in names.split()}
+    assert all(set(row) == documented for row in rows)
+    for row in rows:
+        assert row["errors"] == 0, row
+        assert row["package"] == "solutions"
+        assert row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"] <= row["max_ms"]
+        assert len(row["timeline"]) == row["requests"]
+        if row["strategy"] in ("redis-ping", "noop"):
+            assert row["done_s"] is None and row["model_done_s"] is None
+        else:  # every email took its 0.05 s, after the first request was sent
+            assert row["done_s"] >= 0.05 and row["model_done_s"] >= 0.05
+    serial = next(r for r in rows if r["strategy"] == "async-blocking" and r["concurrency"] == 3)
+    assert serial["max_ms"] >= 3 * 50  # three emails, one after another
+    assert "client ceiling:" in result.stdout
+
+
+def test_without_redis_it_says_so_in_one_line(closed_port):
+    result = bench(*SMALL, env={"REDIS_URL": f"redis://127.0.0.1:{closed_port}/0"})
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert "Cannot reach Redis" in result.stderr
+    assert "python -m lab redis start" in result.stderr
+
+
+def test_with_package_lab_unwritten_todos_are_named_in_one_line(tmp_path, redis_url):
+    """Steps 00-03 done, step 04 not started: the bench says so, without a traceback."""
+    root = copy_checkout(tmp_path / "checkout", lab="stubs")
+    for name in ["connection", "tasks", "producer", "worker"]:
+        shutil.copy2(root / "solutions" / f"{name}.py", root / "lab" / f"{name}.py")
+    result = bench(*SMALL, "--package", "lab", root=root)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "answered 500: a TODO in lab/ is not written yet (NotImplementedError)" in result.stderr
+    assert "python -m lab check" in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("arrivals", "slots", "expected"),
+    [
+        ([0] * 10, 1, 5.0),  # async-blocking: one at a time
+        ([0] * 80, 40, 1.0),  # def-blocking: two waves of forty
+        ([0] * 40, 40, 0.5),
+        ([0] * 41, 40, 1.0),
+        ([0, 0.1, 0.2], 4, 0.7),  # enough workers: each starts when it arrives
+        ([0] * 40, 4, 5.0),  # 4 workers: ten rounds
+    ],
+)
+def test_model_runs_each_email_on_the_first_free_slot(arrivals, slots, expected):
+    assert run_on_slots(arrivals, slots, 0.5) == pytest.approx(expected)
+
+
+def test_percentile_interpolates_between_ranks():
+    values = list(range(1, 101))
+    assert percentile(values, 50) == pytest.approx(50.5)
+    assert percentile(values, 99) == pytest.approx(99.01)
+    assert percentile([3.0], 99) == 3.0
