@@ -8,15 +8,12 @@ the Idempotency-Key header that makes a repeated POST queue its job only once.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from functools import cache
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, EmailStr, Field
 from redis import Redis
@@ -26,6 +23,7 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
 from lab.support.config import get_settings, safe_url
+from lab.support.idempotency import IdempotencyMiddleware
 
 from .connection import get_queue
 from .tasks import FAILURES_KEY, record_failure, send_fake_email, send_newsletter
@@ -239,7 +237,6 @@ def list_failures(queue: EmailQueue, limit: Annotated[int, Query(ge=1, le=100)] 
     return [json.loads(entry) for entry in queue.connection.lrange(FAILURES_KEY, 0, limit - 1)]
 
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_PREFIX = "workbook:idempotency:"
 
 
@@ -277,58 +274,11 @@ def remember_answer(
     # END SOLUTION
 
 
-@app.middleware("http")
-async def idempotency(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    """A POST with an Idempotency-Key header runs once; a repeat gets the first answer.
-
-    Redis calls run in the thread pool: this is an `async def`, and a blocking call here
-    would stall every other request (notebook 04).
-    """
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if request.method != "POST" or key is None:
-        return await call_next(request)
-    if not 1 <= len(key) <= 255 or not key.isprintable():
-        return _problem(422, f"{IDEMPOTENCY_HEADER} must be 1 to 255 printable characters.")
-    fingerprint = f"{request.url.path} {hashlib.sha256(await request.body()).hexdigest()}"
-    try:
-        connection = email_queue().connection
-        earlier = await run_in_threadpool(claim_key, connection, key, fingerprint)
-        if earlier is not None:
-            return _replay(earlier, fingerprint)
-        try:
-            response = await call_next(request)
-        except Exception:  # a bug in an endpoint: let the client try again with this key
-            await run_in_threadpool(remember_answer, connection, key, fingerprint, 500, None)
-            raise
-        body = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
-        ok = 200 <= response.status_code < 300
-        answer = body.decode() if ok else None
-        await run_in_threadpool(
-            remember_answer, connection, key, fingerprint, response.status_code, answer
-        )
-    except RedisError as exc:
-        return await redis_unavailable(request, exc)
-    return Response(body, response.status_code, dict(response.headers), response.media_type)
-
-
-def _replay(earlier: dict, fingerprint: str) -> Response:
-    if earlier.get("fingerprint") != fingerprint:
-        return _problem(
-            422, f"This {IDEMPOTENCY_HEADER} was used for a different request; use a new key."
-        )
-    if "body" not in earlier:
-        return _problem(
-            409, f"A request with this {IDEMPOTENCY_HEADER} is still being handled; try again."
-        )
-    return Response(
-        earlier["body"],
-        earlier["status"],
-        {"Idempotent-Replayed": "true"},
-        media_type="application/json",
-    )
-
-
-def _problem(status: int, detail: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"detail": detail})
+# A POST with an Idempotency-Key header runs once (lab/support/idempotency.py, provided).
+app.add_middleware(
+    IdempotencyMiddleware,
+    claim=claim_key,
+    remember=remember_answer,
+    connection=lambda: email_queue().connection,
+    on_redis_error=redis_unavailable,
+)
