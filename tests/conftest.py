@@ -13,12 +13,14 @@ import importlib
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from fastapi.testclient import TestClient
 from redis import Redis
+from rq import Queue, SimpleWorker
 
 from lab.support import redis_server
 from lab.support.config import get_settings
@@ -135,6 +137,31 @@ def redis_conn(redis_url: str) -> Iterator[Redis]:
     client.set(CLAIM_KEY, claim, ex=3600)
     yield client
     client.close()
+
+
+@pytest.fixture
+def client(producer: ModuleType, redis_conn: Redis) -> Iterator[TestClient]:
+    """The learner's API in process (FastAPI's TestClient), on the test database."""
+    producer.email_queue.cache_clear()  # a queue on this test's REDIS_URL
+    with TestClient(producer.app) as test_client:
+        yield test_client
+    producer.email_queue.cache_clear()
+
+
+@pytest.fixture
+def queue(redis_conn: Redis) -> Queue:
+    """The queue the API fills ("default"), on the test database."""
+    return Queue("default", connection=redis_conn)
+
+
+@pytest.fixture
+def run_queued_jobs() -> Callable[[Queue], None]:
+    """run_queued_jobs(queue): run every job on `queue` in this process, then return."""
+
+    def run(queue: Queue) -> None:
+        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+
+    return run
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,19 +10,6 @@ from rq import Queue
 from rq.job import Job
 
 QUEUED = "Email sending task has been queued."
-
-
-@pytest.fixture
-def client(producer, redis_conn) -> Iterator[TestClient]:
-    producer.email_queue.cache_clear()  # a queue on this test's REDIS_URL
-    with TestClient(producer.app) as test_client:
-        yield test_client
-    producer.email_queue.cache_clear()
-
-
-@pytest.fixture
-def queue(redis_conn) -> Queue:
-    return Queue("default", connection=redis_conn)
 
 
 def test_get_send_email_answers_like_the_original_tutorial(client, queue, impl):

@@ -3,37 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.command import send_stop_job_command
 
 from lab.support.background import start_api, start_worker
 
 RECEIPT = "Task complete: Email sent to user@example.com"
 UNKNOWN = "0123456789abcdef0123456789abcdef"
-
-
-@pytest.fixture
-def client(producer, redis_conn) -> Iterator[TestClient]:
-    producer.email_queue.cache_clear()  # a queue on this test's REDIS_URL
-    with TestClient(producer.app) as test_client:
-        yield test_client
-    producer.email_queue.cache_clear()
-
-
-@pytest.fixture
-def queue(redis_conn) -> Queue:
-    return Queue("default", connection=redis_conn)
-
-
-def run_queued_jobs(queue: Queue) -> None:
-    """Run every job on `queue` in this process, then return."""
-    SimpleWorker([queue], connection=queue.connection).work(burst=True)
 
 
 def poll(http: httpx.Client | TestClient, job_id: str, until: set[str], timeout=15.0) -> list:
@@ -64,7 +45,7 @@ def test_a_queued_job_and_its_place_in_the_line(client, impl):
     assert state["result"] is None and state["error"] is None
 
 
-def test_a_finished_job_has_its_result_and_times(client, queue):
+def test_a_finished_job_has_its_result_and_times(client, queue, run_queued_jobs):
     job_id = client.post("/emails", json={"email": "user@example.com", "delay": 0}).json()["job_id"]
     run_queued_jobs(queue)
     state = client.get(f"/jobs/{job_id}").json()
@@ -75,7 +56,9 @@ def test_a_finished_job_has_its_result_and_times(client, queue):
     assert times == sorted(times)
 
 
-def test_a_failed_job_says_why_and_shows_the_traceback_only_on_request(client, queue, tasks):
+def test_a_failed_job_says_why_and_shows_the_traceback_only_on_request(
+    client, queue, tasks, run_queued_jobs
+):
     job = queue.enqueue(tasks.send_newsletter, ["a@example.com", "bob"], 0)
     run_queued_jobs(queue)
     state = client.get(f"/jobs/{job.id}").json()

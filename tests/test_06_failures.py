@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from rq import Callback, Queue, Retry, SimpleWorker
+from rq import Callback, Queue, Retry
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
@@ -19,24 +18,6 @@ from lab.support.background import start_api, start_worker
 
 RECEIPT = "Task complete: Email sent to user@example.com"
 ADDRESS = "user@example.com"
-
-
-@pytest.fixture
-def client(producer, redis_conn) -> Iterator[TestClient]:
-    producer.email_queue.cache_clear()  # a queue on this test's REDIS_URL
-    with TestClient(producer.app) as test_client:
-        yield test_client
-    producer.email_queue.cache_clear()
-
-
-@pytest.fixture
-def queue(redis_conn) -> Queue:
-    return Queue("default", connection=redis_conn)
-
-
-def run_queued_jobs(queue: Queue) -> None:
-    """Run every job on `queue` in this process, then return."""
-    SimpleWorker([queue], connection=queue.connection).work(burst=True)
 
 
 def wait_for_status(job: Job, until: set[str], timeout: float = 15.0) -> str:
@@ -51,7 +32,9 @@ def wait_for_status(job: Job, until: set[str], timeout: float = 15.0) -> str:
 # --- send_flaky_email: fails its first attempts, counted in Redis --------------------------
 
 
-def test_flaky_task_fails_then_succeeds_on_the_attempt_after_its_failures(queue, tasks):
+def test_flaky_task_fails_then_succeeds_on_the_attempt_after_its_failures(
+    queue, tasks, run_queued_jobs
+):
     job = queue.enqueue(tasks.send_flaky_email, ADDRESS, 2, 0, retry=Retry(max=3))
     run_queued_jobs(queue)  # no interval: each retry goes straight back on the queue
     assert job.get_status(refresh=True) == "finished"
@@ -61,7 +44,9 @@ def test_flaky_task_fails_then_succeeds_on_the_attempt_after_its_failures(queue,
     assert job.retries_left == 1  # two of its three retries were used
 
 
-def test_flaky_task_without_enough_retries_fails_with_the_reason(client, queue, tasks):
+def test_flaky_task_without_enough_retries_fails_with_the_reason(
+    client, queue, tasks, run_queued_jobs
+):
     job = queue.enqueue(tasks.send_flaky_email, ADDRESS, 2, 0, retry=Retry(max=1))
     run_queued_jobs(queue)
     state = client.get(f"/jobs/{job.id}").json()
@@ -79,7 +64,7 @@ def test_flaky_task_outside_a_job_says_to_enqueue_it(tasks):
 # --- POST /jobs/{id}/retry and /cancel --------------------------------------------------------
 
 
-def test_retry_puts_a_failed_job_back_until_it_succeeds(client, queue, tasks):
+def test_retry_puts_a_failed_job_back_until_it_succeeds(client, queue, tasks, run_queued_jobs):
     job = queue.enqueue(tasks.send_flaky_email, ADDRESS, 2, 0)
     run_queued_jobs(queue)
     for _ in range(2):  # attempts 2 and 3
@@ -92,7 +77,7 @@ def test_retry_puts_a_failed_job_back_until_it_succeeds(client, queue, tasks):
     assert int(queue.connection.get(f"workbook:attempts:{job.id}")) == 3
 
 
-def test_retry_of_a_job_that_did_not_fail_is_409(client, queue, tasks):
+def test_retry_of_a_job_that_did_not_fail_is_409(client, queue, tasks, run_queued_jobs):
     job = queue.enqueue(tasks.send_fake_email, ADDRESS, 0)
     response = client.post(f"/jobs/{job.id}/retry")
     assert response.status_code == 409
@@ -104,7 +89,7 @@ def test_retry_of_a_job_that_did_not_fail_is_409(client, queue, tasks):
     assert queue.count == 0
 
 
-def test_cancel_a_queued_job_and_the_worker_never_runs_it(client, queue, tasks):
+def test_cancel_a_queued_job_and_the_worker_never_runs_it(client, queue, tasks, run_queued_jobs):
     job = queue.enqueue(tasks.send_fake_email, ADDRESS, 0)
     response = client.post(f"/jobs/{job.id}/cancel")
     assert response.status_code == 200
@@ -114,14 +99,14 @@ def test_cancel_a_queued_job_and_the_worker_never_runs_it(client, queue, tasks):
     assert job.started_at is None
 
 
-def test_cancel_a_scheduled_job(client, queue, tasks):
+def test_cancel_a_scheduled_job(client, queue, tasks, run_queued_jobs):
     job = queue.enqueue(tasks.send_flaky_email, ADDRESS, 1, 0, retry=Retry(max=1, interval=60))
     run_queued_jobs(queue)
     assert client.get(f"/jobs/{job.id}").json()["status"] == "scheduled"
     assert client.post(f"/jobs/{job.id}/cancel").json()["status"] == "canceled"
 
 
-def test_cancel_of_a_job_that_ended_is_409(client, queue, tasks):
+def test_cancel_of_a_job_that_ended_is_409(client, queue, tasks, run_queued_jobs):
     done = queue.enqueue(tasks.send_fake_email, ADDRESS, 0)
     run_queued_jobs(queue)
     response = client.post(f"/jobs/{done.id}/cancel")
@@ -140,7 +125,7 @@ def test_retry_and_cancel_of_unknown_or_malformed_ids(client):
 # --- the on_failure callback and GET /failures -----------------------------------------------
 
 
-def test_record_failure_runs_on_every_failed_attempt(client, queue, tasks, impl):
+def test_record_failure_runs_on_every_failed_attempt(client, queue, tasks, impl, run_queued_jobs):
     job = queue.enqueue(
         tasks.send_flaky_email,
         ADDRESS,
