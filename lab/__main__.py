@@ -91,9 +91,9 @@ def run(args: argparse.Namespace) -> int:
 
         return notebooks.validate(args.notebooks, reference=args.reference)
     if args.command == "bench":
-        from .support import bench
+        from .support import bench, redis_server
 
-        return bench.main(args)
+        return redis_server.run_with_redis(lambda: bench.main(args))
     if args.command == "execute":
         from .support import notebooks
 

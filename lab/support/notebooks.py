@@ -41,16 +41,6 @@ def _relative(paths: Sequence[str]) -> list[str]:
     return out
 
 
-def _with_redis(run):
-    """Run `run()` with Redis up; stop Redis afterwards if this call started it."""
-    current = redis_server.start()
-    try:
-        return run()
-    finally:
-        if current.started_now:
-            redis_server.stop()
-
-
 def validate(paths: Sequence[str] = (), reference: bool = True, extra: Sequence[str] = ()) -> int:
     """nbval over `paths` (default: every notebook); returns pytest's exit code."""
     targets = _relative(paths) or ["notebooks"]
@@ -64,10 +54,10 @@ def validate(paths: Sequence[str] = (), reference: bool = True, extra: Sequence[
         return subprocess.run(command, cwd=root, env=env, check=False).returncode
 
     if not reference:
-        return _with_redis(lambda: run(PROJECT_ROOT))
+        return redis_server.run_with_redis(lambda: run(PROJECT_ROOT))
     with tempfile.TemporaryDirectory(prefix="workbook-reference-") as tmp:
         root = copy_checkout(Path(tmp) / "checkout", lab="solutions")
-        return _with_redis(lambda: run(root))
+        return redis_server.run_with_redis(lambda: run(root))
 
 
 def execute(paths: Sequence[str] = ()) -> list[Path]:
@@ -102,5 +92,5 @@ def execute(paths: Sequence[str] = ()) -> list[Path]:
                 )  # fmt: skip
 
             print(f"executing {target.relative_to(PROJECT_ROOT)} ...", flush=True)
-            _with_redis(run)
+            redis_server.run_with_redis(run)
     return targets

@@ -18,8 +18,10 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from redis import Redis
@@ -27,6 +29,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from .config import PROJECT_ROOT, get_settings
+
+T = TypeVar("T")
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 START_TIMEOUT = 10.0
@@ -238,6 +242,17 @@ def stop(url: str | None = None) -> str:
         time.sleep(0.05)
     pidfile.unlink(missing_ok=True)
     return f"Stopped the Redis at {url} (pid {current.pid})."
+
+
+def run_with_redis(run: Callable[[], T]) -> T:
+    """Run `run()` with Redis up (started if needed, as `start()` does); stop Redis
+    afterwards if this call started it, so that a command leaves things as it found them."""
+    current = start()
+    try:
+        return run()
+    finally:
+        if current.started_now:
+            stop()
 
 
 def describe(current: Status) -> str:
