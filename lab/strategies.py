@@ -11,7 +11,9 @@ per strategy, all sending the same `send_fake_email` with the same JSON body as
     POST /noop             a floor: POST /queued/emails without the enqueue
     GET  /health           answers {"status": "ok"} at once, when the server is free to
 
-`python -m lab bench` measures them side by side; notebook 04 explains the numbers.
+You write the first three. Strategy 4 is your producer, unchanged; the last two are
+provided (lab/support/api.py: floor_router). `python -m lab bench` measures them side by
+side; notebook 04 explains the numbers.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ import time
 import uuid
 from functools import cache
 
-from fastapi import BackgroundTasks, FastAPI
+from fastapi import APIRouter, BackgroundTasks
 from redis import Redis
 
-from .connection import get_redis
-from .producer import EmailQueue, EmailRequest, Queued
+from lab.support.api import EmailRequest, create_app, floor_router
+
+from .connection import get_queue, get_redis
 from .producer import app as producer_app
 from .tasks import send_fake_email
 
@@ -32,30 +35,12 @@ from .tasks import send_fake_email
 DONE_PREFIX = "strategies:done:"
 SCHEDULED_MESSAGE = "Email will be sent after this answer."
 
-app = FastAPI(title="Four ways to send an email", description="The workbook's step 04.")
-
-# Strategy 4 is the producer itself, unchanged, under /queued: POST /queued/emails is
-# your create_email(), with its queue and its 503 answer when Redis is down.
-app.mount("/queued", producer_app)
-
-
-@app.get("/health")
-async def health() -> dict:
-    """Answers at once - whenever the event loop is free to run it."""
-    return {"status": "ok"}
-
-
-@app.post("/noop", response_model=Queued, status_code=202)
-def noop(body: EmailRequest, queue: EmailQueue) -> dict:
-    """The floor: POST /queued/emails without the enqueue. The same body, queue and
-    answer, run the same way (a `def`, in the thread pool), so that the difference between
-    the two is what putting the job on the queue costs."""
-    return {"message": "Nothing queued.", "job_id": "none"}
+router = APIRouter()
 
 
 # The two blocking endpoints have no return annotation: FastAPI checks a `def` endpoint's
 # declared return type in the thread pool, a second trip through its 40 threads.
-@app.post("/blocking/async")
+@router.post("/blocking/async")
 async def send_blocking_async(body: EmailRequest):
     """Strategy 1: send the email inside the request, in an `async def` endpoint.
 
@@ -65,7 +50,7 @@ async def send_blocking_async(body: EmailRequest):
     raise NotImplementedError("not written yet: see the TODO here")
 
 
-@app.post("/blocking/def")
+@router.post("/blocking/def")
 def send_blocking_def(body: EmailRequest):
     """Strategy 2: the same body in a plain `def` endpoint.
 
@@ -90,7 +75,7 @@ def send_and_record(task_id: str, email_address: str, delay: float | None = None
     _redis().set(f"{DONE_PREFIX}{task_id}", repr(time.time()), ex=600)
 
 
-@app.post("/background", status_code=202)
+@router.post("/background", status_code=202)
 async def send_in_background(body: EmailRequest, background_tasks: BackgroundTasks) -> dict:
     """Strategy 3: answer at once; this process sends the email after the answer.
 
@@ -98,3 +83,14 @@ async def send_in_background(body: EmailRequest, background_tasks: BackgroundTas
     nothing but this process's memory holds it."""
     # TODO: make a task id, add send_and_record to background_tasks, answer with the id
     raise NotImplementedError("not written yet: see the TODO here")
+
+
+app = create_app(
+    "Four ways to send an email",
+    get_queue,
+    routers=[router, floor_router()],  # this file's three, then GET /health and POST /noop
+    description="The workbook's step 04.",
+)
+# Strategy 4 is the producer itself, unchanged, under /queued: POST /queued/emails is
+# your create_email(), with its queue and its 503 answer when Redis is down.
+app.mount("/queued", producer_app)

@@ -11,16 +11,14 @@ Results are kept RESULT_TTL seconds (default 500).
 
 from __future__ import annotations
 
-import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
 from redis import Redis
-from redis.exceptions import RedisError
 from rq import SimpleWorker, Worker
 
-from lab.support.config import get_settings, safe_url
+from lab.support import worker_cli
+from lab.support.config import get_settings
 
 from .connection import get_queue, get_redis
 
@@ -40,41 +38,9 @@ def build_worker(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m lab.worker", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("queues", nargs="*", help="queues to listen on, first = most urgent")
-    parser.add_argument("--burst", action="store_true", help="stop when the queues are empty")
-    parser.add_argument("--simple", action="store_true", help="run jobs in this process")
-    parser.add_argument(
-        "--with-scheduler",
-        action="store_true",
-        help="also enqueue scheduled jobs when their time comes (retry intervals, enqueue_in)",
-    )
-    args = parser.parse_args(argv)
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    settings = get_settings()
-    url = safe_url(settings.redis_url)
-    try:
-        connection = get_redis()
-        connection.ping()
-        worker = build_worker(args.queues, args.simple, connection)
-        worker.default_result_ttl = settings.result_ttl
-        names = ", ".join(queue.name for queue in worker.queues)
-        print(f"{type(worker).__name__} listening on {names} at {url}", flush=True)
-        worker.work(burst=args.burst, with_scheduler=args.with_scheduler)
-    except NotImplementedError:
-        print(f"{__name__}: a TODO in {__file__} is not written yet.", file=sys.stderr)
-        return 1
-    except RedisError as exc:
-        print(
-            f"Cannot reach Redis at {url} ({type(exc).__name__}: {exc}). "
-            "Start it with `python -m lab redis start`, or set REDIS_URL.",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    """`python -m lab.worker ...`: the command line is provided (lab/support/worker_cli.py)."""
+    module = f"{__package__}.worker"  # lab.worker or solutions.worker
+    return worker_cli.main(build_worker, get_redis, module, __doc__.split("\n")[0], argv)
 
 
 if __name__ == "__main__":

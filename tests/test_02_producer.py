@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from rq import Queue
 from rq.job import Job
 
-QUEUED = "Email sending task has been queued."
+from lab.support.api import QUEUED_MESSAGE
 
 
 def test_get_send_email_answers_like_the_original_tutorial(client, queue, impl):
@@ -17,7 +17,7 @@ def test_get_send_email_answers_like_the_original_tutorial(client, queue, impl):
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {"message", "job_id"}
-    assert body["message"] == QUEUED
+    assert body["message"] == QUEUED_MESSAGE
     job = Job.fetch(body["job_id"], connection=queue.connection)
     assert job.func_name == f"{impl}.tasks.send_fake_email"
     assert job.args[0] == "user@example.com"
@@ -28,7 +28,7 @@ def test_post_emails_queues_the_address_and_delay(client, queue, impl):
     response = client.post("/emails", json={"email": "user@example.com", "delay": 0.5})
     assert response.status_code == 202
     body = response.json()
-    assert body["message"] == QUEUED
+    assert body["message"] == QUEUED_MESSAGE
     job = Job.fetch(body["job_id"], connection=queue.connection)
     assert job.func_name == f"{impl}.tasks.send_fake_email"
     assert tuple(job.args) == ("user@example.com", 0.5)
@@ -105,13 +105,9 @@ def test_health_reports_redis(client, queue):
 
 
 @pytest.fixture(params=["down", "hanging"])
-def unreachable_client(request, producer, monkeypatch, closed_port, silent_port):
+def unreachable_client(request, api_client, closed_port, silent_port):
     port = closed_port if request.param == "down" else silent_port
-    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{port}/0")
-    producer.email_queue.cache_clear()
-    with TestClient(producer.app, raise_server_exceptions=False) as test_client:
-        yield test_client
-    producer.email_queue.cache_clear()
+    return api_client(f"redis://127.0.0.1:{port}/0")
 
 
 @pytest.mark.parametrize(

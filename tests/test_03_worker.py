@@ -10,19 +10,7 @@ from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
 
 from lab.support.background import start_api, start_worker
-
-RECEIPT = "Task complete: Email sent to user@example.com"
-
-
-def wait_for(job: Job, timeout: float) -> str:
-    """Poll `job` until it ends or `timeout` seconds pass; return its last status."""
-    deadline = time.monotonic() + timeout
-    while True:
-        job.refresh()
-        status = job.get_status(refresh=False)
-        if status in ("finished", "failed") or time.monotonic() > deadline:
-            return status
-        time.sleep(0.05)
+from lab.support.helpers import wait_for_status
 
 
 def test_worker_class_forks_except_when_simple(worker, monkeypatch):
@@ -51,8 +39,7 @@ def test_build_worker_defaults(worker, redis_conn, monkeypatch):
     assert built.connection.ping() is True
 
 
-def test_python_m_worker_burst_runs_the_queued_jobs(impl, tasks, redis_conn):
-    queue = Queue("default", connection=redis_conn)
+def test_python_m_worker_burst_runs_the_queued_jobs(impl, tasks, queue, receipt):
     jobs = [queue.enqueue(tasks.send_fake_email, f"u{i}@example.com", 0.05) for i in range(2)]
     with start_worker("--burst", package=impl) as process:
         assert process.wait(30) == 0
@@ -60,17 +47,17 @@ def test_python_m_worker_burst_runs_the_queued_jobs(impl, tasks, redis_conn):
     assert "Worker listening on default" in output
     for i, job in enumerate(jobs):
         assert job.get_status(refresh=True) == "finished"
-        assert job.return_value() == f"Task complete: Email sent to u{i}@example.com"
+        assert job.return_value() == receipt(f"u{i}@example.com")
     assert "Starting to send email to u0@example.com" in output
 
 
-def test_simple_flag_and_queue_names(impl, tasks, redis_conn):
+def test_simple_flag_and_queue_names(impl, tasks, redis_conn, receipt):
     queue = Queue("emails", connection=redis_conn)
     job = queue.enqueue(tasks.send_fake_email, "user@example.com", 0)
     with start_worker("emails", "--burst", "--simple", package=impl) as process:
         assert process.wait(30) == 0
         assert "SimpleWorker listening on emails" in process.output()
-    assert job.return_value(refresh=True) == RECEIPT
+    assert job.return_value(refresh=True) == receipt()
 
 
 def test_unreachable_redis_gives_one_clear_line(impl, closed_port):
@@ -83,7 +70,7 @@ def test_unreachable_redis_gives_one_clear_line(impl, closed_port):
     assert "python -m lab redis start" in output
 
 
-def test_end_to_end_the_original_curl_request(impl, redis_conn):
+def test_end_to_end_the_original_curl_request(impl, redis_conn, receipt):
     """uvicorn + worker as real processes: the tutorial's request is answered at once,
     and the job then finishes with the receipt."""
     env = {"EMAIL_DELAY": "0.5"}
@@ -99,17 +86,18 @@ def test_end_to_end_the_original_curl_request(impl, redis_conn):
         print(f"\nenqueue endpoint: first {times[0] * 1000:.1f} ms, then", end=" ")
         print(", ".join(f"{t * 1000:.1f}" for t in times[1:]), "ms")
         job = Job.fetch(response.json()["job_id"], connection=redis_conn)
-        assert wait_for(job, timeout=15) == "finished"
-        assert job.return_value() == RECEIPT
+        assert wait_for_status(job) == "finished"
+        job.refresh()
+        assert job.return_value() == receipt()
         assert (job.ended_at - job.started_at).total_seconds() >= 0.5  # EMAIL_DELAY
 
 
-def test_end_to_end_post_emails(impl, redis_conn):
+def test_end_to_end_post_emails(impl, redis_conn, receipt):
     with start_api(package=impl) as api, start_worker(package=impl):
         response = httpx.post(
             f"{api.url}/emails", json={"email": "user@example.com", "delay": 0.1}, timeout=5
         )
         assert response.status_code == 202
         job = Job.fetch(response.json()["job_id"], connection=redis_conn)
-        assert wait_for(job, timeout=15) == "finished"
-        assert job.return_value() == RECEIPT
+        assert wait_for_status(job) == "finished"
+        assert job.return_value() == receipt()

@@ -11,23 +11,19 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from rq import Queue
 from rq.job import Job
 
 from lab.support.background import Api, start_api
 from lab.support.bench import burst
 
 QUEUE = "t04-emails"
-RECEIPT = "Task complete: Email sent to user@example.com"
 EMAIL = {"email": "user@example.com", "delay": 0.2}
 
 
 @pytest.fixture
-def client(strategies, producer, redis_conn) -> Iterator[TestClient]:
-    producer.email_queue.cache_clear()  # a queue on this test's REDIS_URL
-    with TestClient(strategies.app) as test_client:
-        yield test_client
-    producer.email_queue.cache_clear()
+def client(strategies, api_client, redis_conn) -> TestClient:
+    """Step 04's app in process, its queue (and the mounted producer's) on the test database."""
+    return api_client(app=strategies.app)
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +34,11 @@ def server(impl, redis_url) -> Iterator[Api]:
 
 
 @pytest.mark.parametrize("path", ["/blocking/async", "/blocking/def"])
-def test_blocking_endpoints_answer_after_the_email(client, path):
+def test_blocking_endpoints_answer_after_the_email(client, receipt, path):
     start = time.monotonic()
     response = client.post(path, json=EMAIL)
     assert response.status_code == 200
-    assert response.json() == {"message": RECEIPT}
+    assert response.json() == {"message": receipt()}
     assert time.monotonic() - start >= 0.2
 
 
@@ -54,23 +50,18 @@ def test_bad_input_is_422_and_sends_nothing(client):
     assert client.post("/blocking/def", json={**EMAIL, "delay": 0}).status_code == 200
 
 
-def test_queued_emails_is_the_producer_mounted(client, redis_conn, impl):
+def test_queued_emails_is_the_producer_mounted(client, queue, impl):
     response = client.post("/queued/emails", json=EMAIL)
     assert response.status_code == 202
-    job = Job.fetch(response.json()["job_id"], connection=redis_conn)
+    job = Job.fetch(response.json()["job_id"], connection=queue.connection)
     assert job.func_name == f"{impl}.tasks.send_fake_email"
     assert tuple(job.args) == ("user@example.com", 0.2)
-    assert Queue("default", connection=redis_conn).job_ids == [job.id]
+    assert queue.job_ids == [job.id]
 
 
-def test_queued_emails_answers_503_when_redis_is_down(
-    strategies, producer, monkeypatch, closed_port
-):
-    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{closed_port}/0")
-    producer.email_queue.cache_clear()
-    with TestClient(strategies.app, raise_server_exceptions=False) as test_client:
-        response = test_client.post("/queued/emails", json=EMAIL)
-    producer.email_queue.cache_clear()
+def test_queued_emails_answers_503_when_redis_is_down(strategies, api_client, closed_port):
+    down = api_client(f"redis://127.0.0.1:{closed_port}/0", app=strategies.app)
+    response = down.post("/queued/emails", json=EMAIL)
     assert response.status_code == 503
     assert "python -m lab redis start" in response.json()["detail"]
 

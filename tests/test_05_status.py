@@ -1,4 +1,4 @@
-"""Step 05: GET /jobs/{job_id} in lab/producer.py and send_newsletter in lab/tasks.py."""
+"""Step 05: GET /jobs/{job_id} in lab/status.py and send_newsletter in lab/tasks.py."""
 
 from __future__ import annotations
 
@@ -7,26 +7,12 @@ from datetime import datetime, timedelta
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
-from rq import Queue
 from rq.command import send_stop_job_command
 
 from lab.support.background import start_api, start_worker
+from lab.support.helpers import follow
 
-RECEIPT = "Task complete: Email sent to user@example.com"
 UNKNOWN = "0123456789abcdef0123456789abcdef"
-
-
-def poll(http: httpx.Client | TestClient, job_id: str, until: set[str], timeout=15.0) -> list:
-    """GET /jobs/{job_id} every 20 ms until its status is in `until`; every answer seen."""
-    seen = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        seen.append(http.get(f"/jobs/{job_id}").json())
-        if seen[-1].get("status") in until:
-            return seen
-        time.sleep(0.02)
-    raise AssertionError(f"job {job_id} never reached {until}; last answer: {seen[-1]}")
 
 
 def test_a_queued_job_and_its_place_in_the_line(client, impl):
@@ -45,12 +31,12 @@ def test_a_queued_job_and_its_place_in_the_line(client, impl):
     assert state["result"] is None and state["error"] is None
 
 
-def test_a_finished_job_has_its_result_and_times(client, queue, run_queued_jobs):
+def test_a_finished_job_has_its_result_and_times(client, queue, run_queued_jobs, receipt):
     job_id = client.post("/emails", json={"email": "user@example.com", "delay": 0}).json()["job_id"]
     run_queued_jobs(queue)
     state = client.get(f"/jobs/{job_id}").json()
     assert state["status"] == "finished"
-    assert state["result"] == RECEIPT
+    assert state["result"] == receipt()
     assert state["position"] is None
     times = [datetime.fromisoformat(state[k]) for k in ("enqueued_at", "started_at", "ended_at")]
     assert times == sorted(times)
@@ -128,7 +114,7 @@ def test_end_to_end_progress_climbs_until_finished(impl, redis_conn):
         with httpx.Client(base_url=api.url, timeout=5) as http:
             body = {"addresses": addresses, "delay": 0.2}
             job_id = http.post("/newsletters", json=body).json()["job_id"]
-            seen = poll(http, job_id, until={"finished", "failed"})
+            seen = follow(http, job_id, api=api)
     done = [s["progress"]["done"] for s in seen if s["progress"]]
     assert done == sorted(done), "progress only climbs"
     assert any(0 < d < 5 for d in done), f"no progress seen while it ran: {done}"
@@ -138,26 +124,25 @@ def test_end_to_end_progress_climbs_until_finished(impl, redis_conn):
     assert "started" in {s["status"] for s in seen}
 
 
-def test_end_to_end_a_stopped_job(impl, tasks, redis_conn):
+def test_end_to_end_a_stopped_job(impl, tasks, queue):
     """A forking worker stops a running job on command: the API reports `stopped`."""
-    queue = Queue("default", connection=redis_conn)
     with start_api(package=impl) as api, start_worker(package=impl):
         with httpx.Client(base_url=api.url, timeout=5) as http:
             job = queue.enqueue(tasks.send_fake_email, "user@example.com", 30)
-            poll(http, job.id, until={"started"})
-            send_stop_job_command(redis_conn, job.id)
-            state = poll(http, job.id, until={"stopped", "failed", "finished"})[-1]
+            follow(http, job.id, until=("started",), api=api)
+            send_stop_job_command(queue.connection, job.id)
+            state = follow(http, job.id, until=("stopped", "failed", "finished"), api=api)[-1]
     assert state["status"] == "stopped"
     assert state["result"] is None
 
 
-def test_end_to_end_results_expire_after_result_ttl(impl, redis_conn):
+def test_end_to_end_results_expire_after_result_ttl(impl, redis_conn, receipt):
     env = {"RESULT_TTL": "1"}
     with start_api(package=impl, env=env) as api, start_worker(package=impl, env=env):
         with httpx.Client(base_url=api.url, timeout=5) as http:
             body = {"email": "user@example.com", "delay": 0}
             job_id = http.post("/emails", json=body).json()["job_id"]
-            assert poll(http, job_id, until={"finished"})[-1]["result"] == RECEIPT
+            assert follow(http, job_id, until=("finished",), api=api)[-1]["result"] == receipt()
             time.sleep(1.5)
             response = http.get(f"/jobs/{job_id}")
     assert response.status_code == 404

@@ -1,5 +1,5 @@
 """Step 06: failures and retries - lab/tasks.py (send_flaky_email, record_failure),
-lab/producer.py (retry, cancel, the Idempotency-Key) and `python -m lab.worker --with-scheduler`.
+lab/failures.py (retry, cancel, the Idempotency-Key) and `python -m lab.worker --with-scheduler`.
 """
 
 from __future__ import annotations
@@ -11,34 +11,25 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from rq import Callback, Queue, Retry
-from rq.job import Job
 from rq.registry import FailedJobRegistry
 
+from lab.support.api import email_queue
 from lab.support.background import start_api, start_worker
+from lab.support.helpers import wait_for_status
 
-RECEIPT = "Task complete: Email sent to user@example.com"
 ADDRESS = "user@example.com"
-
-
-def wait_for_status(job: Job, until: set[str], timeout: float = 15.0) -> str:
-    deadline = time.monotonic() + timeout
-    while (status := job.get_status(refresh=True).value) not in until:
-        if time.monotonic() > deadline:
-            return status
-        time.sleep(0.05)
-    return status
 
 
 # --- send_flaky_email: fails its first attempts, counted in Redis --------------------------
 
 
 def test_flaky_task_fails_then_succeeds_on_the_attempt_after_its_failures(
-    queue, tasks, run_queued_jobs
+    queue, tasks, run_queued_jobs, receipt
 ):
     job = queue.enqueue(tasks.send_flaky_email, ADDRESS, 2, 0, retry=Retry(max=3))
     run_queued_jobs(queue)  # no interval: each retry goes straight back on the queue
     assert job.get_status(refresh=True) == "finished"
-    assert job.return_value() == RECEIPT
+    assert job.return_value() == receipt()
     assert int(queue.connection.get(f"workbook:attempts:{job.id}")) == 3
     job.refresh()
     assert job.retries_left == 1  # two of its three retries were used
@@ -64,7 +55,9 @@ def test_flaky_task_outside_a_job_says_to_enqueue_it(tasks):
 # --- POST /jobs/{id}/retry and /cancel --------------------------------------------------------
 
 
-def test_retry_puts_a_failed_job_back_until_it_succeeds(client, queue, tasks, run_queued_jobs):
+def test_retry_puts_a_failed_job_back_until_it_succeeds(
+    client, queue, tasks, run_queued_jobs, receipt
+):
     job = queue.enqueue(tasks.send_flaky_email, ADDRESS, 2, 0)
     run_queued_jobs(queue)
     for _ in range(2):  # attempts 2 and 3
@@ -73,7 +66,7 @@ def test_retry_puts_a_failed_job_back_until_it_succeeds(client, queue, tasks, ru
         assert response.json()["status"] == "queued"
         assert job.id not in FailedJobRegistry(queue=queue)
         run_queued_jobs(queue)
-    assert client.get(f"/jobs/{job.id}").json()["result"] == RECEIPT
+    assert client.get(f"/jobs/{job.id}").json()["result"] == receipt()
     assert int(queue.connection.get(f"workbook:attempts:{job.id}")) == 3
 
 
@@ -207,36 +200,38 @@ def test_a_bad_key_is_422(client, queue, key):
     assert queue.count == 1
 
 
-def test_a_crashing_request_does_not_use_up_its_key(client, producer, queue):
+def test_a_crashing_request_does_not_use_up_its_key(client, queue):
     class BrokenQueue(Queue):
         def enqueue(self, *args, **kwargs):
             raise RuntimeError("a bug in the endpoint")
 
-    broken = BrokenQueue("default", connection=queue.connection)
-    client.app.dependency_overrides[producer.email_queue] = lambda: broken
+    working = client.app.dependency_overrides[email_queue]
+    client.app.dependency_overrides[email_queue] = lambda: BrokenQueue(
+        queue.name, connection=queue.connection
+    )
     with pytest.raises(RuntimeError, match="a bug"):
         post(client, "k6")
-    client.app.dependency_overrides.clear()
+    client.app.dependency_overrides[email_queue] = working
     assert post(client, "k6").status_code == 202
     assert queue.count == 1
 
 
-def test_claim_key_and_remember_answer(producer, redis_conn):
-    assert producer.claim_key(redis_conn, "k3", "fp") is None  # the first claim wins
-    assert producer.claim_key(redis_conn, "k3", "fp") == {"fingerprint": "fp"}  # in progress
-    producer.remember_answer(redis_conn, "k3", "fp", 202, '{"job_id": "x"}')
-    stored = producer.claim_key(redis_conn, "k3", "fp")
+def test_claim_key_and_remember_answer(failures, redis_conn):
+    assert failures.claim_key(redis_conn, "k3", "fp") is None  # the first claim wins
+    assert failures.claim_key(redis_conn, "k3", "fp") == {"fingerprint": "fp"}  # in progress
+    failures.remember_answer(redis_conn, "k3", "fp", 202, '{"job_id": "x"}')
+    stored = failures.claim_key(redis_conn, "k3", "fp")
     assert stored == {"fingerprint": "fp", "status": 202, "body": '{"job_id": "x"}'}
-    ttl = redis_conn.ttl(producer.IDEMPOTENCY_PREFIX + "k3")
+    ttl = redis_conn.ttl(failures.IDEMPOTENCY_PREFIX + "k3")
     assert 86000 < ttl <= 86400  # IDEMPOTENCY_TTL's default, one day
-    producer.remember_answer(redis_conn, "k3", "fp", 500, None)  # a failure forgets it
-    assert producer.claim_key(redis_conn, "k3", "fp") is None
+    failures.remember_answer(redis_conn, "k3", "fp", 500, None)  # a failure forgets it
+    assert failures.claim_key(redis_conn, "k3", "fp") is None
 
 
-def test_a_key_still_in_progress_is_409(client, producer, redis_conn, queue):
+def test_a_key_still_in_progress_is_409(client, failures, redis_conn, queue):
     first = post(client, "k4")
     # Make the stored record look like a request still being handled.
-    key = producer.IDEMPOTENCY_PREFIX + "k4"
+    key = failures.IDEMPOTENCY_PREFIX + "k4"
     record = json.loads(redis_conn.get(key))
     redis_conn.set(key, json.dumps({"fingerprint": record["fingerprint"]}))
     response = post(client, "k4")
@@ -245,12 +240,8 @@ def test_a_key_still_in_progress_is_409(client, producer, redis_conn, queue):
     assert queue.job_ids == [first.json()["job_id"]]
 
 
-def test_with_redis_down_a_keyed_post_is_503_json(producer, closed_port, monkeypatch):
-    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{closed_port}/0")
-    producer.email_queue.cache_clear()
-    with TestClient(producer.app) as client:
-        response = post(client, "k5")
-    producer.email_queue.cache_clear()
+def test_with_redis_down_a_keyed_post_is_503_json(api_client, closed_port):
+    response = post(api_client(f"redis://127.0.0.1:{closed_port}/0"), "k5")
     assert response.status_code == 503
     assert "python -m lab redis start" in response.json()["detail"]
 
@@ -259,8 +250,7 @@ def test_with_redis_down_a_keyed_post_is_503_json(producer, closed_port, monkeyp
 
 
 @pytest.mark.parametrize("simple", [False, True], ids=["Worker", "SimpleWorker"])
-def test_a_job_past_its_timeout_fails_with_the_reason(impl, tasks, redis_conn, simple):
-    queue = Queue("default", connection=redis_conn)
+def test_a_job_past_its_timeout_fails_with_the_reason(impl, tasks, queue, simple):
     job = queue.enqueue(tasks.send_fake_email, ADDRESS, 5, job_timeout=1)
     args = ["--burst", "--simple"] if simple else ["--burst"]
     started = time.monotonic()
@@ -272,23 +262,22 @@ def test_a_job_past_its_timeout_fails_with_the_reason(impl, tasks, redis_conn, s
     assert "JobTimeoutException" in error and "(1 seconds)" in error
 
 
-def test_retry_intervals_wait_for_a_worker_with_the_scheduler(impl, tasks, redis_conn):
-    queue = Queue("default", connection=redis_conn)
+def test_retry_intervals_wait_for_a_worker_with_the_scheduler(impl, tasks, queue, receipt):
     job = queue.enqueue(tasks.send_flaky_email, ADDRESS, 1, 0, retry=Retry(max=1, interval=1))
     with start_worker(package=impl):
-        assert wait_for_status(job, {"scheduled"}) == "scheduled"
+        wait_for_status(job, "scheduled")
         time.sleep(2)  # its retry time passes, and no scheduler moves it
         assert job.get_status(refresh=True) == "scheduled"
     with start_worker("--with-scheduler", package=impl):
-        assert wait_for_status(job, {"finished"}) == "finished"
-    assert job.return_value() == RECEIPT
+        wait_for_status(job, "finished")
+    assert job.return_value() == receipt()
 
 
-def test_end_to_end_idempotent_posts_over_http(impl, redis_conn):
+def test_end_to_end_idempotent_posts_over_http(impl, queue):
     with start_api(package=impl) as api, httpx.Client(base_url=api.url, timeout=5) as http:
         headers = {"Idempotency-Key": "signup-7"}
         body = {"email": ADDRESS, "delay": 0}
         answers = [http.post("/emails", json=body, headers=headers) for _ in range(3)]
     assert len({a.json()["job_id"] for a in answers}) == 1
     assert [a.status_code for a in answers] == [202, 202, 202]
-    assert Queue("default", connection=redis_conn).count == 1
+    assert queue.count == 1

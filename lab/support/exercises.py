@@ -90,8 +90,8 @@ STEPS: tuple[Step, ...] = (
         "Status and results: GET /jobs/{job_id}",
         "notebooks/05_status.ipynb",
         (
-            "lab/producer.py:fetch_job",
-            "lab/producer.py:describe_job",
+            "lab/status.py:fetch_job",
+            "lab/status.py:describe_job",
             "lab/tasks.py:send_newsletter",
         ),
         "tests/test_05_status.py",
@@ -108,10 +108,10 @@ STEPS: tuple[Step, ...] = (
         (
             "lab/tasks.py:send_flaky_email",
             "lab/tasks.py:record_failure",
-            "lab/producer.py:retry_job",
-            "lab/producer.py:cancel_job",
-            "lab/producer.py:claim_key",
-            "lab/producer.py:remember_answer",
+            "lab/failures.py:retry_job",
+            "lab/failures.py:cancel_job",
+            "lab/failures.py:claim_key",
+            "lab/failures.py:remember_answer",
         ),
         "tests/test_06_failures.py",
         "send_flaky_email() counts attempts with connection.incr(); record_failure() does"
@@ -120,6 +120,12 @@ STEPS: tuple[Step, ...] = (
         " ex=get_settings().idempotency_ttl.",
     ),
 )
+
+
+def learner_modules() -> tuple[str, ...]:
+    """The names of the learner's modules ("connection", "tasks", ...), in step order."""
+    files = (module for step in STEPS for module in step.modules)
+    return tuple(dict.fromkeys(file.removeprefix("lab/").removesuffix(".py") for file in files))
 
 
 def step_of_test_file(path: str) -> Step | None:

@@ -1,0 +1,41 @@
+"""Step 05 - YOUR FILE (lab/status.py): GET /jobs/{job_id}, what became of a job.
+
+You write fetch_job() and describe_job(); the endpoint that calls them, get_job(), is
+written. (Step 05 also has you write send_newsletter() in lab/tasks.py.) The answer's
+model, JobState, and the JobId pattern are provided, in lab/support/api.py.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+from redis import Redis
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+
+from lab.support.api import EmailQueue, JobId, JobState
+
+router = APIRouter()
+
+
+def fetch_job(job_id: str, connection: Redis) -> Job:
+    """The job `job_id`, or HTTPException 404 when Redis does not hold it."""
+    # TODO: Job.fetch(); turn NoSuchJobError into HTTPException(404, <why>)
+    raise NotImplementedError("not written yet: see the TODO here")
+
+
+def describe_job(job: Job, traceback: bool = False) -> dict:
+    """What GET /jobs/{job_id} says about `job`: the fields of JobState."""
+    # TODO: status, times, position while queued, progress, then result or error
+    raise NotImplementedError("not written yet: see the TODO here")
+
+
+@router.get("/jobs/{job_id}", response_model=JobState)
+def get_job(
+    job_id: JobId,
+    queue: EmailQueue,
+    traceback: Annotated[bool, Query(description="Include the traceback of a failure.")] = False,
+) -> dict:
+    """Where the job is: queued, started, finished (with its result), failed (with why)..."""
+    return describe_job(fetch_job(job_id, queue.connection), traceback)
