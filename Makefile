@@ -16,7 +16,8 @@ help:
 	@echo "make bench         measure notebook 04's strategies side by side (python -m lab bench)"
 	@echo "make nbval         nbval on the notebooks against your lab/ (instructors: a learner's copy)"
 	@echo "make redis-start | redis-stop | redis-status"
-	@echo "maintainers: make stubs | notebooks | lint | format | clean"
+	@echo "maintainers (python -m lab dev --help): make stubs | stubs-check | notebooks |"
+	@echo "                                         nbval-reference | lint | format | clean"
 
 setup: $(STAMP)
 
@@ -34,9 +35,9 @@ lab: setup
 test: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m lab stubs --check
+	$(PY) -m lab dev stubs --check
 	$(PY) -m pytest --impl=solutions
-	$(PY) -m lab nbval --reference
+	$(PY) -m lab dev nbval
 
 check: setup
 	$(PY) -m lab check
@@ -48,16 +49,16 @@ nbval: setup
 	$(PY) -m lab nbval
 
 nbval-reference: setup
-	$(PY) -m lab nbval --reference
+	$(PY) -m lab dev nbval
 
 stubs: setup
-	$(PY) -m lab stubs
+	$(PY) -m lab dev stubs
 
 stubs-check: setup
-	$(PY) -m lab stubs --check
+	$(PY) -m lab dev stubs --check
 
 notebooks: setup
-	$(PY) -m lab execute
+	$(PY) -m lab dev execute
 
 redis-start: setup
 	$(PY) -m lab redis start

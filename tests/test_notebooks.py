@@ -1,5 +1,5 @@
 """Static checks of the committed notebooks; nbval itself runs in `make test` through
-`python -m lab nbval --reference`."""
+`python -m lab dev nbval`."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def test_kernelspec_is_python3(path):
 def test_committed_outputs_come_from_one_run_in_order(path):
     cells = [c for c in load(path)["cells"] if c["cell_type"] == "code"]
     counts = [c["execution_count"] for c in cells]
-    assert counts == list(range(1, len(cells) + 1)), "re-run it: python -m lab execute"
+    assert counts == list(range(1, len(cells) + 1)), "re-run it: python -m lab dev execute"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

