@@ -198,8 +198,8 @@ def floor_router() -> APIRouter:
     @router.post("/noop", response_model=Queued, status_code=202)
     def noop(body: EmailRequest, queue: EmailQueue) -> dict:
         """The floor: POST /queued/emails without the enqueue. The same body, queue and
-        answer, run the same way (a `def`, in the thread pool), so that the difference
-        between the two is what putting the job on the queue costs."""
+        answer, run the same way (a `def`, in the thread pool), so that the difference between
+        the two is what putting the job on the queue costs."""
         return {"message": "Nothing queued.", "job_id": "none"}
 
     return router

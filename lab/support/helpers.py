@@ -1,11 +1,12 @@
 """PROVIDED: what the notebooks and the tests both need.
 
-    wait_for_status(job, "finished")   wait until a job in Redis reaches a status
-    follow(client, job_id)             ask GET /jobs/{job_id} until the job ends; every answer
-    empty_queue(queue)                 delete a queue's jobs: waiting, and in its registries
-    notebook_api(), notebook_worker()  start the API or a worker for a notebook, stopping the
-                                       one an earlier run of the same cell started
-    check_environment()                notebook 00's OK / FAIL line per requirement
+- `wait_for_status(job, "finished")`: wait until a job in Redis reaches a status;
+- `follow(client, job_id)`: ask GET /jobs/{job_id} until the job ends; every answer;
+- `poll(read, done, what, timeout)`: the waiting loop under both;
+- `empty_queue(queue)`: delete a queue's jobs, waiting and in its registries;
+- `notebook_api()`, `notebook_worker()`: start the API or a worker for a notebook,
+  stopping the one an earlier run of the same cell started;
+- `check_environment()`: notebook 00's OK / FAIL line per requirement.
 """
 
 from __future__ import annotations
