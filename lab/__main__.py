@@ -32,16 +32,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     execute.add_argument("notebooks", nargs="*", help="default: every notebook")
 
-    from .support import bench as bench_command
+    from .support.bench import cli as bench_cli
 
     bench = commands.add_parser(
         "bench",
         help="measure step 04's strategies side by side (blocking, background, queued)",
-        description=bench_command.DESCRIPTION,
-        epilog=bench_command.epilog(),
+        description=bench_cli.DESCRIPTION,
+        epilog=bench_cli.epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    bench_command.add_arguments(bench)
+    bench_cli.add_arguments(bench)
 
     args = parser.parse_args(argv)
     # Imported only now, so that `--help` works even before dependencies are installed.
@@ -91,9 +91,10 @@ def run(args: argparse.Namespace) -> int:
 
         return notebooks.validate(args.notebooks, reference=args.reference)
     if args.command == "bench":
-        from .support import bench, redis_server
+        from .support import redis_server
+        from .support.bench import cli as bench_cli
 
-        return redis_server.run_with_redis(lambda: bench.main(args))
+        return redis_server.run_with_redis(lambda: bench_cli.main(args))
     if args.command == "execute":
         from .support import notebooks
 
