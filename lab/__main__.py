@@ -28,7 +28,7 @@ def learner_parser() -> argparse.ArgumentParser:
     )
     nbval.add_argument("notebooks", nargs="*", help="default: every notebook")
 
-    from .support import bench as bench_cli
+    from .support.bench import cli as bench_cli
 
     bench = commands.add_parser(
         "bench",
@@ -115,8 +115,8 @@ def run_learner(args: argparse.Namespace) -> int:
 
         return notebooks.validate(args.notebooks, reference=False)
     if args.command == "bench":
-        from .support import bench as bench_cli
         from .support import redis_server
+        from .support.bench import cli as bench_cli
 
         return redis_server.run_with_redis(lambda: bench_cli.main(args))
     raise AssertionError(args.command)

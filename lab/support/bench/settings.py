@@ -1,0 +1,46 @@
+"""PROVIDED: the bench's settings, its names in Redis and its one error.
+
+Every other module of the bench reads these. `BenchSettings` is not called `Settings` so
+that it is never mistaken for `lab.support.config.Settings`, the workbook's settings read
+from the environment (REDIS_URL among them, which the bench reads there too).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+QUEUE = "bench-emails"
+"""The RQ queue of the bench's workers: not the one a notebook or a test fills."""
+EMAIL = "bench@example.com"
+"""The address every request of the bench asks to send an email to."""
+
+
+class BenchError(Exception):
+    """The bench cannot run; the message says why and what to do."""
+
+    def __init__(self, message: str, unwritten: bool = False):
+        super().__init__(message)
+        self.unwritten = unwritten
+        """The reason is a TODO not written yet (NotImplementedError)."""
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """One run of the bench, as `python -m lab bench`'s flags chose it."""
+
+    delay: float = 0.5
+    """Seconds per email."""
+    concurrency: tuple[int, ...] = (1, 10, 50)
+    """The concurrency levels, measured one after another."""
+    requests: int = 40
+    """Requests per background / rq-enqueue cell (at least the concurrency)."""
+    floor_requests: int = 300
+    """Requests per floor cell (at least the concurrency)."""
+    workers: int = 4
+    """RQ workers started for the run."""
+    package: str = "lab"
+    """Whose strategies.py, producer.py and worker.py run: "lab" or "solutions"."""
+
+
+DEFAULT = BenchSettings()
+QUICK = BenchSettings(delay=0.2, concurrency=(1, 5, 20), requests=20, floor_requests=100)
