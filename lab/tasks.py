@@ -5,8 +5,10 @@ dotted name ("lab.tasks.send_fake_email") and its arguments in Redis, and the wo
 imports it by that name. That is why tasks cannot be defined in `__main__` or in a
 notebook cell.
 
-Steps 05 and 06 add tasks that report progress, fail, and fail until retried, and a
-callback that RQ calls when a job fails.
+You write send_fake_email() in step 01. Later steps add to this one module of tasks:
+send_newsletter() in step 05 (a task that reports progress), send_flaky_email() and
+record_failure() in step 06 (a task that fails until retried, and a callback that RQ
+calls when a job fails).
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 The producer and the worker both come here, so that they talk to the same Redis and
 the same queue, and so that a Redis that is down gives an error within a second or
 two instead of a request that hangs.
+
+You write get_redis() and get_queue().
 """
 
 from __future__ import annotations

@@ -11,8 +11,9 @@ per strategy, all sending the same `send_fake_email` with the same JSON body as
     POST /noop             a floor: POST /queued/emails without the enqueue
     GET  /health           answers {"status": "ok"} at once, when the server is free to
 
-You write the first three. Strategy 4 is your producer, unchanged; the last two are
-provided (lab/support/api.py: floor_router). `python -m lab bench` measures them side by
+You write the first three: send_blocking_async(), send_blocking_def() and
+send_in_background(). Strategy 4 is your producer, unchanged; the last two are provided
+(lab/support/api.py: floor_router). `python -m lab bench` measures them side by
 side; notebook 04 explains the numbers.
 """
 

@@ -7,6 +7,9 @@ down; `SimpleWorker` runs jobs in its own process, which is what Windows (no for
 needs. `--burst` stops once the queues are empty. `--with-scheduler` also moves jobs
 whose time has come (enqueue_in, retries with an interval) onto their queues.
 Results are kept RESULT_TTL seconds (default 500).
+
+You write worker_class() and build_worker(); the command line around them is provided
+(lab/support/worker_cli.py).
 """
 
 from __future__ import annotations

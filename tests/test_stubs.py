@@ -156,3 +156,30 @@ def test_the_learners_help_lists_no_command_that_writes_lab():
         [sys.executable, "-m", "lab", "dev", "--help"], capture_output=True, text=True, check=True
     ).stdout
     assert "{stubs,execute,nbval}" in dev
+
+
+LEARNER_FILES = sorted({module for step in STEPS for module in step.modules})
+STEPS_OF = {file: [step for step in STEPS if file in step.modules] for file in LEARNER_FILES}
+
+
+@pytest.mark.parametrize("file", LEARNER_FILES)
+def test_each_learner_file_says_whose_it_is_and_stays_small(file):
+    """A learner file names its step(s) and the functions that are the learner's in its
+    docstring, is at most 150 lines, and holds no provided block over 25 lines."""
+    source = (PROJECT_ROOT / file).read_text()
+    tree = ast.parse(source)
+    docstring = ast.get_docstring(tree) or ""
+    assert docstring.startswith(f"Step {STEPS_OF[file][0].number} - YOUR FILE ({file})")
+    for step in STEPS_OF[file]:
+        assert re.search(rf"\bstep {step.number}\b", docstring, re.I), (file, step.number)
+        for function in step.functions:
+            path, name = function.split(":")
+            if path == file:
+                assert f"{name}()" in docstring, f"{file}'s docstring does not name {name}()"
+    assert len(source.splitlines()) <= 150, f"{file} has {len(source.splitlines())} lines"
+    learners = {f.split(":")[1] for step in STEPS for f in step.functions if f.startswith(file)}
+    for node in tree.body[1:]:
+        if isinstance(node, (ast.Import, ast.ImportFrom)) or getattr(node, "name", "") in learners:
+            continue
+        start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        assert node.end_lineno - start < 25, f"{file}:{start}: a provided block of 25+ lines"
