@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -34,6 +36,13 @@ def parser(prog: str, description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def unwritten(exc: NotImplementedError) -> str:
+    """ "get_redis() in lab/connection.py": where the stub that raised `exc` is."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1]
+    path = Path(frame.filename)
+    return f"{frame.name}() in {path.parent.name}/{path.name}"
+
+
 def main(
     build_worker: BuildWorker,
     get_redis: Callable[[], Redis],
@@ -54,11 +63,8 @@ def main(
         names = ", ".join(queue.name for queue in worker.queues)
         print(f"{type(worker).__name__} listening on {names} at {url}", flush=True)
         worker.work(burst=args.burst, with_scheduler=args.with_scheduler)
-    except NotImplementedError:
-        file = module.replace(".", "/") + ".py"
-        print(
-            f"{module}: a TODO in {file} (or a file it uses) is not written yet.", file=sys.stderr
-        )
+    except NotImplementedError as exc:
+        print(f"{module}: {unwritten(exc)} is not written yet (its TODO).", file=sys.stderr)
         return 1
     except RedisError as exc:
         print(
