@@ -1,5 +1,15 @@
 """PROVIDED support code: you do not edit anything in lab/support/.
 
-Starting Redis, running the API and a worker in the background from a notebook,
-generating stubs, checking progress and the benchmark live here. Your files are lab/*.py.
+    api.py          the producer's models, provided endpoints, and create_app()
+    worker_cli.py   the command line of `python -m lab.worker`
+    helpers.py      what notebooks and tests share: waiting for a job, emptying a queue, ...
+    background.py   the API and workers as background processes
+    redis_server.py a local Redis without Docker or root
+    config.py       every setting, read from environment variables
+    idempotency.py  the Idempotency-Key middleware (step 06)
+    check.py        `python -m lab check`; exercises.py lists the steps
+    bench/          `python -m lab bench`
+    stubs.py, notebooks.py, reference.py   maintainers' tools (`python -m lab dev`)
+
+Your files are lab/*.py.
 """
