@@ -86,8 +86,8 @@ def read_manifest(root: Path = PROJECT_ROOT) -> dict[str, str]:
     path = root / MANIFEST
     if not path.exists():
         return {}
-    pairs = (line.split(maxsplit=1) for line in path.read_text().splitlines() if line.strip())
-    return {name.strip(): digest for digest, name in pairs}
+    pairs = (line.split(maxsplit=1) for line in path.read_text().splitlines())
+    return {pair[1].strip(): pair[0] for pair in pairs if len(pair) == 2}  # skip what is not
 
 
 def stale_stubs(root: Path = PROJECT_ROOT) -> list[Path]:
