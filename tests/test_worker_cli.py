@@ -36,3 +36,16 @@ def test_an_unwritten_todo_is_named_in_one_line(tmp_path, redis_url, written, na
     assert result.returncode == 1
     assert result.stderr == f"lab.worker: {named} is not written yet (its TODO).\n"
     assert "Traceback" not in result.stdout
+
+
+@pytest.mark.parametrize("package", ["lab", "solutions"])
+def test_help_names_the_command_that_was_run(package):
+    shown = subprocess.run(
+        [sys.executable, "-m", f"{package}.worker", "--help"],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert shown.startswith(f"usage: python -m {package}.worker ")
+    assert "--with-scheduler" in shown
