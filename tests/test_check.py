@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 
-from lab.support.background import child_env, free_port
+from lab.support.background import free_port
 from lab.support.check import progress
 from lab.support.exercises import STEPS
 from lab.support.reference import copy_checkout
 from lab.support.stubs import make_stub
 
 
-def test_progress_from_not_started_to_passed_and_failing(tmp_path, redis_url):
+def test_progress_from_not_started_to_passed_and_failing(tmp_path, redis_url, python_m):
     root = copy_checkout(tmp_path / "checkout", lab="stubs")
     # A learner who finished step 00, got step 01 wrong, and has not started the others.
     shutil.copy2(root / "solutions" / "connection.py", root / "lab" / "connection.py")
     tasks = solved_up_to((root / "solutions" / "tasks.py").read_text(), regions=1)
     (root / "lab" / "tasks.py").write_text(tasks.replace("Task complete", "Done"))
 
-    result = subprocess.run(
-        [sys.executable, "-m", "lab", "check"],
-        cwd=root,
-        env=child_env({"PYTHONPATH": str(root)}),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = python_m("lab", "check", root=root)
     lines = result.stdout.splitlines()
     assert result.returncode == 1
     assert any(line.split()[:1] == ["00"] and line.endswith("passed") for line in lines)
@@ -39,20 +29,11 @@ def test_progress_from_not_started_to_passed_and_failing(tmp_path, redis_url):
     assert "Traceback" not in result.stdout + result.stderr
 
 
-def test_without_any_redis_it_says_what_to_do(tmp_path, no_redis_server):
+def test_without_any_redis_it_says_what_to_do(tmp_path, no_redis_server, python_m):
     root = copy_checkout(tmp_path / "checkout", lab="stubs")
     shutil.copy2(root / "solutions" / "connection.py", root / "lab" / "connection.py")
     url = f"redis://127.0.0.1:{free_port()}/0"
-    hidden = no_redis_server["PYTHONPATH"].split(os.pathsep)[0]
-    env = {**no_redis_server, "PYTHONPATH": f"{hidden}{os.pathsep}{root}", "REDIS_URL": url}
-    result = subprocess.run(
-        [sys.executable, "-m", "lab", "check"],
-        cwd=root,
-        env=child_env(env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = python_m("lab", "check", root=root, env={**no_redis_server, "REDIS_URL": url})
     assert result.returncode == 2
     assert "The tests could not run" in result.stderr
     assert "no redis-server or valkey-server was found" in result.stderr

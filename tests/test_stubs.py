@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import ast
 import re
-import subprocess
-import sys
 
 import pytest
 
-from lab.support.background import child_env
 from lab.support.check import is_todo
 from lab.support.config import PROJECT_ROOT
-from lab.support.exercises import STEPS
+from lab.support.exercises import STEPS, learner_modules
 from lab.support.reference import copy_checkout
 from lab.support.stubs import (
     MANIFEST,
@@ -82,22 +79,18 @@ def test_each_region_belongs_to_one_step_function_and_each_step_function_has_one
         assert is_todo(PROJECT_ROOT, function), f"{function} is not a stub in lab/"
 
 
-def dev_stubs(root, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "lab", "dev", "stubs", *args],
-        cwd=root,
-        env=child_env({"PYTHONPATH": str(root)}),
-        capture_output=True,
-        text=True,
-    )
+@pytest.fixture
+def dev_stubs(python_m):
+    """dev_stubs(root, *args): `python -m lab dev stubs *args` in the checkout `root`."""
+    return lambda root, *args: python_m("lab", "dev", "stubs", *args, root=root)
 
 
-def test_stubs_are_up_to_date_with_the_solutions():
+def test_stubs_are_up_to_date_with_the_solutions(dev_stubs):
     result = dev_stubs(PROJECT_ROOT, "--check")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_an_edited_solution_regenerates_its_untouched_stub(tmp_path):
+def test_an_edited_solution_regenerates_its_untouched_stub(tmp_path, dev_stubs):
     """The maintainer's case: lab/tasks.py is the stub as last generated, so it follows."""
     root = copy_checkout(tmp_path / "checkout", lab="stubs")
     assert stale_stubs(root) == []
@@ -112,7 +105,7 @@ def test_an_edited_solution_regenerates_its_untouched_stub(tmp_path):
     assert not (root / ".backups").exists()
 
 
-def test_a_learners_edit_survives_unless_forced(tmp_path):
+def test_a_learners_edit_survives_unless_forced(tmp_path, dev_stubs):
     """The learner's case: a line added to lab/tasks.py is kept, and named; --force
     replaces the file, keeping a copy in .backups/, and then the stubs are up to date."""
     root = copy_checkout(tmp_path / "checkout", lab="stubs")
@@ -145,20 +138,16 @@ def test_a_learner_file_edited_and_its_solution_changed_is_kept(tmp_path):
     assert (root / "lab" / "tasks.py").read_text() == "# all my own work\n"
 
 
-def test_the_learners_help_lists_no_command_that_writes_lab():
-    shown = subprocess.run(
-        [sys.executable, "-m", "lab", "--help"], capture_output=True, text=True, check=True
-    ).stdout
+def test_the_learners_help_lists_no_command_that_writes_lab(python_m):
+    shown = python_m("lab", "--help").stdout
     assert "{redis,check,nbval,bench}" in shown
     for maintainer_only in ("stubs", "execute", "dev"):
         assert not re.search(rf"\b{maintainer_only}\b", shown), maintainer_only
-    dev = subprocess.run(
-        [sys.executable, "-m", "lab", "dev", "--help"], capture_output=True, text=True, check=True
-    ).stdout
+    dev = python_m("lab", "dev", "--help").stdout
     assert "{stubs,execute,nbval}" in dev
 
 
-LEARNER_FILES = sorted({module for step in STEPS for module in step.modules})
+LEARNER_FILES = [f"lab/{name}.py" for name in learner_modules()]
 STEPS_OF = {file: [step for step in STEPS if file in step.modules] for file in LEARNER_FILES}
 
 
@@ -177,7 +166,7 @@ def test_each_learner_file_says_whose_it_is_and_stays_small(file):
             if path == file:
                 assert f"{name}()" in docstring, f"{file}'s docstring does not name {name}()"
     assert len(source.splitlines()) <= 150, f"{file} has {len(source.splitlines())} lines"
-    learners = {f.split(":")[1] for step in STEPS for f in step.functions if f.startswith(file)}
+    learners = {f.split(":")[1] for step in STEPS_OF[file] for f in step.functions}
     for node in tree.body[1:]:
         if isinstance(node, (ast.Import, ast.ImportFrom)) or getattr(node, "name", "") in learners:
             continue

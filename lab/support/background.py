@@ -32,10 +32,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """This process's environment, with this checkout first on PYTHONPATH."""
+def child_env(extra: Mapping[str, str] | None = None, root: Path = PROJECT_ROOT) -> dict[str, str]:
+    """This process's environment, with the checkout `root` (default: this one) first on
+    PYTHONPATH, so that its lab/ is the one imported; then `extra`."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"
     # Plain text: the output goes to log files and notebooks (Python 3.13 colours tracebacks).
     env["PYTHON_COLORS"] = "0"

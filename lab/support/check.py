@@ -7,7 +7,6 @@ step - passed, failing or not started - then a hint for the first step that is n
 from __future__ import annotations
 
 import ast
-import os
 import subprocess
 import sys
 import tempfile
@@ -57,10 +56,8 @@ def run_tests(
             "-o", "junit_family=xunit1", f"--junitxml={report}",
             *(["-m", "exercise"] if exercises_only else []), *files,
         ]  # fmt: skip
-        # `root` first on the path, so that its lab/ is the one tested.
-        path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
         ran = subprocess.run(
-            command, cwd=root, env=child_env({"PYTHONPATH": path}), capture_output=True, text=True
+            command, cwd=root, env=child_env(root=root), capture_output=True, text=True
         )
         said = "\n".join((ran.stdout + ran.stderr).strip().splitlines()[-12:])
         if not report.exists():

@@ -127,7 +127,7 @@ def write_stubs(root: Path = PROJECT_ROOT, force: bool = False) -> Written:
             done.kept.append(path)
             continue
         backup = None
-        if current is not None and not untouched:
+        if not untouched:  # an edited file, replaced because of force
             stamp = time.strftime("%Y%m%d-%H%M%S")
             backup = root / ".backups" / f"{path.stem}-{stamp}{path.suffix}"
             backup.parent.mkdir(exist_ok=True)
