@@ -6,7 +6,9 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from rq import Queue
 
+from lab.support.background import start_worker
 from lab.support.reference import copy_checkout
 
 
@@ -24,7 +26,7 @@ def test_an_unwritten_todo_is_named_in_one_line(tmp_path, redis_url, python_m, w
         shutil.copy2(root / "solutions" / f"{name}.py", root / "lab" / f"{name}.py")
     result = python_m("lab.worker", "--burst", root=root, timeout=60)
     assert result.returncode == 1
-    assert result.stderr == f"lab.worker: {named} is not written yet (its TODO).\n"
+    assert result.stderr == f"lab.worker: {named} is not written yet\n"
     assert "Traceback" not in result.stdout
 
 
@@ -33,3 +35,26 @@ def test_help_names_the_command_that_was_run(python_m, package):
     shown = python_m(f"{package}.worker", "--help").stdout
     assert shown.startswith(f"usage: python -m {package}.worker ")
     assert "--with-scheduler" in shown
+
+
+def test_a_misspelt_queue_is_pointed_out(redis_conn):
+    """Jobs wait on "default"; a worker started on "defualt" says what it listens on, how
+    many jobs wait there and elsewhere, and that the name may be a typo."""
+    Queue("default", connection=redis_conn).enqueue("solutions.tasks.send_fake_email", "a@b.c")
+    with start_worker("defualt", "--burst", package="solutions") as process:
+        assert process.wait(30) == 0
+        said = process.output()
+    assert "listening on defualt (0 queued)" in said, said
+    assert "warning: no job was ever queued on 'defualt'" in said, said
+    assert "default (1 queued)" in said, said
+
+
+def test_a_known_queue_gives_its_length_and_no_warning(redis_conn):
+    Queue("empty-now", connection=redis_conn).enqueue("solutions.tasks.send_fake_email", "a@b.c")
+    Queue("empty-now", connection=redis_conn).empty()
+    Queue("default", connection=redis_conn).enqueue("solutions.tasks.send_fake_email", "a@b.c")
+    with start_worker("empty-now", "--burst", package="solutions") as process:
+        assert process.wait(30) == 0
+        said = process.output()
+    assert "listening on empty-now (0 queued)" in said, said
+    assert "warning" not in said, f"a queue that held jobs before is no typo: {said}"

@@ -2,7 +2,8 @@
 
 It parses the options, checks that Redis answers, builds the worker with your
 build_worker() and runs it; with Redis down, or a TODO of yours not written yet, it
-prints one line and exits 1 instead of a traceback.
+prints one line and exits 1 instead of a traceback. At start it says which queues it
+listens on, with their lengths, and warns when a queue name looks like a typo.
 """
 
 from __future__ import annotations
@@ -10,13 +11,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import traceback
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Worker
+from rq import Queue, Worker
 
 from .config import get_settings, safe_url
 
@@ -36,11 +35,25 @@ def parser(prog: str, description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def unwritten(exc: NotImplementedError) -> str:
-    """ "get_redis() in lab/connection.py": where the stub that raised `exc` is."""
-    frame = traceback.extract_tb(exc.__traceback__)[-1]
-    path = Path(frame.filename)
-    return f"{frame.name}() in {path.parent.name}/{path.name}"
+def announce(worker: Worker, url: str) -> None:
+    """Say which queues `worker` listens on, with their lengths; warn about a queue that
+    Redis has never seen while other queues hold jobs (a typo: `defualt`)."""
+    counts = {queue.name: queue.count for queue in worker.queues}
+    listed = ", ".join(f"{name} ({count} queued)" for name, count in counts.items())
+    print(f"{type(worker).__name__} listening on {listed} at {url}", flush=True)
+    known = Queue.all(connection=worker.connection)  # every queue that ever held a job
+    waiting = {q.name: q.count for q in known if q.name not in counts and q.count}
+    if not waiting:
+        return
+    others = ", ".join(f"{name} ({count} queued)" for name, count in waiting.items())
+    for name, count in counts.items():
+        if count == 0 and name not in {q.name for q in known}:
+            print(
+                f"warning: no job was ever queued on {name!r}, while other queues hold jobs:"
+                f" {others}. A typo in the queue name? Workers take jobs only from the"
+                " queues they are given.",
+                flush=True,
+            )
 
 
 def main(
@@ -60,11 +73,10 @@ def main(
         connection.ping()
         worker = build_worker(args.queues, args.simple, connection)
         worker.default_result_ttl = settings.result_ttl
-        names = ", ".join(queue.name for queue in worker.queues)
-        print(f"{type(worker).__name__} listening on {names} at {url}", flush=True)
+        announce(worker, url)
         worker.work(burst=args.burst, with_scheduler=args.with_scheduler)
     except NotImplementedError as exc:
-        print(f"{module}: {unwritten(exc)} is not written yet (its TODO).", file=sys.stderr)
+        print(f"{module}: {exc}", file=sys.stderr)  # the stub names itself and its file
         return 1
     except RedisError as exc:
         print(
