@@ -54,6 +54,9 @@ def dev_parser() -> argparse.ArgumentParser:
     )
     stubs.add_argument("--check", action="store_true", help="only check; fail if stale")
     stubs.add_argument(
+        "--strict", action="store_true", help="with --check: compare edited files too (CI)"
+    )
+    stubs.add_argument(
         "--force", action="store_true", help="also replace edited files (copied to .backups/)"
     )
 
@@ -126,7 +129,7 @@ def run_dev(args: argparse.Namespace) -> int:
     if args.command == "stubs":
         from .support import stubs
 
-        return stubs.main(check=args.check, force=args.force)
+        return stubs.main(check=args.check, force=args.force, strict=args.strict)
     if args.command == "execute":
         from .support import notebooks
 

@@ -22,11 +22,11 @@ def get_redis(url: str | None = None) -> Redis:
     `redis_timeout` setting); past that the client raises instead of waiting forever.
     """
     # TODO: use Redis.from_url with socket_connect_timeout and socket_timeout
-    raise NotImplementedError("not written yet: see the TODO here")
+    raise NotImplementedError("get_redis() in lab/connection.py is not written yet")
 
 
 def get_queue(connection: Redis | None = None, name: str | None = None) -> Queue:
     """The RQ queue `name` (default: the QUEUE_NAME setting, "default") on `connection`
     (default: a new `get_redis()` client)."""
     # TODO: build an rq.Queue with a name and a connection
-    raise NotImplementedError("not written yet: see the TODO here")
+    raise NotImplementedError("get_queue() in lab/connection.py is not written yet")

@@ -31,7 +31,7 @@ def retry_job(job_id: JobId, queue: EmailQueue) -> dict:
     """Put a failed (or stopped) job back on its queue; 409 for a job in any other state."""
     job = fetch_job(job_id, queue.connection)
     # TODO: 409 unless the job failed or was stopped; else job.requeue()
-    raise NotImplementedError("not written yet: see the TODO here")
+    raise NotImplementedError("retry_job() in lab/failures.py is not written yet")
     return describe_job(fetch_job(job_id, queue.connection))  # its state now
 
 
@@ -40,7 +40,7 @@ def cancel_job(job_id: JobId, queue: EmailQueue) -> dict:
     """Cancel a job that has not started; 409 for one that started or ended."""
     job = fetch_job(job_id, queue.connection)
     # TODO: 409 unless queued, scheduled or deferred; else job.cancel()
-    raise NotImplementedError("not written yet: see the TODO here")
+    raise NotImplementedError("cancel_job() in lab/failures.py is not written yet")
     return describe_job(fetch_job(job_id, queue.connection))  # its state now
 
 
@@ -52,7 +52,7 @@ def claim_key(connection: Redis, key: str, fingerprint: str) -> dict | None:
     and "body" once that request was answered (remember_answer).
     """
     # TODO: SET the key to {"fingerprint": ...} with nx=True (atomic) and the TTL
-    raise NotImplementedError("not written yet: see the TODO here")
+    raise NotImplementedError("claim_key() in lab/failures.py is not written yet")
 
 
 def remember_answer(
@@ -63,4 +63,4 @@ def remember_answer(
     body=None means the request failed: forget the key, so the client can try again.
     """
     # TODO: SET the fingerprint, status and body (keeping the TTL), or DEL the key
-    raise NotImplementedError("not written yet: see the TODO here")
+    raise NotImplementedError("remember_answer() in lab/failures.py is not written yet")

@@ -38,14 +38,14 @@ def trigger_email(email: EmailStr, queue: EmailQueue) -> dict:
     A GET should not change anything on the server; POST /emails is the better form.
     """
     # TODO: enqueue send_fake_email and answer with the message and the job id
-    raise NotImplementedError("not written yet: see the TODO here")
+    raise NotImplementedError("trigger_email() in lab/producer.py is not written yet")
 
 
 @router.post("/emails", response_model=Queued, status_code=202)
 def create_email(body: EmailRequest, queue: EmailQueue) -> dict:
     """Queue a fake email; 202 Accepted says the work is not done yet, only queued."""
     # TODO: enqueue send_fake_email with the address and the delay
-    raise NotImplementedError("not written yet: see the TODO here")
+    raise NotImplementedError("create_email() in lab/producer.py is not written yet")
 
 
 # The app uvicorn serves. Every endpoint receives the queue that your get_queue() makes.

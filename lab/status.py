@@ -22,13 +22,13 @@ router = APIRouter()
 def fetch_job(job_id: str, connection: Redis) -> Job:
     """The job `job_id`, or HTTPException 404 when Redis does not hold it."""
     # TODO: Job.fetch(); turn NoSuchJobError into HTTPException(404, <why>)
-    raise NotImplementedError("not written yet: see the TODO here")
+    raise NotImplementedError("fetch_job() in lab/status.py is not written yet")
 
 
 def describe_job(job: Job, traceback: bool = False) -> dict:
     """What GET /jobs/{job_id} says about `job`: the fields of JobState."""
     # TODO: status, times, position while queued, progress, then result or error
-    raise NotImplementedError("not written yet: see the TODO here")
+    raise NotImplementedError("describe_job() in lab/status.py is not written yet")
 
 
 @router.get("/jobs/{job_id}", response_model=JobState)

@@ -48,7 +48,7 @@ async def send_blocking_async(body: EmailRequest):
     FastAPI runs an `async def` endpoint on the event loop itself, so while
     `time.sleep()` runs in it, this process answers nobody else."""
     # TODO: call send_fake_email(body.email, body.delay), answer {"message": <receipt>}
-    raise NotImplementedError("not written yet: see the TODO here")
+    raise NotImplementedError("send_blocking_async() in lab/strategies.py is not written yet")
 
 
 @router.post("/blocking/def")
@@ -58,7 +58,7 @@ def send_blocking_def(body: EmailRequest):
     FastAPI runs a `def` endpoint in a pool of threads (40 by default), so 40 emails can
     wait at once; request 41 waits for a free thread."""
     # TODO: the same as send_blocking_async: send, then answer with the receipt
-    raise NotImplementedError("not written yet: see the TODO here")
+    raise NotImplementedError("send_blocking_def() in lab/strategies.py is not written yet")
 
 
 @cache
@@ -83,7 +83,7 @@ async def send_in_background(body: EmailRequest, background_tasks: BackgroundTas
     The work runs in this web process (in its thread pool), after the response has gone:
     nothing but this process's memory holds it."""
     # TODO: make a task id, add send_and_record to background_tasks, answer with the id
-    raise NotImplementedError("not written yet: see the TODO here")
+    raise NotImplementedError("send_in_background() in lab/strategies.py is not written yet")
 
 
 app = create_app(

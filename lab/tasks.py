@@ -41,7 +41,7 @@ def send_fake_email(email_address: str, delay: float | None = None) -> str:
     A negative delay raises ValueError.
     """
     # TODO: default the delay, log, sleep, log, return the receipt
-    raise NotImplementedError("not written yet: see the TODO here")
+    raise NotImplementedError("send_fake_email() in lab/tasks.py is not written yet")
 
 
 def send_newsletter(addresses: list[str], delay: float = 0.1) -> dict:
@@ -53,7 +53,7 @@ def send_newsletter(addresses: list[str], delay: float = 0.1) -> dict:
     ValueError: the job fails, and its progress shows how far it got. Returns {"sent": n}.
     """
     # TODO: for each address: check it, send it, then save progress in job.meta
-    raise NotImplementedError("not written yet: see the TODO here")
+    raise NotImplementedError("send_newsletter() in lab/tasks.py is not written yet")
 
 
 def send_flaky_email(email_address: str, failures: int = 2, delay: float = 0) -> str:
@@ -65,7 +65,7 @@ def send_flaky_email(email_address: str, failures: int = 2, delay: float = 0) ->
     when not run as a job.
     """
     # TODO: INCR the attempt count; ConnectionError while attempt <= failures
-    raise NotImplementedError("not written yet: see the TODO here")
+    raise NotImplementedError("send_flaky_email() in lab/tasks.py is not written yet")
 
 
 def record_failure(
@@ -82,4 +82,4 @@ def record_failure(
     "error" is "<exception type>: <message>"; "at" is an ISO 8601 UTC time.
     """
     # TODO: LPUSH one JSON entry onto FAILURES_KEY, then LTRIM to FAILURES_KEPT
-    raise NotImplementedError("not written yet: see the TODO here")
+    raise NotImplementedError("record_failure() in lab/tasks.py is not written yet")

@@ -29,7 +29,7 @@ from .connection import get_queue, get_redis
 def worker_class(simple: bool = False) -> type[Worker] | type[SimpleWorker]:
     """SimpleWorker when asked for, or on Windows, which cannot fork; Worker elsewhere."""
     # TODO: pick SimpleWorker or Worker
-    raise NotImplementedError("not written yet: see the TODO here")
+    raise NotImplementedError("worker_class() in lab/worker.py is not written yet")
 
 
 def build_worker(
@@ -37,7 +37,7 @@ def build_worker(
 ) -> Worker | SimpleWorker:
     """A worker for the queues `queue_names` (default: the QUEUE_NAME setting)."""
     # TODO: one get_queue() per name, all on one connection, into worker_class()
-    raise NotImplementedError("not written yet: see the TODO here")
+    raise NotImplementedError("build_worker() in lab/worker.py is not written yet")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

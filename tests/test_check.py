@@ -50,7 +50,7 @@ def solved_up_to(source: str, regions: int) -> str:
             kept += 1
             continue
         lines.append(line)
-    return make_stub("".join(lines))
+    return make_stub("".join(lines), "solutions/tasks.py")
 
 
 def test_a_step_whose_functions_are_todo_is_not_started_though_its_file_changed(

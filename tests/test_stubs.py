@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
+import json
 import re
+import shutil
 
 import pytest
 
@@ -15,6 +17,7 @@ from lab.support.stubs import (
     MANIFEST,
     NOT_DONE,
     exercise_files,
+    expected_stubs,
     make_stub,
     stale_stubs,
     write_stubs,
@@ -37,16 +40,16 @@ class A:
 
 
 def test_regions_become_todos_at_the_same_indentation():
-    assert make_stub(SOLUTION) == (
+    assert make_stub(SOLUTION, "solutions/x.py") == (
         "def f(x):\n"
         '    """Double x."""\n'
         "    # TODO: return twice x\n"
-        f'    raise NotImplementedError("{NOT_DONE}")\n'
+        f'    raise NotImplementedError("f() in lab/x.py {NOT_DONE}")\n'
         "\n\nclass A:\n"
         "    def g(self):\n"
         "        # TODO: write this part\n"
-        f'        raise NotImplementedError("{NOT_DONE}")\n'
-    )
+        f'        raise NotImplementedError("g() in lab/x.py {NOT_DONE}")\n'
+    ), "each stub names its function and file, so the error says what to write"
 
 
 @pytest.mark.parametrize(
@@ -63,7 +66,7 @@ def test_unbalanced_markers_are_refused(source):
         make_stub(source, "x.py")
 
 
-def test_each_region_belongs_to_one_step_function_and_each_step_function_has_one():
+def test_each_region_belongs_to_one_step_function_and_each_step_function_has_one(tmp_path):
     """exercises.STEPS lists exactly the functions whose body holds a solution region."""
     listed = [function for step in STEPS for function in step.functions]
     assert len(listed) == len(set(listed)), "a function is listed in two steps"
@@ -75,8 +78,9 @@ def test_each_region_belongs_to_one_step_function_and_each_step_function_has_one
                 if "# BEGIN SOLUTION" in (ast.get_source_segment(source, node) or ""):
                     with_regions.add(f"lab/{solution.name}:{node.name}")
     assert set(listed) == with_regions
+    stubs = copy_checkout(tmp_path / "checkout", lab="stubs")
     for function in listed:
-        assert is_todo(PROJECT_ROOT, function), f"{function} is not a stub in lab/"
+        assert is_todo(stubs, function), f"{function} is not a stub in the generated lab/"
 
 
 @pytest.fixture
@@ -117,14 +121,16 @@ def test_a_learners_edit_survives_unless_forced(tmp_path, dev_stubs):
     assert kept.returncode == 1
     assert "kept lab/tasks.py: it has edits; --force replaces it" in kept.stdout
     assert learner_work.read_text() == edited
-    assert dev_stubs(root, "--check").returncode == 1
+    assert dev_stubs(root, "--check", "--strict").returncode == 1
 
     forced = dev_stubs(root, "--force")
     assert forced.returncode == 0, forced.stdout
     assert "wrote lab/tasks.py (the edited file is in .backups/tasks-" in forced.stdout
     [backup] = (root / ".backups").iterdir()
     assert backup.read_text() == edited
-    assert learner_work.read_text() == make_stub((root / "solutions" / "tasks.py").read_text())
+    assert learner_work.read_text() == make_stub(
+        (root / "solutions" / "tasks.py").read_text(), "tasks.py"
+    )
     assert dev_stubs(root, "--check").returncode == 0
 
 
@@ -154,8 +160,9 @@ STEPS_OF = {file: [step for step in STEPS if file in step.modules] for file in L
 @pytest.mark.parametrize("file", LEARNER_FILES)
 def test_each_learner_file_says_whose_it_is_and_stays_small(file):
     """A learner file names its step(s) and the functions that are the learner's in its
-    docstring, is at most 150 lines, and holds no provided block over 25 lines."""
-    source = (PROJECT_ROOT / file).read_text()
+    docstring, is at most 150 lines, and holds no provided block over 25 lines. (The stub
+    as generated: lab/ may hold a learner's work.)"""
+    source = expected_stubs()[PROJECT_ROOT / file]
     tree = ast.parse(source)
     docstring = ast.get_docstring(tree) or ""
     assert docstring.startswith(f"Step {STEPS_OF[file][0].number} - YOUR FILE ({file})")
@@ -172,3 +179,63 @@ def test_each_learner_file_says_whose_it_is_and_stays_small(file):
             continue
         start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
         assert node.end_lineno - start < 25, f"{file}:{start}: a provided block of 25+ lines"
+
+
+PROBE = """
+import json
+from fastapi.testclient import TestClient
+from lab import producer, strategies
+
+answers = {}
+with TestClient(producer.app) as client:
+    answers["GET /send-email"] = client.get("/send-email/a@example.com")
+    answers["POST /emails"] = client.post("/emails", json={"email": "a@example.com"})
+    answers["keyed POST /emails"] = client.post(
+        "/emails", json={"email": "a@example.com"}, headers={"Idempotency-Key": "k1"}
+    )
+    answers["GET /jobs/x"] = client.get("/jobs/x")
+with TestClient(strategies.app) as client:
+    answers["POST /blocking/def"] = client.post("/blocking/def", json={"email": "a@example.com"})
+print(json.dumps({k: [r.status_code, r.json()] for k, r in answers.items()}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("request_", "function"),
+    [
+        ("GET /send-email", "trigger_email() in lab/producer.py"),
+        ("POST /emails", "create_email() in lab/producer.py"),
+        ("keyed POST /emails", "claim_key() in lab/failures.py"),
+        ("GET /jobs/x", "fetch_job() in lab/status.py"),
+        ("POST /blocking/def", "send_blocking_def() in lab/strategies.py"),
+    ],
+)
+def test_an_unwritten_stub_answers_501_naming_its_function(
+    tmp_path, redis_url, python_m, request_, function
+):
+    """With only step 00 written, each endpoint answers 501 with the name of the function
+    to write (not a bare 500 whose reason is in the server's log, or not yet)."""
+    root = copy_checkout(tmp_path / "checkout", lab="stubs")
+    shutil.copy2(root / "solutions" / "connection.py", root / "lab" / "connection.py")
+    (root / "probe.py").write_text(PROBE)
+    ran = python_m("probe", root=root)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    status, body = json.loads(ran.stdout.splitlines()[-1])[request_]
+    assert (status, body) == (501, {"detail": f"{function} {NOT_DONE} (see its TODO)"}), (
+        f"{request_} against the stubs should answer 501 naming {function}; got {status} {body}"
+    )
+
+
+def test_check_passes_on_a_learners_copy_unless_strict(tmp_path, dev_stubs):
+    """`make test` runs `dev stubs --check`: a learner's work in lab/ is theirs, not a stale
+    stub; CI's --strict still catches a stub edited by hand, and a changed solution whose
+    stubs were not regenerated fails either way."""
+    root = copy_checkout(tmp_path / "checkout", lab="solutions")  # every step done
+    lenient = dev_stubs(root, "--check")
+    assert lenient.returncode == 0, lenient.stdout
+    assert "not compared: lab/tasks.py holds your work" in lenient.stdout
+    assert dev_stubs(root, "--check", "--strict").returncode == 1
+    solution = root / "solutions" / "tasks.py"
+    solution.write_text(solution.read_text().replace("Pretend to send", "Fake"))
+    stale = dev_stubs(root, "--check")
+    assert stale.returncode == 1 and "stale: lab/support/stubs.sha256" in stale.stdout, stale.stdout

@@ -3,7 +3,8 @@
 - the models of its requests and answers (EmailRequest, Queued, JobState, ...);
 - `EmailQueue`, the queue an endpoint receives as a parameter (FastAPI's dependency
   injection), made once per app with your `get_queue()`;
-- the 503 answer when Redis is unreachable;
+- the 503 answer when Redis is unreachable, and the 501 answer that names a TODO of yours
+  not written yet;
 - GET /health, POST /newsletters and GET /failures (`provided_router`), and step 04's
   GET /health and POST /noop (`floor_router`);
 - `create_app()`, which assembles an app from routers: lab/producer.py calls it at its end
@@ -112,6 +113,12 @@ async def redis_unavailable(request: Request, exc: RedisError) -> JSONResponse:
     )
 
 
+async def not_written(request: Request, exc: NotImplementedError) -> JSONResponse:
+    """A TODO of yours not written yet: answer 501 with the stub's words, which name the
+    function and its file, instead of a bare 500 and a traceback in the server's log."""
+    return JSONResponse(status_code=501, content={"detail": f"{exc} (see its TODO)"})
+
+
 def create_app(
     title: str,
     get_queue: Callable[[], Queue],
@@ -127,6 +134,7 @@ def create_app(
     app = FastAPI(title=title, description=description)
     app.state.get_queue, app.state.queue = get_queue, None
     app.add_exception_handler(RedisError, redis_unavailable)
+    app.add_exception_handler(NotImplementedError, not_written)
     for router in routers:
         app.include_router(router)
     if idempotency is not None:
@@ -137,6 +145,7 @@ def create_app(
             remember=remember,
             connection=lambda: app_queue(app).connection,
             on_redis_error=redis_unavailable,
+            on_not_written=not_written,
         )
     return app
 

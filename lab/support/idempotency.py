@@ -27,6 +27,7 @@ HEADER = "Idempotency-Key"
 Claim = Callable[[Redis, str, str], "dict | None"]
 Remember = Callable[[Redis, str, str, int, "str | None"], None]
 OnRedisError = Callable[[Request, RedisError], Awaitable[Response]]
+OnNotWritten = Callable[[Request, NotImplementedError], Awaitable[Response]]
 
 
 class IdempotencyMiddleware:
@@ -37,11 +38,13 @@ class IdempotencyMiddleware:
         remember: Remember,
         connection: Callable[[], Redis],
         on_redis_error: OnRedisError,
+        on_not_written: OnNotWritten,
     ) -> None:
         self.app = app
         self.claim, self.remember = claim, remember
         self.connection = connection
         self.on_redis_error = on_redis_error
+        self.on_not_written = on_not_written
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = Headers(scope=scope).get(HEADER) if scope["type"] == "http" else None
@@ -61,6 +64,9 @@ class IdempotencyMiddleware:
             earlier = await run_in_threadpool(self.claim, connection, key, fingerprint)
         except RedisError as exc:
             await (await self.on_redis_error(request, exc))(scope, receive, send)
+            return
+        except NotImplementedError as exc:  # claim_key() not written yet
+            await (await self.on_not_written(request, exc))(scope, receive, send)
             return
         if earlier is not None:
             await replay(earlier, fingerprint)(scope, receive, send)
@@ -103,8 +109,8 @@ class IdempotencyMiddleware:
             stored = b"".join(answer["chunks"]).decode() if 200 <= status < 300 else None
             try:
                 await run_in_threadpool(self.remember, connection, key, fingerprint, status, stored)
-            except RedisError:
-                pass  # the answer is sent; a repeat meets "still being handled" (409)
+            except (RedisError, NotImplementedError):  # Redis down, or remember_answer()
+                pass  # not written: the answer is sent; a repeat meets "still being handled"
 
 
 def replay(earlier: dict, fingerprint: str) -> Response:
