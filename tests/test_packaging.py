@@ -9,11 +9,14 @@ the dependency list that pyproject.toml holds.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 import yaml  # PyYAML: installed with jupyter (jupyter_events needs it)
 
 from lab.support.config import PROJECT_ROOT
+from lab.support.reference import copy_checkout
 
 ROOT = PROJECT_ROOT
 ENVIRONMENT = ROOT / "environment.yml"
@@ -137,10 +140,39 @@ def test_ci_runs_the_readme_test_command() -> None:
         for line in (ROOT / ".ci" / "run").read_text().splitlines()
         if line.strip() and not line.strip().startswith("#")
     ]
-    assert any(re.fullmatch(r"(exec\s+)?make test", command) for command in commands), commands
+    assert any(re.fullmatch(r"(exec\s+)?make test( STRICT=--strict)?", c) for c in commands), (
+        f".ci/run should call the README's `make test`; it runs {commands}"
+    )
 
 
 @pytest.mark.parametrize("target", ["lab", "test"])
 def test_makefile_has_the_quick_start_targets(target: str) -> None:
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(rf"^{target}\s*:", makefile, re.M), f"Makefile has no `{target}:` target"
+
+
+def test_setup_installs_this_project_quietly(tmp_path) -> None:
+    """`make setup`'s pip lines, run as they are (the project without its dependencies,
+    which are installed already): they print no warning a learner would take for an
+    error, such as setuptools' BuildBackendWarning about editable installs."""
+    python = f"{tmp_path}/venv/bin/python"
+    lines = [
+        line.strip().replace("$(PY)", python)
+        for line in (ROOT / "Makefile").read_text().splitlines()
+        if "-m pip install" in line
+    ]
+    assert len(lines) == 2 and lines[1].endswith("-e ."), lines
+    checkout = copy_checkout(tmp_path / "checkout", lab="stubs")
+    subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "venv")], check=True)
+    said = []
+    for command in [lines[0], lines[1] + " --no-deps"]:
+        ran = subprocess.run(command, shell=True, cwd=checkout, capture_output=True, text=True)
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        said += [
+            line
+            for line in (ran.stdout + ran.stderr).splitlines()
+            if "is ignored: it is neither a file nor a directory" not in line  # this machine
+        ]
+    assert not any("Warning" in line or "!!" in line for line in said), (
+        "`make setup` should install without warnings; it printed:\n" + "\n".join(said)
+    )
