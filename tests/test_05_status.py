@@ -71,11 +71,18 @@ def test_deferred_scheduled_and_canceled_are_reported(client, queue, tasks):
 
 @pytest.mark.parametrize("job_id", [UNKNOWN, "no-such-job"], ids=["well-formed", "custom-looking"])
 def test_an_unknown_job_is_404_with_a_reason(client, job_id):
+    """Notebook 05 asks for a detail that names the id and says why it may be missing,
+    naming RESULT_TTL; the wording is the learner's."""
     response = client.get(f"/jobs/{job_id}")
-    assert response.status_code == 404
+    assert response.status_code == 404, (
+        f"GET /jobs/<unknown id> answered {response.status_code}, not 404: in fetch_job()"
+        f" (lab/status.py), turn NoSuchJobError into HTTPException(404): {response.text[:300]}"
+    )
     detail = response.json()["detail"]
-    assert job_id in detail
-    assert "never existed" in detail and "RESULT_TTL" in detail
+    assert job_id in detail and "RESULT_TTL" in detail, (
+        f"the 404 detail should name the id {job_id!r} and RESULT_TTL (why a job may be"
+        f" gone); it says {detail!r}"
+    )
 
 
 @pytest.mark.parametrize(

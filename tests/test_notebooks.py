@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import configparser
 import json
+import shutil
 
+import nbformat
 import pytest
 
 from lab.support.config import PROJECT_ROOT
 from lab.support.exercises import STEPS
-from lab.support.notebooks import SANITIZE, notebook_paths
+from lab.support.notebooks import SANITIZE, notebook_paths, sanitize_outputs
+from lab.support.reference import copy_checkout
 
 NOTEBOOKS = notebook_paths()
 
@@ -69,3 +72,51 @@ def test_outputs_hold_no_paths_of_the_machine_that_ran_them(path):
     text = path.read_text()
     for machine_specific in (str(PROJECT_ROOT), "site-packages", "/tmp/workbook-"):
         assert machine_specific not in text
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_stored_outputs_are_sanitized_as_the_text_says(path):
+    """What a learner reads in a stored output is what nbval compares: ids, times and ports
+    show as JOB-ID, TIMESTAMP, 127.0.0.1:PORT (`python -m lab dev execute` sanitizes)."""
+    notebook = nbformat.read(path, as_version=4)
+    stored = nbformat.writes(notebook)
+    sanitize_outputs(notebook)
+    assert nbformat.writes(notebook) == stored, (
+        f"{path.name} holds volatile text the sanitizer would replace; run"
+        " `python -m lab dev execute` (it sanitizes the outputs it saves)"
+    )
+
+
+def tiny_notebook(*cells: tuple[str, str]) -> nbformat.NotebookNode:
+    """A notebook of code cells (source, the stdout stored for it)."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    for number, (source, stdout) in enumerate(cells, start=1):
+        cell = nbformat.v4.new_code_cell(source, execution_count=number)
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=stdout)]
+        notebook.cells.append(cell)
+    return notebook
+
+
+def test_nbval_on_a_learners_copy_ends_with_one_line_per_notebook(tmp_path, python_m):
+    """What an instructor reads: passed, or the first cell that failed and why."""
+    root = copy_checkout(tmp_path / "checkout", lab="solutions")
+    shutil.rmtree(root / "notebooks")
+    (root / "notebooks").mkdir()
+    notebooks = {
+        "01_good": tiny_notebook(("print(1 + 1)", "2\n"), ("print('x')", "x\n")),
+        "02_differs": tiny_notebook(("print('ok')", "ok\n"), ("print('their words')", "ours\n")),
+        "03_raises": tiny_notebook(("raise KeyError('job')", "")),
+    }
+    for name, notebook in notebooks.items():
+        nbformat.write(notebook, root / "notebooks" / f"{name}.ipynb")
+    ran = python_m("lab", "nbval", root=root, timeout=300)
+    assert ran.returncode == 1, ran.stdout[-2000:] + ran.stderr[-2000:]
+    summary = ran.stdout.split("nbval on your lab/, one line per notebook:\n")[-1].splitlines()
+    assert summary == [
+        "notebooks/01_good.ipynb: passed (2 cells)",
+        "notebooks/02_differs.ipynb: FAILED at Cell 1: `print('their words')`: output differs:"
+        " expected 'ours', got 'their words'",
+        "notebooks/03_raises.ipynb: FAILED at Cell 0: `raise KeyError('job')`: raised"
+        " KeyError: 'job'",
+    ], ran.stdout[-3000:]
