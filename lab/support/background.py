@@ -88,6 +88,20 @@ class Background:
                 )
             time.sleep(0.05)
 
+    def settled_output(self, marker: str = "Traceback", timeout: float = 3.0) -> str:
+        """Everything printed so far, once `marker` appeared and the output stopped
+        growing: a server logs a traceback just after it sent its 500, so a log read at
+        once may not hold it yet. Gives up waiting after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        before = self.output()
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            now = self.output()
+            if marker in now and now == before:
+                return now
+            before = now
+        return before
+
     def wait(self, timeout: float = 30.0) -> int:
         """Wait for the process to end by itself; return its exit code."""
         return self.process.wait(timeout)

@@ -6,6 +6,8 @@
 - `empty_queue(queue)`: delete a queue's jobs, waiting and in its registries;
 - `notebook_api()`, `notebook_worker()`: start the API or a worker for a notebook,
   stopping the one an earlier run of the same cell started;
+- `unexpected(response, expected, api)`: an assert's message for an HTTP answer that
+  is not the expected one - what came and where to look;
 - `check_environment()`: notebook 00's OK / FAIL line per requirement.
 """
 
@@ -52,6 +54,21 @@ def wait_for_status(job: Any, *statuses: str, timeout: float = 15.0) -> str:
     return seen[-1]
 
 
+def unexpected(response: Any, expected: int, api: Background | None = None) -> str:
+    """The message of an assert on `response.status_code == expected`: what came instead
+    and where to look. A 501 names your function that is not written yet; after a 500, the
+    end of the API's log, read once the traceback is in it."""
+    said = f"expected {expected}, the API answered {response.status_code}"
+    try:
+        body = response.json()
+        detail = body.get("detail", body) if isinstance(body, dict) else body
+    except ValueError:
+        detail = response.text[:300]
+    if response.status_code >= 500 and response.status_code != 501 and api is not None:
+        return f"{said}; the end of the API's log:\n{api.settled_output()[-3000:]}"
+    return f"{said}: {detail}"
+
+
 class HttpClient(Protocol):
     def get(self, url: str, **kwargs: Any) -> Any: ...
 
@@ -74,10 +91,7 @@ def follow(
     def read() -> dict:
         response = client.get(f"/jobs/{job_id}")
         if response.status_code != 200:
-            log = f"\nthe API's log ends with:\n{api.output()[-3000:]}" if api else ""
-            raise AssertionError(
-                f"GET /jobs/{job_id} answered {response.status_code}: {response.text[:500]}{log}"
-            )
+            raise AssertionError(f"GET /jobs/{job_id}: {unexpected(response, 200, api)}")
         answer = response.json()
         if show is not None:
             show(answer)

@@ -6,8 +6,6 @@ or, when the API logged a NotImplementedError, that a TODO is not written yet.
 
 from __future__ import annotations
 
-import time
-
 from ..background import Background
 
 
@@ -20,14 +18,7 @@ def last_line(text: str) -> str:
 def why(api: Background, package: str) -> tuple[str, bool]:
     """What the API logged about a request that failed (call it just after the answer),
     and whether it was a TODO of `package` not written yet."""
-    deadline = time.monotonic() + 3
-    log = api.output()
-    # The server logs the traceback after it sent the 500: wait for it, briefly.
-    while "NotImplementedError" not in log and time.monotonic() < deadline:
-        time.sleep(0.1)
-        before, log = log, api.output()
-        if "Traceback" in log and log == before:
-            break  # the traceback is complete
+    log = api.settled_output()  # the server logs the traceback after it sent the 500
     if "NotImplementedError" in log:
         return (
             f"a TODO in {package}/ is not written yet (NotImplementedError);"
