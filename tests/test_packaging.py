@@ -176,3 +176,18 @@ def test_setup_installs_this_project_quietly(tmp_path) -> None:
     assert not any("Warning" in line or "!!" in line for line in said), (
         "`make setup` should install without warnings; it printed:\n" + "\n".join(said)
     )
+
+
+def test_lint_in_make_test_leaves_the_learners_files_alone(tmp_path, python_m) -> None:
+    """`make test` runs ruff: it must pass on a learner's copy however they wrote lab/."""
+    root = copy_checkout(tmp_path / "checkout", lab="solutions")
+    tasks = root / "lab" / "tasks.py"
+    tasks.write_text(
+        tasks.read_text()
+        + "x = 'a line far longer than a hundred characters, "
+        + "y" * 80
+        + "'\nimport os\n"
+    )
+    for command in (["ruff", "check", "."], ["ruff", "format", "--check", "."]):
+        ran = python_m(*command, root=root)
+        assert ran.returncode == 0, f"{' '.join(command)} judged the learner's lab/:\n{ran.stdout}"
