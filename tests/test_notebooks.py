@@ -120,3 +120,43 @@ def test_nbval_on_a_learners_copy_ends_with_one_line_per_notebook(tmp_path, pyth
         "notebooks/03_raises.ipynb: FAILED at Cell 0: `raise KeyError('job')`: raised"
         " KeyError: 'job'",
     ], ran.stdout[-3000:]
+
+
+RUN_UNTIL_ERROR = """
+import sys
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+notebook = nbformat.read(sys.argv[1], as_version=4)
+try:
+    NotebookClient(notebook, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": "notebooks"}}).execute()
+except CellExecutionError as exc:
+    print(str(exc).strip().splitlines()[-1])
+"""
+
+
+@pytest.mark.parametrize(
+    ("notebook", "done", "named"),
+    [
+        ("02_producer", ["connection", "tasks"], "trigger_email() in lab/producer.py"),
+        (
+            "04_blocking_vs_queued",
+            ["connection", "tasks", "producer", "worker", "status", "failures"],
+            "send_blocking_async() in lab/strategies.py",
+        ),
+    ],
+)
+def test_a_notebook_run_against_a_stub_names_the_function_to_write(
+    tmp_path, redis_url, python_m, notebook, done, named
+):
+    """The learner's first run of a step's notebook, before its exercise: the first failing
+    cell names the function to write, at once (no race with the API's log)."""
+    root = copy_checkout(tmp_path / "checkout", lab="stubs")
+    for name in done:
+        shutil.copy2(root / "solutions" / f"{name}.py", root / "lab" / f"{name}.py")
+    (root / "run_until_error.py").write_text(RUN_UNTIL_ERROR)
+    ran = python_m("run_until_error", f"notebooks/{notebook}.ipynb", root=root, timeout=300)
+    said = ran.stdout.strip().splitlines()[-1] if ran.stdout.strip() else ran.stderr[-2000:]
+    assert f"the API answered 501: {named} is not written yet" in said, said
