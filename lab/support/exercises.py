@@ -46,9 +46,10 @@ STEPS: tuple[Step, ...] = (
         "notebooks/01_tasks.ipynb",
         ("lab/tasks.py:send_fake_email",),
         "tests/test_01_tasks.py",
-        "send_fake_email() uses get_settings().email_delay when delay is None, raises"
-        " ValueError for a negative delay, logs with log.info() before and after"
-        " time.sleep(delay), and returns f'Task complete: Email sent to {email_address}'.",
+        "send_fake_email() reads get_settings().email_delay when it runs (not at import)"
+        " if delay is None, raises ValueError for a negative delay before it logs anything,"
+        " logs with log.info() before and after time.sleep(delay), and returns"
+        " f'Task complete: Email sent to {email_address}'.",
     ),
     Step(
         "02",
@@ -66,8 +67,9 @@ STEPS: tuple[Step, ...] = (
         ("lab/worker.py:worker_class", "lab/worker.py:build_worker"),
         "tests/test_03_worker.py",
         "worker_class() returns SimpleWorker if simple or sys.platform == 'win32', else"
-        " Worker; build_worker() makes one get_queue(connection, name) per name and"
-        " passes the list and the connection to that class.",
+        " Worker; build_worker() makes one get_queue(connection, name) per name (no names:"
+        " the one queue of the QUEUE_NAME setting, get_queue(connection)) and passes the"
+        " list and the connection to that class.",
     ),
     Step(
         "04",
