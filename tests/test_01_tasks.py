@@ -8,51 +8,72 @@ import time
 import pytest
 from rq import Queue, SimpleWorker
 
+from lab.support.helpers import job_outcome
+
 
 def test_returns_the_receipt(tasks):
+    """send_fake_email() returns 'Task complete: Email sent to <address>'."""
     receipt = tasks.send_fake_email("user@example.com", delay=0)
     assert receipt == "Task complete: Email sent to user@example.com"
 
 
 def test_waits_the_given_delay(tasks):
+    """send_fake_email(address, delay) waits `delay` seconds: time.sleep(delay)."""
     start = time.monotonic()
     tasks.send_fake_email("user@example.com", delay=0.3)
-    assert 0.3 <= time.monotonic() - start < 2
+    took = time.monotonic() - start
+    assert 0.3 <= took < 2, f"took {took:.2f} s with delay=0.3"
 
 
 def test_default_delay_comes_from_email_delay(tasks, monkeypatch):
+    """send_fake_email() without a delay waits the EMAIL_DELAY setting, read when it runs."""
     monkeypatch.setenv("EMAIL_DELAY", "0.2")
     start = time.monotonic()
     tasks.send_fake_email("user@example.com")
-    assert 0.2 <= time.monotonic() - start < 2
+    took = time.monotonic() - start
+    assert 0.2 <= took < 2, f"took {took:.1f} s with EMAIL_DELAY=0.2: " + (
+        "read the setting when the function runs, not at import"
+        if took >= 2
+        else "when delay is None, sleep get_settings().email_delay seconds"
+    )
 
 
 def test_default_delay_is_ten_seconds_as_in_the_original_tutorial(tasks, monkeypatch):
+    """send_fake_email() with EMAIL_DELAY unset sleeps 10 s, as in the original tutorial."""
     monkeypatch.delenv("EMAIL_DELAY", raising=False)
     slept: list[float] = []
     monkeypatch.setattr(time, "sleep", slept.append)
     tasks.send_fake_email("user@example.com")
-    assert slept == [10.0]
+    assert slept == [10.0], (
+        f"time.sleep() was called with {slept}, not once with 10.0 (the EMAIL_DELAY default)"
+    )
 
 
 def test_a_negative_delay_is_refused(tasks):
+    """send_fake_email() with a negative delay raises ValueError, its message naming 'delay'."""
     with pytest.raises(ValueError, match="delay"):
         tasks.send_fake_email("user@example.com", delay=-1)
 
 
 def test_logs_start_and_finish(tasks, impl, caplog):
+    """send_fake_email() logs two lines naming the address with log.info(): before and after."""
     with caplog.at_level(logging.INFO, logger=f"{impl}.tasks"):
         tasks.send_fake_email("user@example.com", delay=0)
     messages = [r.getMessage() for r in caplog.records if r.name == f"{impl}.tasks"]
-    assert len(messages) == 2
-    assert "user@example.com" in messages[0] and "user@example.com" in messages[1]
+    assert len(messages) == 2, (
+        f"the logger {impl}.tasks (`log`) got {len(messages)} lines, not 2: {messages}"
+    )
+    assert "user@example.com" in messages[0] and "user@example.com" in messages[1], (
+        f"both lines should name the address: {messages}"
+    )
 
 
 def test_runs_as_a_job_on_a_real_worker(tasks, impl, redis_conn):
+    """send_fake_email, enqueued on a queue, runs on a worker: the job finishes with the receipt."""
     queue = Queue("step01", connection=redis_conn)
     job = queue.enqueue(tasks.send_fake_email, "user@example.com", 0.05)
     assert job.func_name == f"{impl}.tasks.send_fake_email"  # what the worker imports
     SimpleWorker([queue], connection=redis_conn).work(burst=True)
     job.refresh()
-    assert job.get_status() == "finished"
+    assert job.get_status() == "finished", f"the job ended {job_outcome(job)}"
     assert job.return_value() == "Task complete: Email sent to user@example.com"

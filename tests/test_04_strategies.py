@@ -36,14 +36,19 @@ def server(impl, redis_url) -> Iterator[Api]:
 
 @pytest.mark.parametrize("path", ["/blocking/async", "/blocking/def"])
 def test_blocking_endpoints_answer_after_the_email(client, receipt, path):
+    """send_blocking_async() and send_blocking_def() send the email, then answer its receipt.
+
+    The answer, after the email's delay, is 200 {"message": <receipt>}."""
     start = time.monotonic()
     response = client.post(path, json=EMAIL)
-    assert response.status_code == 200
-    assert response.json() == {"message": receipt()}
-    assert time.monotonic() - start >= 0.2
+    assert response.status_code == 200, f"answered {response.status_code}: {response.text[:300]}"
+    assert response.json() == {"message": receipt()}, f"{path} answered {response.json()}"
+    took = time.monotonic() - start
+    assert took >= 0.2, f"answered after {took:.2f} s, before the 0.2 s email was sent"
 
 
 def test_bad_input_is_422_and_sends_nothing(client):
+    """Each endpoint of step 04 answers 422 for a bad address (its `body: EmailRequest`)."""
     for path in ["/blocking/async", "/blocking/def", "/background"]:
         response = client.post(path, json={"email": "not-an-address", "delay": 0})
         assert response.status_code == 422, path
@@ -52,41 +57,52 @@ def test_bad_input_is_422_and_sends_nothing(client):
 
 
 def test_queued_emails_is_the_producer_mounted(client, queue, impl):
+    """POST /queued/emails is step 02's create_email(), mounted: it queues send_fake_email."""
     response = client.post("/queued/emails", json=EMAIL)
-    assert response.status_code == 202
+    assert response.status_code == 202, f"answered {response.status_code}: {response.text[:300]}"
     job = Job.fetch(response.json()["job_id"], connection=queue.connection)
-    assert job.func_name == f"{impl}.tasks.send_fake_email"
-    assert tuple(job.args) == ("user@example.com", 0.2)
-    assert queue.job_ids == [job.id]
+    assert job.func_name == f"{impl}.tasks.send_fake_email", f"the job runs {job.func_name!r}"
+    assert tuple(job.args) == ("user@example.com", 0.2), f"the job's arguments are {job.args}"
+    assert queue.job_ids == [job.id], f"the queue holds {queue.job_ids}, not the one job {job.id}"
 
 
 def test_queued_emails_answers_503_when_redis_is_down(strategies, api_client, closed_port):
+    """POST /queued/emails answers 503 saying `python -m lab redis start` when Redis is down."""
     down = api_client(f"redis://127.0.0.1:{closed_port}/0", app=strategies.app)
     response = down.post("/queued/emails", json=EMAIL)
-    assert response.status_code == 503
+    assert response.status_code == 503, f"answered {response.status_code}: {response.text[:300]}"
     assert "python -m lab redis start" in response.json()["detail"]
 
 
 def test_background_answers_first_and_notes_when_the_email_is_done(server, strategies, redis_conn):
+    """send_in_background() answers 202 with a task_id at once; the email is sent after that.
+
+    background_tasks runs send_and_record() after the answer, which notes the email done."""
     start = time.time()
     response = httpx.post(f"{server.url}/background", json={**EMAIL, "delay": 0.5}, timeout=5)
     answered = time.time()
-    assert response.status_code == 202, server.output()[-2000:]
+    assert response.status_code == 202, (
+        f"answered {response.status_code}: {response.text[:300]}\n{server.output()[-2000:]}"
+    )
     body = response.json()
     assert body["message"] == strategies.SCHEDULED_MESSAGE
     key = f"{strategies.DONE_PREFIX}{body['task_id']}"
-    assert answered - start < 0.4
-    assert redis_conn.get(key) is None  # not done yet: the email takes 0.5 s
+    assert answered - start < 0.4, (
+        f"answered after {answered - start:.2f} s, not at once: add the 0.5 s email to"
+        " background_tasks instead of sending it"
+    )
+    assert redis_conn.get(key) is None, "the email was done before the answer"  # it takes 0.5 s
     done = float(poll(lambda: redis_conn.get(key), bool, "the email's done note", 5)[-1])
-    assert done >= start + 0.5
+    assert done >= start + 0.5, f"noted done {done - start:.2f} s after the request, not 0.5 s"
 
 
 @pytest.mark.parametrize(
     ("path", "health_waits"), [("/blocking/async", True), ("/blocking/def", False)]
 )
 def test_only_async_blocking_stalls_health(server, redis_conn, path, health_waits):
-    """While one request sends a 0.6 s email, GET /health waits for it with `async def`
-    (the event loop sleeps) and answers at once with `def` (a thread sleeps)."""
+    """While a 0.6 s email is sent, GET /health waits with `async def` and not with `def`.
+
+    With `async def` the event loop itself sleeps; with `def` a thread of the pool does."""
     answers: dict[str, httpx.Response] = {}
 
     def send() -> None:
@@ -103,11 +119,16 @@ def test_only_async_blocking_stalls_health(server, redis_conn, path, health_wait
     sender.join()
     assert answers["email"].status_code == 200, server.output()[-2000:]
     assert health.json() == {"status": "ok"}
-    assert (waited > 0.3) is health_waits, f"/health answered after {waited:.2f} s"
+    assert (waited > 0.3) is health_waits, f"/health answered after {waited:.2f} s, " + (
+        "not after the email: send it in the `async def` itself, on the event loop"
+        if health_waits
+        else "not at once: send it in the `def` endpoint, which FastAPI runs in a thread"
+    )
 
 
 @pytest.mark.parametrize(("path", "serial"), [("/blocking/async", True), ("/blocking/def", False)])
 def test_three_at_once_are_served_one_by_one_only_by_async_def(server, redis_conn, path, serial):
+    """Three 0.3 s emails at once take 3 x 0.3 s with the `async def` endpoint, 0.3 s with `def`."""
     requests = burst(server.url, path, 3, delay=0.3)
     assert [r.status for r in requests] == [200, 200, 200], server.output()[-2000:]
     slowest = max(r.end - r.start for r in requests)

@@ -15,7 +15,7 @@ from rq.registry import FailedJobRegistry
 
 from lab.support.api import email_queue
 from lab.support.background import start_api, start_worker
-from lab.support.helpers import wait_for_status
+from lab.support.helpers import job_outcome, wait_for_status
 
 ADDRESS = "user@example.com"
 
@@ -26,28 +26,40 @@ ADDRESS = "user@example.com"
 def test_flaky_task_fails_then_succeeds_on_the_attempt_after_its_failures(
     queue, tasks, run_queued_jobs, receipt
 ):
+    """send_flaky_email(address, 2) fails twice, then succeeds, counting attempts with INCR.
+
+    The count is kept in Redis under workbook:attempts:<job id>."""
     job = queue.enqueue(tasks.send_flaky_email, ADDRESS, 2, 0, retry=Retry(max=3))
     run_queued_jobs(queue)  # no interval: each retry goes straight back on the queue
-    assert job.get_status(refresh=True) == "finished"
+    assert job.get_status(refresh=True) == "finished", f"with 3 retries it ended {job_outcome(job)}"
     assert job.return_value() == receipt()
-    assert int(queue.connection.get(f"workbook:attempts:{job.id}")) == 3
+    attempts = queue.connection.get(f"workbook:attempts:{job.id}")
+    assert int(attempts or 0) == 3, f"workbook:attempts:<job id> holds {attempts}, not 3"
     job.refresh()
-    assert job.retries_left == 1  # two of its three retries were used
+    assert job.retries_left == 1, (  # two of its three retries were used
+        f"retries_left is {job.retries_left}, not 1: fail attempts 1 and 2 only"
+    )
 
 
 def test_flaky_task_without_enough_retries_fails_with_the_reason(
     client, queue, tasks, run_queued_jobs
 ):
+    """send_flaky_email(address, 2) with 1 retry fails, its error naming the attempt.
+
+    The error starts "ConnectionError: mail server did not answer (attempt 2"."""
     job = queue.enqueue(tasks.send_flaky_email, ADDRESS, 2, 0, retry=Retry(max=1))
     run_queued_jobs(queue)
     state = client.get(f"/jobs/{job.id}").json()
-    assert state["status"] == "failed"
-    assert state["retries_left"] == 0
-    assert state["error"].startswith("ConnectionError: mail server did not answer (attempt 2")
-    assert job.id in FailedJobRegistry(queue=queue)
+    assert state["status"] == "failed", f"with 1 retry it ended {state['status']!r}"
+    assert state["retries_left"] == 0, f"retries_left is {state['retries_left']}"
+    assert (state["error"] or "").startswith(
+        "ConnectionError: mail server did not answer (attempt 2"
+    ), f"the error is {state['error']!r}"
+    assert job.id in FailedJobRegistry(queue=queue), "the job is not in FailedJobRegistry"
 
 
 def test_flaky_task_outside_a_job_says_to_enqueue_it(tasks):
+    """send_flaky_email() called outside a job raises RuntimeError saying to enqueue it."""
     with pytest.raises(RuntimeError, match="enqueue"):
         tasks.send_flaky_email(ADDRESS, 1)
 
@@ -58,58 +70,70 @@ def test_flaky_task_outside_a_job_says_to_enqueue_it(tasks):
 def test_retry_puts_a_failed_job_back_until_it_succeeds(
     client, queue, tasks, run_queued_jobs, receipt
 ):
+    """retry_job() (POST /jobs/{id}/retry) puts a failed job back on its queue: job.requeue()."""
     job = queue.enqueue(tasks.send_flaky_email, ADDRESS, 2, 0)
     run_queued_jobs(queue)
     for _ in range(2):  # attempts 2 and 3
         response = client.post(f"/jobs/{job.id}/retry")
         assert response.status_code == 200, response.text
-        assert response.json()["status"] == "queued"
-        assert job.id not in FailedJobRegistry(queue=queue)
+        status = response.json()["status"]
+        assert status == "queued", f"POST /jobs/{{id}}/retry of a failed job answered {status!r}"
+        assert job.id not in FailedJobRegistry(queue=queue), "the job is still in the failed ones"
         run_queued_jobs(queue)
-    assert client.get(f"/jobs/{job.id}").json()["result"] == receipt()
-    assert int(queue.connection.get(f"workbook:attempts:{job.id}")) == 3
+    state = client.get(f"/jobs/{job.id}").json()
+    assert state["result"] == receipt(), f"after 2 retries GET /jobs/{{id}} answered {state}"
+    attempts = queue.connection.get(f"workbook:attempts:{job.id}")
+    assert int(attempts or 0) == 3, f"workbook:attempts:<job id> holds {attempts}, not 3"
 
 
 def test_retry_of_a_job_that_did_not_fail_is_409(client, queue, tasks, run_queued_jobs):
+    """retry_job() of a queued or finished job answers 409 naming its status."""
     job = queue.enqueue(tasks.send_fake_email, ADDRESS, 0)
     response = client.post(f"/jobs/{job.id}/retry")
-    assert response.status_code == 409
-    assert "queued" in response.json()["detail"]
+    assert response.status_code == 409, f"retry of a queued job answered {response.status_code}"
+    assert "queued" in response.json()["detail"], f"the detail: {response.json()['detail']!r}"
     run_queued_jobs(queue)
     response = client.post(f"/jobs/{job.id}/retry")
-    assert response.status_code == 409
-    assert "finished" in response.json()["detail"]
-    assert queue.count == 0
+    assert response.status_code == 409, f"retry of a finished job answered {response.status_code}"
+    assert "finished" in response.json()["detail"], f"the detail: {response.json()['detail']!r}"
+    assert queue.count == 0, f"the queue holds {queue.count} jobs after the refused retries"
 
 
 def test_cancel_a_queued_job_and_the_worker_never_runs_it(client, queue, tasks, run_queued_jobs):
+    """cancel_job() (POST /jobs/{id}/cancel) cancels a queued job: the worker never runs it."""
     job = queue.enqueue(tasks.send_fake_email, ADDRESS, 0)
     response = client.post(f"/jobs/{job.id}/cancel")
-    assert response.status_code == 200
-    assert response.json()["status"] == "canceled"
+    assert response.status_code == 200, f"answered {response.status_code}: {response.text[:300]}"
+    status = response.json()["status"]
+    assert status == "canceled", f"cancel of a queued job answered {status!r}: job.cancel()"
     run_queued_jobs(queue)
-    assert job.get_status(refresh=True) == "canceled"
+    assert job.get_status(refresh=True) == "canceled", f"the job ended {job_outcome(job)}"
     assert job.started_at is None
 
 
 def test_cancel_a_scheduled_job(client, queue, tasks, run_queued_jobs):
+    """cancel_job() cancels a job scheduled for a retry later."""
     job = queue.enqueue(tasks.send_flaky_email, ADDRESS, 1, 0, retry=Retry(max=1, interval=60))
     run_queued_jobs(queue)
-    assert client.get(f"/jobs/{job.id}").json()["status"] == "scheduled"
-    assert client.post(f"/jobs/{job.id}/cancel").json()["status"] == "canceled"
+    status = client.get(f"/jobs/{job.id}").json()["status"]
+    assert status == "scheduled", f"a job failed once with a retry in 60 s is {status!r}"
+    response = client.post(f"/jobs/{job.id}/cancel")
+    assert response.json()["status"] == "canceled", f"cancel answered {response.text[:300]}"
 
 
 def test_cancel_of_a_job_that_ended_is_409(client, queue, tasks, run_queued_jobs):
+    """cancel_job() of a finished job answers 409 naming its status, and leaves it finished."""
     done = queue.enqueue(tasks.send_fake_email, ADDRESS, 0)
     run_queued_jobs(queue)
     response = client.post(f"/jobs/{done.id}/cancel")
-    assert response.status_code == 409
-    assert "finished" in response.json()["detail"]
+    assert response.status_code == 409, f"cancel of a finished job answered {response.status_code}"
+    assert "finished" in response.json()["detail"], f"the detail: {response.json()['detail']!r}"
     assert client.post(f"/jobs/{done.id}/cancel").status_code == 409
     assert client.get(f"/jobs/{done.id}").json()["status"] == "finished"
 
 
 def test_retry_and_cancel_of_unknown_or_malformed_ids(client):
+    """retry_job() and cancel_job() answer 404 for an unknown id, 404 or 422 for a malformed one."""
     for action in ("retry", "cancel"):
         assert client.post(f"/jobs/{'0' * 32}/{action}").status_code == 404
         assert client.post(f"/jobs/not%20an%20id/{action}").status_code in (404, 422)
@@ -119,6 +143,7 @@ def test_retry_and_cancel_of_unknown_or_malformed_ids(client):
 
 
 def test_record_failure_runs_on_every_failed_attempt(client, queue, tasks, impl, run_queued_jobs):
+    """record_failure(), as on_failure callback, records each failed attempt for GET /failures."""
     job = queue.enqueue(
         tasks.send_flaky_email,
         ADDRESS,
@@ -131,11 +156,20 @@ def test_record_failure_runs_on_every_failed_attempt(client, queue, tasks, impl,
         tasks.send_newsletter, ["bob"], 0, on_failure=Callback(tasks.record_failure)
     )
     run_queued_jobs(queue)
-    assert job.get_status(refresh=True) == "finished"  # the third attempt succeeded
+    assert job.get_status(refresh=True) == "finished", (  # the third attempt succeeded
+        f"the flaky job with 2 retries ended {job_outcome(job)}"
+    )
     failures = client.get("/failures").json()
     # Newest first: attempt 1 failed and was queued again behind `bad`, which failed next.
-    assert [f["job_id"] for f in failures] == [job.id, bad.id, job.id]
-    assert failures[1]["error"] == "ValueError: not an email address: 'bob'"
+    ids = [f["job_id"] for f in failures]
+    which = [{job.id: "flaky", bad.id: "newsletter"}.get(i, i) for i in ids]
+    assert ids == [job.id, bad.id, job.id], (
+        f"GET /failures lists the jobs {which}, not ['flaky', 'newsletter', 'flaky'] (newest"
+        " first): LPUSH one entry per failed attempt"
+    )
+    assert failures[1]["error"] == "ValueError: not an email address: 'bob'", (
+        f"the error is {failures[1]['error']!r}: '<exception type>: <message>'"
+    )
     assert failures[1]["task"] == f"{impl}.tasks.send_newsletter"
     assert "attempt 2" in failures[0]["error"] and "attempt 1" in failures[2]["error"]
     assert client.get("/failures", params={"limit": 1}).json() == failures[:1]
@@ -143,13 +177,18 @@ def test_record_failure_runs_on_every_failed_attempt(client, queue, tasks, impl,
 
 
 def test_record_failure_keeps_only_the_latest(tasks, redis_conn, queue):
+    """record_failure() keeps the latest FAILURES_KEPT entries, newest first, times in UTC."""
     job = queue.enqueue(tasks.send_fake_email, ADDRESS, 0)
     for i in range(tasks.FAILURES_KEPT + 5):
         tasks.record_failure(job, redis_conn, ValueError, ValueError(f"no {i}"), None)
     entries = [json.loads(e) for e in redis_conn.lrange(tasks.FAILURES_KEY, 0, -1)]
-    assert len(entries) == tasks.FAILURES_KEPT
-    assert entries[0]["error"] == f"ValueError: no {tasks.FAILURES_KEPT + 4}"
-    assert entries[0]["at"].endswith("+00:00")
+    assert len(entries) == tasks.FAILURES_KEPT, (
+        f"after {tasks.FAILURES_KEPT + 5} failures the list holds {len(entries)}, not"
+        f" FAILURES_KEPT={tasks.FAILURES_KEPT}: LTRIM it after the LPUSH"
+    )
+    newest = f"ValueError: no {tasks.FAILURES_KEPT + 4}"
+    assert entries[0]["error"] == newest, f"the first entry is {entries[0]}, not the newest"
+    assert entries[0]["at"].endswith("+00:00"), f"'at' is {entries[0]['at']!r}, not in UTC"
 
 
 # --- Idempotency-Key ----------------------------------------------------------------------
@@ -161,30 +200,38 @@ def post(client: TestClient, key: str | None, body: dict | None = None) -> httpx
 
 
 def test_the_same_key_twice_makes_one_job(client, queue):
+    """Two POSTs with one Idempotency-Key make one job; the second gets the first answer.
+
+    The provided middleware calls claim_key() and remember_answer()."""
     first = post(client, "order-42")
     again = post(client, "order-42")
-    assert first.status_code == again.status_code == 202
-    assert again.json() == first.json()
+    assert first.status_code == again.status_code == 202, (
+        f"answered {first.status_code}, then {again.status_code}: {again.text[:300]}"
+    )
+    assert again.json() == first.json(), f"answered {first.json()}, then {again.json()}"
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert "Idempotent-Replayed" not in first.headers
-    assert queue.job_ids == [first.json()["job_id"]]
+    assert queue.job_ids == [first.json()["job_id"]], f"the queue holds {queue.job_ids}"
 
 
 def test_different_keys_or_no_key_make_new_jobs(client, queue):
+    """POSTs with different Idempotency-Keys, or none, make a job each."""
     ids = {post(client, key).json()["job_id"] for key in ("a", "b", None, None)}
-    assert len(ids) == 4
-    assert queue.count == 4
+    assert len(ids) == 4, f"keys a, b, none, none answered {len(ids)} different job ids"
+    assert queue.count == 4, f"the queue holds {queue.count} jobs, not 4"
 
 
 def test_the_same_key_with_another_request_is_422(client, queue):
+    """An Idempotency-Key used again with another body answers 422 "different request"."""
     post(client, "k1")
     response = post(client, "k1", {"email": "other@example.com"})
-    assert response.status_code == 422
+    assert response.status_code == 422, f"answered {response.status_code}: {response.text[:300]}"
     assert "different request" in response.json()["detail"]
     assert queue.count == 1
 
 
 def test_a_refused_request_does_not_use_up_its_key(client, queue):
+    """A POST refused with 422 does not use up its Idempotency-Key."""
     assert post(client, "k2", {"email": "not-an-email"}).status_code == 422
     assert post(client, "k2").status_code == 202
     assert queue.count == 1
@@ -192,8 +239,9 @@ def test_a_refused_request_does_not_use_up_its_key(client, queue):
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "tab\there"], ids=["empty", "long", "control"])
 def test_a_bad_key_is_422(client, queue, key):
+    """An empty, too long or control-character Idempotency-Key answers 422, queuing nothing."""
     response = post(client, key)
-    assert response.status_code == 422
+    assert response.status_code == 422, f"answered {response.status_code}: {response.text[:300]}"
     assert "Idempotency-Key" in response.json()["detail"]
     assert queue.count == 0
     assert post(client, "a-good-key").status_code == 202  # and a good one works
@@ -201,6 +249,9 @@ def test_a_bad_key_is_422(client, queue, key):
 
 
 def test_a_crashing_request_does_not_use_up_its_key(client, queue):
+    """A POST that crashes does not use up its Idempotency-Key: remember_answer() with
+    body=None forgets the key."""
+
     class BrokenQueue(Queue):
         def enqueue(self, *args, **kwargs):
             raise RuntimeError("a bug in the endpoint")
@@ -217,18 +268,30 @@ def test_a_crashing_request_does_not_use_up_its_key(client, queue):
 
 
 def test_claim_key_and_remember_answer(failures, redis_conn):
-    assert failures.claim_key(redis_conn, "k3", "fp") is None  # the first claim wins
-    assert failures.claim_key(redis_conn, "k3", "fp") == {"fingerprint": "fp"}  # in progress
+    """claim_key() returns None for a new key, else what is stored, kept IDEMPOTENCY_TTL.
+
+    remember_answer() stores the answer, or forgets the key for body=None."""
+    first = failures.claim_key(redis_conn, "k3", "fp")
+    assert first is None, f"the first claim of a key returned {first!r}, not None"
+    again = failures.claim_key(redis_conn, "k3", "fp")
+    assert again == {"fingerprint": "fp"}, f"a second claim returned {again!r}"  # in progress
     failures.remember_answer(redis_conn, "k3", "fp", 202, '{"job_id": "x"}')
     stored = failures.claim_key(redis_conn, "k3", "fp")
-    assert stored == {"fingerprint": "fp", "status": 202, "body": '{"job_id": "x"}'}
+    assert stored == {"fingerprint": "fp", "status": 202, "body": '{"job_id": "x"}'}, (
+        f"after remember_answer(..., 202, body) a claim returned {stored!r}"
+    )
     ttl = redis_conn.ttl(failures.IDEMPOTENCY_PREFIX + "k3")
-    assert 86000 < ttl <= 86400  # IDEMPOTENCY_TTL's default, one day
+    assert 86000 < ttl <= 86400, (  # IDEMPOTENCY_TTL's default, one day
+        f"the key's TTL is {ttl} s (-1: none), not a day: SET it with"
+        " ex=get_settings().idempotency_ttl, in claim_key() and remember_answer()"
+    )
     failures.remember_answer(redis_conn, "k3", "fp", 500, None)  # a failure forgets it
-    assert failures.claim_key(redis_conn, "k3", "fp") is None
+    after = failures.claim_key(redis_conn, "k3", "fp")
+    assert after is None, f"after remember_answer(..., body=None) a claim returned {after!r}"
 
 
 def test_a_key_still_in_progress_is_409(client, failures, redis_conn, queue):
+    """An Idempotency-Key whose first request is still being handled answers 409."""
     first = post(client, "k4")
     # Make the stored record look like a request still being handled.
     key = failures.IDEMPOTENCY_PREFIX + "k4"
@@ -241,8 +304,9 @@ def test_a_key_still_in_progress_is_409(client, failures, redis_conn, queue):
 
 
 def test_with_redis_down_a_keyed_post_is_503_json(api_client, closed_port):
+    """With Redis down, a POST with an Idempotency-Key answers 503 JSON, not 500."""
     response = post(api_client(f"redis://127.0.0.1:{closed_port}/0"), "k5")
-    assert response.status_code == 503
+    assert response.status_code == 503, f"answered {response.status_code}: {response.text[:300]}"
     assert "python -m lab redis start" in response.json()["detail"]
 
 
@@ -251,33 +315,44 @@ def test_with_redis_down_a_keyed_post_is_503_json(api_client, closed_port):
 
 @pytest.mark.parametrize("simple", [False, True], ids=["Worker", "SimpleWorker"])
 def test_a_job_past_its_timeout_fails_with_the_reason(impl, tasks, queue, simple):
+    """Worker and SimpleWorker stop a job past its job_timeout (1 s): it fails with
+    JobTimeoutException."""
     job = queue.enqueue(tasks.send_fake_email, ADDRESS, 5, job_timeout=1)
     args = ["--burst", "--simple"] if simple else ["--burst"]
     started = time.monotonic()
     with start_worker(*args, package=impl) as process:
-        assert process.wait(30) == 0
-    assert time.monotonic() - started < 4.5, "the job ran on past its timeout"
-    assert job.get_status(refresh=True) == "failed"
+        code = process.wait(30)
+        output = process.output()
+    assert code == 0, f"the worker exited {code}; it printed:\n{output[-2000:]}"
+    took = time.monotonic() - started
+    assert took < 4.5, f"the 5 s job with job_timeout=1 ran {took:.1f} s: on past its timeout"
+    assert job.get_status(refresh=True) == "failed", f"the job ended {job_outcome(job)}"
     error = job.latest_result().exc_string
-    assert "JobTimeoutException" in error and "(1 seconds)" in error
+    assert "JobTimeoutException" in error and "(1 seconds)" in error, f"its error: {error}"
 
 
 def test_retry_intervals_wait_for_a_worker_with_the_scheduler(impl, tasks, queue, receipt):
+    """A retry with an interval waits, scheduled, until a worker runs --with-scheduler."""
     job = queue.enqueue(tasks.send_flaky_email, ADDRESS, 1, 0, retry=Retry(max=1, interval=1))
     with start_worker(package=impl):
         wait_for_status(job, "scheduled")
         time.sleep(2)  # its retry time passes, and no scheduler moves it
-        assert job.get_status(refresh=True) == "scheduled"
+        assert job.get_status(refresh=True) == "scheduled", (
+            f"without --with-scheduler the retry in 1 s ran: the job is {job_outcome(job)}"
+        )
     with start_worker("--with-scheduler", package=impl):
         wait_for_status(job, "finished")
     assert job.return_value() == receipt()
 
 
 def test_end_to_end_idempotent_posts_over_http(impl, queue):
+    """In a real uvicorn process, three POSTs with one Idempotency-Key make one job."""
     with start_api(package=impl) as api, httpx.Client(base_url=api.url, timeout=5) as http:
         headers = {"Idempotency-Key": "signup-7"}
         body = {"email": ADDRESS, "delay": 0}
         answers = [http.post("/emails", json=body, headers=headers) for _ in range(3)]
-    assert len({a.json()["job_id"] for a in answers}) == 1
-    assert [a.status_code for a in answers] == [202, 202, 202]
-    assert queue.count == 1
+    statuses = [a.status_code for a in answers]
+    ids = {a.json().get("job_id") for a in answers}
+    assert len(ids) == 1, f"three keyed POSTs answered {statuses} with the job ids {ids}"
+    assert statuses == [202, 202, 202], f"three keyed POSTs answered {statuses}"
+    assert queue.count == 1, f"the queue holds {queue.count} jobs, not 1"

@@ -1,6 +1,7 @@
 """PROVIDED: what the notebooks and the tests both need.
 
 - `wait_for_status(job, "finished")`: wait until a job in Redis reaches a status;
+- `job_outcome(job)`: its status now and, if it failed, why (for messages);
 - `follow(client, job_id)`: ask GET /jobs/{job_id} until the job ends; every answer;
 - `poll(read, done, what, timeout)`: the waiting loop under both;
 - `empty_queue(queue)`: delete a queue's jobs, waiting and in its registries;
@@ -67,6 +68,15 @@ def unexpected(response: Any, expected: int, api: Background | None = None) -> s
     if response.status_code >= 500 and response.status_code != 501 and api is not None:
         return f"{said}; the end of the API's log:\n{api.settled_output()[-3000:]}"
     return f"{said}: {detail}"
+
+
+def job_outcome(job: Any) -> str:
+    """The RQ job's status as Redis holds it now and, when it failed or was stopped, the
+    last line of its error: "failed (ValueError: not an email address: 'bob')"."""
+    status = job.get_status(refresh=True).value
+    latest = job.latest_result() if status in ("failed", "stopped") else None
+    error = (latest.exc_string or "").strip().splitlines()[-1:] if latest is not None else []
+    return f"{status} ({error[0]})" if error else status
 
 
 class HttpClient(Protocol):
