@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+import traceback
+from collections.abc import Callable, Generator, Iterator
 from types import ModuleType
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,7 +31,7 @@ from lab.support import redis_server
 from lab.support.api import email_queue
 from lab.support.background import child_env
 from lab.support.config import PROJECT_ROOT, get_settings
-from lab.support.exercises import learner_modules
+from lab.support.exercises import STEPS, learner_modules, step_of_test_file
 
 TEST_DBS = range(15, 7, -1)
 CLAIM_KEY = "workbook:tests:claimed"
@@ -52,6 +54,76 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "impl" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.exercise)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    """A failing exercise test says, on the first line of its message (the line that
+    `python -m lab check` prints): what was expected (the first sentence of the test's
+    docstring), what happened (the original message) and which learner code to look at.
+    The exception is the same object, re-raised: its traceback stays."""
+    try:
+        return (yield)
+    except (Exception, pytest.fail.Exception) as exc:
+        if item.get_closest_marker("exercise") is not None:
+            explain(exc, item)
+        raise
+
+
+def explain(exc: BaseException, item: pytest.Item) -> None:
+    """Rewrite `exc`'s message in place: "<expected> | got: <message> | look at: <code>"."""
+    if isinstance(exc, pytest.fail.Exception):  # from pytest.raises: DID NOT RAISE ...
+        said = exc.msg or ""
+    elif len(exc.args) == 1 and isinstance(exc.args[0], str):
+        said = exc.args[0]  # an assertion's message, then pytest's explanation
+    elif not exc.args:
+        said = ""
+    else:
+        return  # a message made of several arguments: left as it is
+    first, _, rest = said.partition("\n")
+    parts = [first_sentence(docstring(item)), f"got: {first}" if first else "", look_at(exc, item)]
+    message = " | ".join(filter(None, parts)) + (f"\n{rest}" if rest else "")
+    if isinstance(exc, pytest.fail.Exception):
+        exc.msg = message
+    exc.args = (message,)
+
+
+def docstring(item: pytest.Item) -> str:
+    function = getattr(item, "function", None)
+    return (function.__doc__ or "") if function is not None else ""
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of a docstring, on one line, without its full stop."""
+    words = " ".join(text.split("\n\n")[0].split())
+    match = re.match(r"(.+?)[.!?](\s|$)", words)
+    return match[1] if match else words
+
+
+def look_at(exc: BaseException, item: pytest.Item) -> str:
+    """Where to look: the innermost learner function the exception came through, else the
+    learner functions the test's docstring names, else all of the test's step's functions.
+    Files are named as --impl gives them: lab/... or solutions/..."""
+    impl = item.config.getoption("--impl")
+
+    def split(function: str) -> tuple[str, str]:  # "lab/tasks.py:f" -> (<impl>/tasks.py, f)
+        file, name = function.split(":")
+        return file.replace("lab/", f"{impl}/", 1), name
+
+    learner = [split(function) for step in STEPS for function in step.functions]
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        path = frame.filename.replace("\\", "/")
+        for file, name in learner:
+            if frame.name == name and path.endswith(f"/{file}"):
+                return f"look at: {name}() in {file}"
+    step = step_of_test_file(str(item.path))
+    named = [(file, name) for file, name in learner if f"{name}()" in docstring(item)]
+    functions = named or ([split(function) for function in step.functions] if step else [])
+    by_file: dict[str, list[str]] = {}
+    for file, name in functions:
+        by_file.setdefault(file, []).append(f"{name}()")
+    places = "; ".join(f"{', '.join(names)} in {file}" for file, names in by_file.items())
+    return f"look at: {places}" if places else ""
 
 
 @pytest.fixture(scope="session")
