@@ -10,7 +10,7 @@ from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
 
 from lab.support.background import start_api, start_worker
-from lab.support.helpers import job_outcome, wait_for_status
+from lab.support.helpers import job_outcome, last_line, wait_for_status
 
 
 def test_worker_class_forks_except_when_simple(worker, monkeypatch):
@@ -57,9 +57,9 @@ def test_python_m_worker_burst_runs_the_queued_jobs(impl, tasks, queue, receipt)
     with start_worker("--burst", package=impl) as process:
         code = process.wait(30)
         output = process.output()
-    assert code == 0, f"the worker exited {code}; it printed:\n{output[-2000:]}"
+    assert code == 0, f"the worker exited {code}: {last_line(output)}\n{output[-2000:]}"
     assert "Worker listening on default" in output, (
-        f"the worker did not listen on 'default' alone; it printed:\n{output[-2000:]}"
+        f"the worker said {last_line(output, 'listening on')!r}\n{output[-2000:]}"
     )
     for i, job in enumerate(jobs):
         assert job.get_status(refresh=True) == "finished", f"a job ended {job_outcome(job)}"
@@ -76,9 +76,9 @@ def test_simple_flag_and_queue_names(impl, tasks, redis_conn, receipt):
     with start_worker("emails", "--burst", "--simple", package=impl) as process:
         code = process.wait(30)
         output = process.output()
-    assert code == 0, f"the worker exited {code}; it printed:\n{output[-2000:]}"
+    assert code == 0, f"the worker exited {code}: {last_line(output)}\n{output[-2000:]}"
     assert "SimpleWorker listening on emails" in output, (
-        f"not a SimpleWorker on 'emails' alone; it printed:\n{output[-2000:]}"
+        f"the worker said {last_line(output, 'listening on')!r}\n{output[-2000:]}"
     )
     assert job.return_value(refresh=True) == receipt(), f"the job ended {job_outcome(job)}"
 
@@ -89,8 +89,10 @@ def test_unreachable_redis_gives_one_clear_line(impl, closed_port):
     with start_worker("--burst", package=impl, env=env) as process:
         code = process.wait(10)
         output = process.output()
-    assert code == 1, f"the worker exited {code}, not 1; it printed:\n{output[-2000:]}"
-    assert "Traceback" not in output, f"the worker printed a traceback:\n{output[-2000:]}"
+    assert code == 1, f"the worker exited {code}, not 1: {last_line(output)}\n{output[-2000:]}"
+    assert "Traceback" not in output, (
+        f"the worker printed a traceback, ending {last_line(output)!r}\n{output[-2000:]}"
+    )
     assert "Cannot reach Redis" in output
     assert "python -m lab redis start" in output
 

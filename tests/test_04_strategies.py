@@ -102,7 +102,8 @@ def test_background_answers_first_and_notes_when_the_email_is_done(server, strat
 def test_only_async_blocking_stalls_health(server, redis_conn, path, health_waits):
     """While a 0.6 s email is sent, GET /health waits with `async def` and not with `def`.
 
-    With `async def` the event loop itself sleeps; with `def` a thread of the pool does."""
+    In send_blocking_async() the event loop itself sleeps; in send_blocking_def() a thread of
+    the pool does."""
     answers: dict[str, httpx.Response] = {}
 
     def send() -> None:
@@ -128,7 +129,9 @@ def test_only_async_blocking_stalls_health(server, redis_conn, path, health_wait
 
 @pytest.mark.parametrize(("path", "serial"), [("/blocking/async", True), ("/blocking/def", False)])
 def test_three_at_once_are_served_one_by_one_only_by_async_def(server, redis_conn, path, serial):
-    """Three 0.3 s emails at once take 3 x 0.3 s with the `async def` endpoint, 0.3 s with `def`."""
+    """Three 0.3 s emails at once take 3 x 0.3 s with the `async def` endpoint, 0.3 s with `def`.
+
+    send_blocking_async() runs on the event loop, one at a time; send_blocking_def() in threads."""
     requests = burst(server.url, path, 3, delay=0.3)
     assert [r.status for r in requests] == [200, 200, 200], server.output()[-2000:]
     slowest = max(r.end - r.start for r in requests)

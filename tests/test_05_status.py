@@ -54,8 +54,10 @@ def test_a_finished_job_has_its_result_and_times(client, queue, run_queued_jobs,
 def test_a_failed_job_says_why_and_shows_the_traceback_only_on_request(
     client, queue, tasks, run_queued_jobs
 ):
-    """describe_job() of a failed job gives the last line of its error, how far it got, and
-    the traceback only for ?traceback=1."""
+    """describe_job() of a failed job gives its error's last line, its progress, and the
+    traceback only for ?traceback=1.
+
+    Its progress is what send_newsletter() saved in job.meta before the bad address."""
     job = queue.enqueue(tasks.send_newsletter, ["a@example.com", "bob"], 0)
     run_queued_jobs(queue)
     state = client.get(f"/jobs/{job.id}").json()

@@ -15,7 +15,7 @@ from rq.registry import FailedJobRegistry
 
 from lab.support.api import email_queue
 from lab.support.background import start_api, start_worker
-from lab.support.helpers import job_outcome, wait_for_status
+from lab.support.helpers import job_outcome, last_line, wait_for_status
 
 ADDRESS = "user@example.com"
 
@@ -282,7 +282,7 @@ def test_claim_key_and_remember_answer(failures, redis_conn):
     )
     ttl = redis_conn.ttl(failures.IDEMPOTENCY_PREFIX + "k3")
     assert 86000 < ttl <= 86400, (  # IDEMPOTENCY_TTL's default, one day
-        f"the key's TTL is {ttl} s (-1: none), not a day: SET it with"
+        f"the key's TTL is {'none (-1)' if ttl == -1 else f'{ttl} s'}, not a day: SET it with"
         " ex=get_settings().idempotency_ttl, in claim_key() and remember_answer()"
     )
     failures.remember_answer(redis_conn, "k3", "fp", 500, None)  # a failure forgets it
@@ -323,7 +323,7 @@ def test_a_job_past_its_timeout_fails_with_the_reason(impl, tasks, queue, simple
     with start_worker(*args, package=impl) as process:
         code = process.wait(30)
         output = process.output()
-    assert code == 0, f"the worker exited {code}; it printed:\n{output[-2000:]}"
+    assert code == 0, f"the worker exited {code}: {last_line(output)}\n{output[-2000:]}"
     took = time.monotonic() - started
     assert took < 4.5, f"the 5 s job with job_timeout=1 ran {took:.1f} s: on past its timeout"
     assert job.get_status(refresh=True) == "failed", f"the job ended {job_outcome(job)}"

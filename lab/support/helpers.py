@@ -2,6 +2,7 @@
 
 - `wait_for_status(job, "finished")`: wait until a job in Redis reaches a status;
 - `job_outcome(job)`: its status now and, if it failed, why (for messages);
+- `last_line(output, containing)`: the line of a process's output a message quotes;
 - `follow(client, job_id)`: ask GET /jobs/{job_id} until the job ends; every answer;
 - `poll(read, done, what, timeout)`: the waiting loop under both;
 - `empty_queue(queue)`: delete a queue's jobs, waiting and in its registries;
@@ -77,6 +78,13 @@ def job_outcome(job: Any) -> str:
     latest = job.latest_result() if status in ("failed", "stopped") else None
     error = (latest.exc_string or "").strip().splitlines()[-1:] if latest is not None else []
     return f"{status} ({error[0]})" if error else status
+
+
+def last_line(output: str, containing: str = "") -> str:
+    """The last line of a process's `output` that holds `containing` (default: its last
+    line that is not blank), stripped; "" when there is none."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    return next((line for line in reversed(lines) if containing in line), "")
 
 
 class HttpClient(Protocol):
