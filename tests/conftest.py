@@ -81,6 +81,8 @@ def explain(exc: BaseException, item: pytest.Item) -> None:
     else:
         return  # a message made of several arguments: left as it is
     first, _, rest = said.partition("\n")
+    if first.startswith("Regex pattern did not match"):  # pytest.raises(match=): what it said
+        first, rest = " ".join([first, *(line.strip() for line in rest.splitlines())]), ""
     where = look_at(exc, item)
     if where.removeprefix("look at: ") in first:  # a stub's "f() in lab/x.py is not written yet"
         where = ""
