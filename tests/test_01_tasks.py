@@ -77,3 +77,47 @@ def test_runs_as_a_job_on_a_real_worker(tasks, impl, redis_conn):
     job.refresh()
     assert job.get_status() == "finished", f"the job ended {job_outcome(job)}"
     assert job.return_value() == "Task complete: Email sent to user@example.com"
+
+
+def test_a_negative_delay_raises_before_anything_is_logged(tasks, impl, caplog, monkeypatch):
+    """A negative delay raises ValueError before send_fake_email() logs or sleeps anything."""
+    slept = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    with caplog.at_level(logging.DEBUG, logger=f"{impl}.tasks"):
+        with pytest.raises(ValueError, match="delay"):
+            tasks.send_fake_email("user@example.com", delay=-1)
+    logged = [r.getMessage() for r in caplog.records if r.name == f"{impl}.tasks"]
+    assert logged == [] and slept == [], (
+        f"send_fake_email(delay=-1) logged {logged} and slept {slept} before raising:"
+        " check the delay first, before the first log.info()"
+    )
+
+
+def test_delay_zero_is_not_replaced_by_the_default(tasks, monkeypatch):
+    """send_fake_email(address, delay=0) does not wait: only delay=None takes EMAIL_DELAY."""
+    monkeypatch.delenv("EMAIL_DELAY", raising=False)
+    slept = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    tasks.send_fake_email("user@example.com", delay=0)
+    assert sum(slept) == 0, (
+        f"send_fake_email(delay=0) slept {slept} s: only delay=None takes EMAIL_DELAY"
+        " (write `if delay is None:`, not `delay or ...`)"
+    )
+
+
+def test_logs_start_sleeps_then_logs_end_in_the_notebooks_words(tasks, impl, caplog, monkeypatch):
+    """send_fake_email() logs its start line with log.info(), sleeps, then logs its end line."""
+    logged_before_sleep = []
+    monkeypatch.setattr(time, "sleep", lambda s: logged_before_sleep.append(len(caplog.records)))
+    with caplog.at_level(logging.INFO, logger=f"{impl}.tasks"):
+        tasks.send_fake_email("user@example.com", 0.5)
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == f"{impl}.tasks"]
+    expected = [
+        ("INFO", "Starting to send email to user@example.com..."),
+        ("INFO", "Email sent to user@example.com!"),
+    ]
+    assert lines == expected, f"send_fake_email logged {lines}; expected {expected} (log.info())"
+    assert logged_before_sleep == [1], (
+        f"time.sleep() ran after {logged_before_sleep} log lines: log the start line,"
+        " then sleep, then log the end line"
+    )

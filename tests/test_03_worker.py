@@ -131,3 +131,13 @@ def test_end_to_end_post_emails(impl, redis_conn, receipt):
         job = Job.fetch(response.json()["job_id"], connection=redis_conn)
         assert wait_for_status(job) == "finished", f"the job ended {job_outcome(job)}"
         assert job.return_value() == receipt()
+
+
+def test_build_worker_without_names_uses_the_queue_name_setting(worker, redis_conn, monkeypatch):
+    """build_worker() with no names listens on the queue the QUEUE_NAME setting names."""
+    monkeypatch.setenv("QUEUE_NAME", "emails")
+    names = [q.name for q in worker.build_worker(connection=redis_conn).queues]
+    assert names == ["emails"], (
+        f"build_worker() with no names and QUEUE_NAME=emails listens on {names}:"
+        " default to get_settings().queue_name, read when build_worker() runs"
+    )

@@ -4,6 +4,7 @@ time)."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -139,3 +140,29 @@ def test_three_at_once_are_served_one_by_one_only_by_async_def(server, redis_con
         assert slowest >= 0.9, f"the third answer came after {slowest:.2f} s, not 3 x 0.3 s"
     else:
         assert slowest < 0.6, f"the slowest answer came after {slowest:.2f} s, not ~0.3 s"
+
+
+def test_each_background_request_gets_its_own_uuid(client):
+    """send_in_background() gives every request a task_id of its own, str(uuid.uuid4())."""
+    body = {"email": "user@example.com", "delay": 0}
+    ids = [client.post("/background", json=body).json()["task_id"] for _ in range(2)]
+    assert ids[0] != ids[1], (
+        f"two POST /background answered the same task_id {ids[0]!r}: use str(uuid.uuid4())"
+    )
+    for task_id in ids:
+        assert re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", task_id), (
+            f"task_id {task_id!r} is not a UUID: use str(uuid.uuid4())"
+        )
+
+
+@pytest.mark.parametrize("path", ["/blocking/async", "/blocking/def"])
+def test_blocking_endpoints_wait_the_delay_of_the_body(client, path):
+    """The blocking endpoints send the email with the body's delay, not the 10 s default."""
+    start = time.monotonic()
+    response = client.post(path, json={"email": "user@example.com", "delay": 0.2})
+    took = time.monotonic() - start
+    assert response.status_code == 200, f"POST {path} answered {response.status_code}"
+    assert 0.2 <= took < 2, (
+        f"POST {path} with delay 0.2 took {took:.1f} s: pass body.email and body.delay"
+        " to send_fake_email"
+    )

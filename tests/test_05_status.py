@@ -7,7 +7,9 @@ from datetime import datetime, timedelta
 
 import httpx
 import pytest
+from rq import Retry
 from rq.command import send_stop_job_command
+from rq.job import JobStatus
 
 from lab.support.background import start_api, start_worker
 from lab.support.helpers import follow
@@ -170,6 +172,10 @@ def test_end_to_end_a_stopped_job(impl, tasks, queue):
             state = follow(http, job.id, until=("stopped", "failed", "finished"), api=api)[-1]
     assert state["status"] == "stopped", f"GET /jobs/{{id}} of the stopped job answered {state}"
     assert state["result"] is None
+    assert state["error"] and "stopped" in state["error"].lower(), (
+        f"a stopped job's error is {state['error']!r}: report the last line of"
+        " latest_result().exc_string for a stopped job too, not only a failed one"
+    )
 
 
 def test_end_to_end_results_expire_after_result_ttl(impl, redis_conn, receipt):
@@ -188,3 +194,59 @@ def test_end_to_end_results_expire_after_result_ttl(impl, redis_conn, receipt):
         f" {response.status_code}: {response.text[:300]}"
     )
     assert "RESULT_TTL" in response.json()["detail"], f"the detail: {response.json()['detail']}"
+
+
+def test_get_job_with_redis_down_is_503_not_404(api_client, closed_port):
+    """fetch_job() turns only NoSuchJobError into 404: Redis down stays a 503."""
+    response = api_client(f"redis://127.0.0.1:{closed_port}/0").get("/jobs/some-job")
+    assert response.status_code == 503, (
+        f"GET /jobs/some-job with Redis down answered {response.status_code}: in fetch_job()"
+        " catch only NoSuchJobError; a Redis error must reach the app's 503 handler"
+    )
+
+
+def test_retries_left_is_reported(client, queue, tasks):
+    """GET /jobs/{id} reports retries_left, job.retries_left, for a job queued with a Retry."""
+    job = queue.enqueue(tasks.send_fake_email, "a@example.com", 0, retry=Retry(max=3))
+    left = client.get(f"/jobs/{job.id}").json()["retries_left"]
+    assert left == 3, f"retries_left is {left!r} for a job queued with Retry(max=3)"
+
+
+def test_describe_job_reports_the_status_fetched_with_the_job(status, queue, tasks):
+    """describe_job() reports the status fetched with the job: get_status(refresh=False)."""
+    job = queue.enqueue(tasks.send_fake_email, "a@example.com", 0)
+    fetched = status.fetch_job(job.id, queue.connection)
+    job.set_status(JobStatus.STARTED)  # changes in Redis after the fetch
+    state = status.describe_job(fetched)
+    assert state["status"] == "queued", (
+        f"describe_job() said {state['status']!r}, not the status fetched with the job:"
+        " use job.get_status(refresh=False), so that every field describes one moment"
+    )
+
+
+def test_send_newsletter_checks_sends_then_saves_progress(tasks, monkeypatch):
+    """send_newsletter() checks each address, sends it, then saves the progress, in that order."""
+    events = []
+
+    class FakeJob:
+        meta: dict = {}
+
+        def save_meta(self):
+            events.append(("save", dict(self.meta["progress"])))
+
+    monkeypatch.setattr(tasks, "get_current_job", lambda: FakeJob())
+    monkeypatch.setattr(
+        tasks, "send_fake_email", lambda address, delay=None: events.append(("send", address))
+    )
+    with pytest.raises(ValueError, match="not an email address: 'oops'"):
+        tasks.send_newsletter(["a@example.com", "b@example.com", "oops"], 0)
+    expected = [
+        ("send", "a@example.com"),
+        ("save", {"done": 1, "total": 3}),
+        ("send", "b@example.com"),
+        ("save", {"done": 2, "total": 3}),
+    ]
+    assert events == expected, (
+        f"send_newsletter did {events}; expected {expected}: for each address check it,"
+        " send it, then save the progress"
+    )

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from rq import Callback, Queue, Retry
+from rq.job import JobStatus
 from rq.registry import FailedJobRegistry
 
 from lab.support.api import email_queue
@@ -356,3 +357,136 @@ def test_end_to_end_idempotent_posts_over_http(impl, queue):
     assert len(ids) == 1, f"three keyed POSTs answered {statuses} with the job ids {ids}"
     assert statuses == [202, 202, 202], f"three keyed POSTs answered {statuses}"
     assert queue.count == 1, f"the queue holds {queue.count} jobs, not 1"
+
+
+def test_flaky_attempt_counter_expires_within_an_hour(queue, tasks, run_queued_jobs):
+    """send_flaky_email() lets its attempts counter expire after an hour (3600 s)."""
+    job = queue.enqueue(tasks.send_flaky_email, ADDRESS, 1, 0)
+    run_queued_jobs(queue)
+    ttl = queue.connection.ttl(f"workbook:attempts:{job.id}")
+    assert 3500 < ttl <= 3600, (
+        f"workbook:attempts:<job id> has TTL {ttl} s (-1: it never expires):"
+        " call expire(key, 3600) after incr() in send_flaky_email"
+    )
+
+
+def test_flaky_task_sends_with_send_fake_email_and_its_delay(queue, tasks, run_queued_jobs):
+    """Once it stops failing, send_flaky_email() returns send_fake_email(address, delay)."""
+    job = queue.enqueue(tasks.send_flaky_email, ADDRESS, 0, 0.3)
+    run_queued_jobs(queue)
+    job.refresh()
+    ran = (job.ended_at - job.started_at).total_seconds()
+    assert 0.3 <= ran < 2, (
+        f"the successful attempt took {ran:.2f} s with delay=0.3:"
+        " return send_fake_email(email_address, delay)"
+    )
+
+
+def test_retry_a_stopped_job(client, queue, tasks, run_queued_jobs):
+    """retry_job() requeues a stopped job, as it does a failed one."""
+    job = queue.enqueue(tasks.send_flaky_email, ADDRESS, 1, 0)
+    run_queued_jobs(queue)  # failed, in the FailedJobRegistry, as a stopped job is
+    job.set_status(JobStatus.STOPPED)
+    response = client.post(f"/jobs/{job.id}/retry")
+    assert response.status_code == 200, (
+        f"retrying a stopped job answered {response.status_code} {response.text[:200]}:"
+        " a stopped job may be retried, like a failed one"
+    )
+
+
+def test_retry_that_loses_the_race_is_409(api_client, queue, tasks, run_queued_jobs):
+    """retry_job() answers 409 when job.requeue() raises InvalidJobOperation."""
+    client = api_client(raise_errors=False)  # a crash comes back as a 500
+    job = queue.enqueue(tasks.send_flaky_email, ADDRESS, 1, 0)
+    run_queued_jobs(queue)
+    FailedJobRegistry(queue=queue).remove(job)  # as if another request requeued it first
+    response = client.post(f"/jobs/{job.id}/retry")
+    assert response.status_code == 409, (
+        f"answered {response.status_code}: when job.requeue() raises InvalidJobOperation"
+        " (another request requeued it first), answer 409"
+    )
+
+
+def test_cancel_a_deferred_job(client, queue, tasks):
+    """cancel_job() cancels a deferred job, as it does a queued or scheduled one."""
+    first = queue.enqueue(tasks.send_fake_email, ADDRESS, 0)
+    after = queue.enqueue(tasks.send_fake_email, ADDRESS, 0, depends_on=first)
+    response = client.post(f"/jobs/{after.id}/cancel")
+    assert response.status_code == 200 and response.json()["status"] == "canceled", (
+        f"cancelling a deferred job answered {response.status_code} {response.text[:200]}:"
+        " queued, scheduled and deferred jobs can be canceled"
+    )
+
+
+def test_cancel_of_a_started_or_canceled_job_is_409(api_client, queue, tasks):
+    """cancel_job() answers 409 naming the status for a started job, and for a second cancel."""
+    client = api_client(raise_errors=False)  # a crash comes back as a 500
+    running = queue.enqueue(tasks.send_fake_email, ADDRESS, 0)
+    running.set_status(JobStatus.STARTED)
+    response = client.post(f"/jobs/{running.id}/cancel")
+    assert response.status_code == 409 and "started" in response.json()["detail"], (
+        f"cancelling a started job answered {response.status_code}: only a job that has not"
+        " started (queued, scheduled, deferred) can be canceled; 409 naming the status otherwise"
+    )
+    waiting = queue.enqueue(tasks.send_fake_email, ADDRESS, 0)
+    assert client.post(f"/jobs/{waiting.id}/cancel").status_code == 200
+    again = client.post(f"/jobs/{waiting.id}/cancel")
+    assert again.status_code == 409, f"cancelling twice answered {again.status_code}, not 409"
+
+
+def test_claim_key_sets_the_idempotency_ttl(failures, redis_conn, monkeypatch):
+    """claim_key() and remember_answer() keep the key IDEMPOTENCY_TTL seconds, read when called."""
+    monkeypatch.setenv("IDEMPOTENCY_TTL", "120")
+    assert failures.claim_key(redis_conn, "k7", "fp") is None
+    ttl = redis_conn.ttl(failures.IDEMPOTENCY_PREFIX + "k7")
+    assert 110 < ttl <= 120, (
+        f"after claim_key() with IDEMPOTENCY_TTL=120 the key has TTL {ttl} s (-1: never"
+        " expires): SET it with ex=get_settings().idempotency_ttl, read at call time"
+    )
+    failures.remember_answer(redis_conn, "k7", "fp", 202, "{}")
+    ttl = redis_conn.ttl(failures.IDEMPOTENCY_PREFIX + "k7")
+    assert 110 < ttl <= 120, f"after remember_answer() the TTL is {ttl} s, not IDEMPOTENCY_TTL"
+
+
+class Interleaved:
+    """A Redis client: right after the first command claim_key() sends, another request
+    claims the same key (SET NX), as a concurrent request could."""
+
+    def __init__(self, real, key):
+        self.real, self.key, self.other_won = real, key, None
+
+    def __getattr__(self, name):
+        attr = getattr(self.real, name)
+        if not callable(attr) or self.other_won is not None:
+            return attr
+
+        def call(*args, **kwargs):
+            result = attr(*args, **kwargs)
+            if self.other_won is None:
+                other = json.dumps({"fingerprint": "other"})
+                self.other_won = bool(self.real.set(self.key, other, nx=True))
+            return result
+
+        return call
+
+
+def test_claim_key_is_atomic(failures, redis_conn):
+    """claim_key() claims a key in one command (SET nx=True): two requests never both win."""
+    racing = Interleaved(redis_conn, failures.IDEMPOTENCY_PREFIX + "k8")
+    mine = failures.claim_key(racing, "k8", "mine")
+    winners = (mine is None) + bool(racing.other_won)
+    assert winners == 1, (
+        f"{winners} requests both claimed the key: a read then a write lets a concurrent"
+        " request in between; claim it in one command, SET with nx=True"
+    )
+
+
+def test_retry_puts_the_job_at_the_end_of_its_queue(client, queue, tasks, run_queued_jobs):
+    """retry_job() puts the job back at the end of its queue, behind the jobs waiting there."""
+    failed = queue.enqueue(tasks.send_flaky_email, ADDRESS, 1, 0)
+    run_queued_jobs(queue)
+    waiting = queue.enqueue(tasks.send_fake_email, ADDRESS, 0)
+    assert client.post(f"/jobs/{failed.id}/retry").status_code == 200
+    assert Queue(queue.name, connection=queue.connection).job_ids == [waiting.id, failed.id], (
+        "the retried job was not put at the end of its queue: job.requeue() (at_front=False)"
+    )
