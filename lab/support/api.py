@@ -365,9 +365,10 @@ def provided_router(tasks: ModuleType) -> APIRouter:
     def list_failures(
         queue: EmailQueue, limit: Annotated[int, Query(ge=1, le=100)] = 20
     ) -> list[dict]:
-        """The latest failed attempts, newest first, as the on_failure callback recorded them.
-
-        What it covers, and what not: FAILURES_COVER."""
+        """The latest failed attempts, newest first, as the on_failure callback recorded them:
+        those of jobs queued with record_failure as their callback (the newsletters of
+        POST /newsletters), not emails of POST /emails or GET /send-email (no callback), nor
+        jobs stopped on command or whose work horse died. FAILURES_COVER says it in full."""
         entries = queue.connection.lrange(tasks.FAILURES_KEY, 0, limit - 1)
         return [entry for entry in map(_entry, entries) if entry is not None]
 
@@ -379,12 +380,15 @@ FAILURES_COVER = """The latest failed attempts of jobs, newest first (at most `l
 latest 100 are kept), as the `on_failure` callback `record_failure` (lab/tasks.py, step 06)
 recorded them, from every queue of this Redis.
 
-It covers each failed attempt, also one that a retry cured and a timeout, of a job queued
-with `on_failure=Callback(record_failure)`: the newsletters of POST /newsletters, and jobs
-your own code queues that way. It does not cover emails queued by POST /emails and
-GET /send-email/{email} (they have no callback; GET /jobs/{job_id} shows their error), jobs
-stopped on command, and jobs whose work horse died (killed or crashed): RQ does not call the
-callback for those. The failed jobs themselves are in RQ's FailedJobRegistry."""
+Covered: every failed attempt of a job queued with `on_failure=Callback(record_failure)`,
+including attempts that a retry cured and timeouts. The API queues only the newsletters of
+POST /newsletters so; your own code may queue other jobs so.
+
+Not covered: emails queued by POST /emails and GET /send-email/{email} (they have no
+callback: GET /jobs/{job_id} shows their error); jobs stopped on command; and a job whose
+work horse was killed or crashed while its worker went on (RQ calls no callback then). A job
+left by a worker that was killed itself appears, as AbandonedJobError, once another
+worker's clean-up finds it. The failed jobs themselves are in RQ's FailedJobRegistry."""
 
 
 def _entry(raw: bytes) -> dict | None:
