@@ -28,7 +28,6 @@ from redis import Redis
 from rq import Queue, SimpleWorker
 
 from lab.support import redis_server
-from lab.support.api import email_queue
 from lab.support.background import child_env
 from lab.support.config import PROJECT_ROOT, get_settings
 from lab.support.exercises import STEPS, learner_modules, step_of_test_file
@@ -36,7 +35,11 @@ from lab.support.exercises import STEPS, learner_modules, step_of_test_file
 TEST_DBS = range(15, 7, -1)
 CLAIM_KEY = "workbook:tests:claimed"
 #: Settings a learner may have exported that the tests must not inherit.
-HERMETIC = ("QUEUE_NAME", "EMAIL_DELAY", "REDIS_TIMEOUT", "RESULT_TTL", "IDEMPOTENCY_TTL")
+HERMETIC = (
+    "QUEUE_NAME", "EMAIL_DELAY", "REDIS_TIMEOUT", "RESULT_TTL", "IDEMPOTENCY_TTL",
+    "JOB_TIMEOUT", "MAX_BODY_BYTES", "JOB_QUEUES",
+)  # fmt: skip
+_exported: dict[str, str] = {}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -46,6 +49,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="lab",
         help="which package the exercise tests check: your lab/ (default) or solutions/",
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests see the default settings, whatever the shell or notebook exported. Done before
+    # the test modules are imported: lab/support/api.py reads its limits when imported.
+    _exported.update({name: os.environ.pop(name) for name in HERMETIC if name in os.environ})
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    os.environ.update(_exported)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -156,14 +169,6 @@ def with_db(url: str, db: int) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
 
 
-@pytest.fixture(scope="session", autouse=True)
-def hermetic_environment() -> Iterator[None]:
-    """Tests see the default settings, whatever the shell or notebook exported."""
-    saved = {name: os.environ.pop(name) for name in HERMETIC if name in os.environ}
-    yield
-    os.environ.update(saved)
-
-
 def claim_database(base: str) -> tuple[str, Redis]:
     """The URL of a database no other test session is using, and the client holding it."""
     for db in TEST_DBS:
@@ -216,6 +221,8 @@ def api_client(connection: ModuleType, producer: ModuleType) -> Iterator[Callabl
     in every app it mounts. Pass the URL of a closed or silent port for a Redis that is down.
     An exception the app does not handle is raised in the test, unless `raise_errors` is
     false: then it comes back as a 500 answer, as a client would see it."""
+    from lab.support.api import email_queue  # imported once the settings are hermetic
+
     apps: list[FastAPI] = []
     clients: list[TestClient] = []
 

@@ -54,3 +54,70 @@ def test_safe_url_hides_the_password():
     assert safe_url("redis://:s3cret@host:6379/0") == "redis://:***@host:6379/0"
     assert safe_url("redis://user:s3cret@host/0") == "redis://user:***@host/0"
     assert safe_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_the_hardening_settings_and_their_defaults(monkeypatch):
+    for name in ("JOB_TIMEOUT", "MAX_BODY_BYTES", "JOB_QUEUES"):
+        monkeypatch.delenv(name, raising=False)
+    settings = get_settings()
+    assert (settings.job_timeout, settings.max_body_bytes, settings.job_queues) == (180, 65536, ())
+    assert settings.max_work_seconds == 162  # 90% of the job timeout
+    monkeypatch.setenv("JOB_TIMEOUT", "20")
+    monkeypatch.setenv("MAX_BODY_BYTES", "1024")
+    monkeypatch.setenv("JOB_QUEUES", "high, low,,")
+    settings = get_settings()
+    assert (settings.job_timeout, settings.max_body_bytes) == (20, 1024)
+    assert settings.job_queues == ("high", "low")
+    assert settings.max_work_seconds == 18
+
+
+def test_the_default_email_delay_must_fit_in_a_job(monkeypatch):
+    monkeypatch.setenv("EMAIL_DELAY", "200")
+    with pytest.raises(ValueError, match=r"EMAIL_DELAY=200 does not fit.*JOB_TIMEOUT=180"):
+        get_settings()
+    monkeypatch.setenv("JOB_TIMEOUT", "300")
+    assert get_settings().email_delay == 200
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://127.0.0.1:6379/0?password=s3cret", "redis://127.0.0.1:6379/0?password=***"),
+        ("redis://h/0?db=1&Password=s3cret&x=1", "redis://h/0?db=1&Password=***&x=1"),
+        ("redis://u:s3cret@h/0?password=s3cret", "redis://u:***@h/0?password=***"),
+        ("redis://:p%40ss@h/0", "redis://:***@h/0"),
+        ("redis://:a@b@h/0", "redis://:***@h/0"),  # an @ in the password, as redis-py reads it
+        ("redis://:s3cret@h:port/0", "redis://:***@h:port/0"),  # a bad port: still hidden
+        ("unix:///tmp/redis.sock?password=s3cret", "unix:///tmp/redis.sock?password=***"),
+        ("redis://user@h/0", "redis://user@h/0"),
+    ],
+)
+def test_safe_url_hides_the_password_in_every_form(url, shown):
+    assert safe_url(url) == shown
+
+
+def test_hide_secrets_removes_the_password_from_any_text():
+    from lab.support.config import hide_secrets
+
+    url = "redis://u:p%40ss@h/0?password=other"
+    text = "AUTH p@ss failed; also p%40ss and other"
+    assert hide_secrets(text, url) == "AUTH *** failed; also *** and ***"
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("redis://127.0.0.1:6379/0", None),
+        ("redis://:pw@127.0.0.1:6379/0?colour=blue", "unknown option 'colour'"),
+        ("http://127.0.0.1:6379/0", "must specify one of the following schemes"),
+        ("redis://:pw@127.0.0.1:99999/0", "Port out of range"),
+    ],
+)
+def test_redis_url_problem_names_what_is_wrong_in_one_line(url, problem):
+    from lab.support.config import redis_url_problem
+
+    found = redis_url_problem(url)
+    if problem is None:
+        assert found is None
+    else:
+        assert problem in found and "\n" not in found and "pw@" not in found

@@ -3,12 +3,19 @@
 - the models of its requests and answers (EmailRequest, Queued, JobState, ...);
 - `EmailQueue`, the queue an endpoint receives as a parameter (FastAPI's dependency
   injection), made once per app with your `get_queue()`;
+- `JobId`, the job id of a path: well-formed, and a job of this API's queues;
 - the 503 answer when Redis is unreachable, and the 501 answer that names a TODO of yours
   not written yet;
 - GET /health, POST /newsletters and GET /failures (`provided_router`), and step 04's
   GET /health and POST /noop (`floor_router`);
 - `create_app()`, which assembles an app from routers: lab/producer.py calls it at its end
   with your routers (steps 02, 05 and 06), so that `uvicorn lab.producer:app` serves them.
+  It also adds what guards every endpoint: a limit on body sizes (body_limit.py), error
+  answers that can always be written (errors.py), and their documentation in the OpenAPI
+  schema (/docs).
+
+Limits that come from settings (JOB_TIMEOUT, MAX_BODY_BYTES) are read when this module is
+imported, that is when the API starts.
 """
 
 from __future__ import annotations
@@ -19,17 +26,33 @@ from datetime import datetime
 from types import ModuleType
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError, ResponseValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, EmailStr, Field
-from redis.exceptions import RedisError
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, EmailStr, Field, model_validator
+from redis.exceptions import RedisError, ResponseError
 from rq import Callback, Queue
+from rq.exceptions import DeserializationError, NoSuchJobError
 
-from .config import get_settings, safe_url
+from .body_limit import BodyLimitMiddleware
+from .config import WORK_SHARE, get_settings, hide_secrets, redis_url_problem, safe_url
+from .errors import ErrorAnswer, invalid_request, job_unreadable, unreadable_detail
 from .idempotency import Claim, IdempotencyMiddleware, Remember
 
 #: The message of every answer that queued an email (the original tutorial's words).
 QUEUED_MESSAGE = "Email sending task has been queued."
+
+_settings = get_settings()
+#: Seconds a job that the API queues may run (JOB_TIMEOUT), and the work it may be asked to do.
+JOB_TIMEOUT = _settings.job_timeout
+MAX_WORK = _settings.max_work_seconds
+_FITS = (
+    f"A job may run {JOB_TIMEOUT} s (JOB_TIMEOUT); the work it is asked to do may fill"
+    f" {WORK_SHARE:.0%} of that, {MAX_WORK:g} s."
+)
+#: A number of seconds: a JSON number, not true/false or a string, finite, 0 to MAX_WORK.
+_SECONDS = {"ge": 0, "le": MAX_WORK, "strict": True, "allow_inf_nan": False}
 
 
 class EmailRequest(BaseModel):
@@ -37,7 +60,9 @@ class EmailRequest(BaseModel):
 
     email: EmailStr = Field(examples=["user@example.com"])
     delay: float | None = Field(
-        default=None, ge=0, le=3600, description="Seconds the fake email takes (default 10)."
+        default=None,
+        **_SECONDS,
+        description="Seconds the fake email takes (default: EMAIL_DELAY, 10). " + _FITS,
     )
 
 
@@ -51,12 +76,32 @@ class Queued(BaseModel):
 class NewsletterRequest(BaseModel):
     """The body of POST /newsletters."""
 
-    addresses: list[EmailStr] = Field(min_length=1, max_length=1000)
-    delay: float = Field(default=0.1, ge=0, le=60, description="Seconds each email takes.")
+    addresses: list[EmailStr] = Field(
+        min_length=1,
+        max_length=1000,
+        description=f"1 to 1000 addresses; addresses x delay at most {MAX_WORK:g} s. " + _FITS,
+    )
+    delay: float = Field(default=0.1, **_SECONDS, description="Seconds each email takes.")
+
+    @model_validator(mode="after")
+    def fits_in_one_job(self) -> NewsletterRequest:
+        work = len(self.addresses) * self.delay
+        if work > MAX_WORK:
+            raise ValueError(
+                f"{len(self.addresses)} addresses at {self.delay:g} s each take {work:g} s,"
+                f" more than a job may be asked to do ({MAX_WORK:g} s: {WORK_SHARE:.0%} of"
+                f" JOB_TIMEOUT={JOB_TIMEOUT} s); send fewer addresses or a shorter delay"
+            )
+        return self
 
 
-#: A job id as RQ makes them (a UUID, 36 characters) or as a caller may choose them.
-JobId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,128}$", description="A job id.")]
+class Health(BaseModel):
+    """The answer of GET /health."""
+
+    status: str = Field(examples=["ok"], description="ok, or unavailable (with a 503).")
+    redis: str = Field(examples=["ok"], description="ok, or why Redis does not answer.")
+    queue: str | None = Field(default=None, examples=["default"])
+    queued: int | None = Field(default=None, description="How many jobs wait on the queue.")
 
 
 class JobState(BaseModel):
@@ -79,8 +124,13 @@ class JobState(BaseModel):
 # --- the queue every endpoint receives ------------------------------------------------------
 
 
+class BadRedisUrl(RedisError):
+    """REDIS_URL cannot be used at all (a wrong scheme, port or option): answered 503."""
+
+
 def app_queue(app: FastAPI) -> Queue:
-    """The queue of `app`: made with the app's `get_queue()` on first use, then kept.
+    """The queue of `app`: made with the app's `get_queue()` on first use, then kept, with
+    JOB_TIMEOUT as the timeout of the jobs queued on it.
 
     A test may replace it with `app.dependency_overrides[email_queue]`; this function
     honours that too, for code outside FastAPI's dependency injection (the middleware)."""
@@ -88,8 +138,25 @@ def app_queue(app: FastAPI) -> Queue:
     if override is not None:
         return override()
     if app.state.queue is None:
-        app.state.queue = app.state.get_queue()
+        problem = redis_url_problem(get_settings().redis_url)
+        if problem is not None:
+            raise BadRedisUrl(problem)
+        app.state.queue = with_job_timeout(app.state.get_queue(), JOB_TIMEOUT)
     return app.state.queue
+
+
+def with_job_timeout(queue: Queue, seconds: int) -> Queue:
+    """The same queue (name, connection, job class, serializer) whose jobs get `seconds` as
+    their timeout unless `enqueue()` says otherwise (RQ's default is 180 s)."""
+    return type(queue)(
+        queue.name,
+        connection=queue.connection,
+        default_timeout=seconds,
+        is_async=queue.is_async,
+        job_class=queue.job_class,
+        serializer=queue.serializer,
+        death_penalty_class=queue.death_penalty_class,
+    )
 
 
 def email_queue(request: Request) -> Queue:
@@ -101,16 +168,111 @@ def email_queue(request: Request) -> Queue:
 EmailQueue = Annotated[Queue, Depends(email_queue)]
 
 
+# --- the job id of /jobs/{job_id} ---------------------------------------------------------
+
+
+JOB_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
+
+
+def own_job_id(
+    job_id: Annotated[
+        str,
+        Path(
+            pattern=JOB_ID_PATTERN,
+            description="A job id: RQ makes a UUID, 36 characters such as"
+            " 5115d446-6c01-4ac7-a1fe-9e28ca5c027a; an id chosen when queueing may be 1 to 128"
+            " letters, digits, - and _. Only jobs of this API's queues are found here.",
+            examples=["5115d446-6c01-4ac7-a1fe-9e28ca5c027a"],
+        ),
+    ],
+    queue: EmailQueue,
+) -> str:
+    """The job id of the path, once checked: well-formed (else 422, from the pattern); not
+    the id of a job of another queue (404) or of a job this API cannot load (422). An id
+    that Redis does not hold at all passes: your fetch_job() answers it."""
+    key = queue.job_class.key_for(job_id)
+    try:
+        origin = queue.connection.hget(key, "origin")
+        if origin is None and not queue.connection.exists(key):
+            return job_id
+    except ResponseError:  # the key holds something else than a job hash
+        origin = None
+    served = [queue.name, *(q for q in get_settings().job_queues if q != queue.name)]
+    if origin is None or origin.decode(errors="replace") not in served:
+        names = ", ".join(served)
+        raise HTTPException(404, f"No job {job_id} on the queues this API serves ({names}).")
+    try:  # load it as fetch_job() will, with the name and arguments of its function
+        job = queue.job_class.fetch(job_id, queue.connection, serializer=queue.serializer)
+        job.func_name  # noqa: B018 (reading it unpickles the job's data)
+    except NoSuchJobError:
+        return job_id
+    except RedisError as exc:
+        if not isinstance(exc, ResponseError):
+            raise  # Redis down: 503
+        raise HTTPException(422, unreadable_detail(job_id, exc)) from None
+    except Exception as exc:  # whatever loading it raised, this API cannot read the job
+        raise HTTPException(422, unreadable_detail(job_id, exc)) from None
+    return job_id
+
+
+#: A path parameter of this type is a job id that own_job_id() has checked.
+JobId = Annotated[str, Depends(own_job_id)]
+
+
 async def redis_unavailable(request: Request, exc: RedisError) -> JSONResponse:
     """Redis down or silent: answer 503 with what to do, instead of a 500."""
-    url = safe_url(get_settings().redis_url)
-    return JSONResponse(
-        status_code=503,
-        content={
-            "detail": f"Redis is not reachable at {url} ({type(exc).__name__}: {exc}). "
-            "Start it with `python -m lab redis start`, or set REDIS_URL, then try again."
-        },
-    )
+    if isinstance(exc, BadRedisUrl):
+        detail = f"{exc} Fix REDIS_URL, then start the API again."
+    else:
+        url = safe_url(get_settings().redis_url)
+        detail = (
+            f"Redis is not reachable at {url} ({type(exc).__name__}: {hide_secrets(str(exc))})."
+            " Start it with `python -m lab redis start`, or set REDIS_URL, then try again."
+        )
+    return JSONResponse(status_code=503, content={"detail": detail})
+
+
+# --- the error answers each endpoint documents -----------------------------------------------
+
+ERRORS = {
+    400: "The body could not be read as JSON text (it is not UTF-8, say).",
+    404: "No such job on this API's queues, or the path matches no endpoint (a / in a"
+    " parameter, say).",
+    409: "The job's status does not allow this; or a request with the same Idempotency-Key"
+    " is still being handled (try again).",
+    413: "The request body is larger than MAX_BODY_BYTES.",
+    422: "The request does not fit: `detail` lists each problem, with where (`loc`) and"
+    " what (`msg`). Or, as a sentence: an Idempotency-Key that is malformed or was used for"
+    " another request, or a job that this API cannot read.",
+    503: "Redis is not reachable, or REDIS_URL cannot be used: `detail` says what to do.",
+}
+
+
+def _dependants(route: APIRoute) -> list:
+    found, todo = [], [route.dependant]
+    while todo:
+        found.append(todo.pop())
+        todo.extend(found[-1].dependencies)
+    return found
+
+
+def document_errors(route: APIRoute, idempotent: bool) -> None:
+    """Add to `route`'s OpenAPI answers every error status it may answer, with ErrorAnswer
+    as their JSON shape (those it declares itself stay as they are)."""
+    parts = _dependants(route)
+    calls = {part.call for part in parts}
+    has = {kind: any(getattr(p, f"{kind}_params") for p in parts) for kind in ("path", "body")}
+    post = "POST" in route.methods
+    codes = {413}
+    codes |= {503} if email_queue in calls else set()
+    codes |= {422} if has["path"] or has["body"] or any(p.query_params for p in parts) else set()
+    codes |= {400, 422} if has["body"] else set()
+    codes |= {404} if has["path"] else set()
+    codes |= {409, 422} if post and idempotent else set()
+    if own_job_id in calls:
+        codes |= {404, 409, 422} if post else {404, 422}
+    for code in sorted(codes):
+        route.responses.setdefault(code, {"model": ErrorAnswer, "description": ERRORS[code]})
 
 
 async def not_written(request: Request, exc: NotImplementedError) -> JSONResponse:
@@ -130,12 +292,19 @@ def create_app(
     and answer 503 JSON when Redis is unreachable.
 
     `idempotency=(claim_key, remember_answer)` makes every POST with an Idempotency-Key
-    header run once (lab/support/idempotency.py)."""
+    header run once (lab/support/idempotency.py). Every error answer is JSON, documented in
+    the OpenAPI schema (ERRORS); a body over MAX_BODY_BYTES is refused with 413."""
     app = FastAPI(title=title, description=description)
     app.state.get_queue, app.state.queue = get_queue, None
     app.add_exception_handler(RedisError, redis_unavailable)
     app.add_exception_handler(NotImplementedError, not_written)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(DeserializationError, job_unreadable)
+    app.add_exception_handler(ResponseValidationError, job_unreadable)
     for router in routers:
+        for route in router.routes:
+            if isinstance(route, APIRoute):
+                document_errors(route, idempotent=idempotency is not None)
         app.include_router(router)
     if idempotency is not None:
         claim, remember = idempotency
@@ -147,6 +316,8 @@ def create_app(
             on_redis_error=redis_unavailable,
             on_not_written=not_written,
         )
+    # Added last, so it is the outermost: a body is counted before anything reads it.
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=_settings.max_body_bytes)
     return app
 
 
@@ -159,39 +330,74 @@ def provided_router(tasks: ModuleType) -> APIRouter:
     under `tasks.FAILURES_KEY`)."""
     router = APIRouter()
 
-    @router.get("/health")
-    def health(queue: EmailQueue) -> JSONResponse:
+    @router.get("/health", response_model=Health, responses={503: {"model": Health}})
+    def health(request: Request) -> JSONResponse:
         """Whether Redis answers, and how many jobs wait on the queue."""
         try:
+            queue = app_queue(request.app)
             queue.connection.ping()
             waiting = queue.count
         except RedisError as exc:
             return JSONResponse(
                 status_code=503,
-                content={"status": "unavailable", "redis": f"{type(exc).__name__}: {exc}"},
+                content={
+                    "status": "unavailable",
+                    "redis": f"{type(exc).__name__}: {hide_secrets(str(exc))}",
+                },
             )
         return JSONResponse({"status": "ok", "redis": "ok", "queue": queue.name, "queued": waiting})
 
     @router.post("/newsletters", response_model=Queued, status_code=202)
     def create_newsletter(body: NewsletterRequest, queue: EmailQueue) -> dict:
-        """Queue one job that emails every address in turn; follow it with GET /jobs/{job_id}."""
+        """Queue one job that emails every address in turn; follow it with GET /jobs/{job_id}.
+
+        The job may run JOB_TIMEOUT seconds; a list whose work would take longer is refused."""
         job = queue.enqueue(
             tasks.send_newsletter,
             body.addresses,
             body.delay,
+            job_timeout=JOB_TIMEOUT,
             on_failure=Callback(tasks.record_failure),
         )
         return {"message": "Newsletter queued.", "job_id": job.id}
 
-    @router.get("/failures")
+    @router.get("/failures", description=FAILURES_COVER)
     def list_failures(
         queue: EmailQueue, limit: Annotated[int, Query(ge=1, le=100)] = 20
     ) -> list[dict]:
-        """The latest failed attempts, newest first, as the on_failure callback recorded them."""
+        """The latest failed attempts, newest first, as the on_failure callback recorded them:
+        those of jobs queued with record_failure as their callback (the newsletters of
+        POST /newsletters), not emails of POST /emails or GET /send-email (no callback), nor
+        jobs stopped on command or whose work horse died. FAILURES_COVER says it in full."""
         entries = queue.connection.lrange(tasks.FAILURES_KEY, 0, limit - 1)
-        return [json.loads(entry) for entry in entries]
+        return [entry for entry in map(_entry, entries) if entry is not None]
 
     return router
+
+
+#: What GET /failures lists (its description in the OpenAPI schema, /docs).
+FAILURES_COVER = """The latest failed attempts of jobs, newest first (at most `limit`; the
+latest 100 are kept), as the `on_failure` callback `record_failure` (lab/tasks.py, step 06)
+recorded them, from every queue of this Redis.
+
+Covered: every failed attempt of a job queued with `on_failure=Callback(record_failure)`,
+including attempts that a retry cured and timeouts. The API queues only the newsletters of
+POST /newsletters so; your own code may queue other jobs so.
+
+Not covered: emails queued by POST /emails and GET /send-email/{email} (they have no
+callback: GET /jobs/{job_id} shows their error); jobs stopped on command; and a job whose
+work horse was killed or crashed while its worker went on (RQ calls no callback then). A job
+left by a worker that was killed itself appears, as AbandonedJobError, once another
+worker's clean-up finds it. The failed jobs themselves are in RQ's FailedJobRegistry."""
+
+
+def _entry(raw: bytes) -> dict | None:
+    """One entry of the failures list; None for one that is not a JSON object."""
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        return None
+    return entry if isinstance(entry, dict) else None
 
 
 def floor_router() -> APIRouter:

@@ -7,9 +7,10 @@ an environment variable and the next call sees it.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote
 
 #: The checkout this package lives in (holds lab/, solutions/, notebooks/, tests/).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +34,26 @@ class Settings:
     After that, GET /jobs/{id} answers 404."""
     idempotency_ttl: int
     """Seconds an Idempotency-Key is remembered: IDEMPOTENCY_TTL (86400, one day)."""
+    job_timeout: int
+    """Seconds a job that the API queues may run before its worker stops it: JOB_TIMEOUT
+    (180, RQ's default). The API refuses (422) an email or a newsletter whose work would not
+    fit in `max_work_seconds`."""
+    max_body_bytes: int
+    """The largest request body the API reads, in bytes: MAX_BODY_BYTES (65536, 64 KiB);
+    a larger one is answered 413."""
+    job_queues: tuple[str, ...]
+    """Other queues, besides QUEUE_NAME, whose jobs GET /jobs/{id}, retry and cancel act on:
+    JOB_QUEUES, comma-separated (default: none). A job of any other queue is answered 404."""
+
+    @property
+    def max_work_seconds(self) -> float:
+        """The longest work a job may be asked to do: WORK_SHARE of JOB_TIMEOUT (162 of 180 s),
+        the rest is headroom for what the worker does around the task."""
+        return round(self.job_timeout * WORK_SHARE, 3)
+
+
+#: The share of a job's timeout that the work it is asked to do may fill.
+WORK_SHARE = 0.9
 
 
 def _float(name: str, default: float) -> float:
@@ -58,9 +79,14 @@ def _seconds(name: str, default: int) -> int:
     return value
 
 
+def _names(name: str) -> tuple[str, ...]:
+    raw = os.environ.get(name, "")
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
 def get_settings() -> Settings:
     """Read the settings from the environment now."""
-    return Settings(
+    settings = Settings(
         redis_url=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
         redis_timeout=_float("REDIS_TIMEOUT", 1.0),
         email_delay=_float("EMAIL_DELAY", 10.0),
@@ -68,13 +94,71 @@ def get_settings() -> Settings:
         redis_data_dir=Path(os.environ.get("REDIS_DATA_DIR") or PROJECT_ROOT / ".redis"),
         result_ttl=_seconds("RESULT_TTL", 500),
         idempotency_ttl=_seconds("IDEMPOTENCY_TTL", 86400),
+        job_timeout=_seconds("JOB_TIMEOUT", 180),
+        max_body_bytes=_seconds("MAX_BODY_BYTES", 65536),
+        job_queues=_names("JOB_QUEUES"),
     )
+    if not 0 <= settings.email_delay <= settings.max_work_seconds:
+        raise ValueError(
+            f"EMAIL_DELAY={settings.email_delay:g} does not fit in a job: it must be between 0"
+            f" and {settings.max_work_seconds:g} seconds ({WORK_SHARE:.0%} of"
+            f" JOB_TIMEOUT={settings.job_timeout})."
+        )
+    return settings
+
+
+#: Query parameters of a Redis URL whose value is a secret.
+SECRET_PARAMETERS = {"password"}
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:@/?#]*):[^?#]*@")
+_QUERY_SECRET = re.compile(r"(?P<name>[?&;]password=)[^&;#]*", re.IGNORECASE)
 
 
 def safe_url(url: str) -> str:
-    """`url` with any password replaced by ***, for messages and API answers."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    """`url` with any password replaced by ***, for messages and API answers: the one in
+    `user:password@` or `:password@`, and a `?password=` in the query."""
+    hidden = _USERINFO.sub(r"\g<scheme>\g<user>:***@", url, count=1)
+    return _QUERY_SECRET.sub(r"\g<name>***", hidden)
+
+
+def secrets_of(url: str) -> set[str]:
+    """The passwords written in `url`, as written and percent-decoded."""
+    found = set()
+    match = _USERINFO.match(url)
+    if match:
+        found.add(url[match.end("user") + 1 : match.end() - 1])
+    query = url.partition("?")[2].partition("#")[0]
+    for name, value in parse_qsl(query.replace(";", "&"), keep_blank_values=True):
+        if name.lower() in SECRET_PARAMETERS:
+            found.add(value)
+    for match in _QUERY_SECRET.finditer(url):
+        found.add(url[match.end("name") : match.end()])
+    return {secret for each in found for secret in (each, unquote(each)) if secret}
+
+
+def hide_secrets(text: str, url: str | None = None) -> str:
+    """`text` (a message, an exception) with every password of `url` (default: REDIS_URL)
+    replaced by ***, whatever form the URL gave it in."""
+    url = os.environ.get("REDIS_URL", "") if url is None else url
+    for secret in sorted(secrets_of(url), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def redis_url_problem(url: str) -> str | None:
+    """What is wrong with the Redis URL `url`, in one line; None when redis-py can use it.
+
+    redis-py finds some mistakes only when it first connects (an unknown query parameter is a
+    TypeError then); this check finds them now, without connecting."""
+    from redis import ConnectionPool  # noqa: PLC0415 (config.py is read before dependencies)
+
+    try:
+        pool = ConnectionPool.from_url(url)
+        pool.connection_class(**pool.connection_kwargs)  # builds a connection; does not connect
+    except TypeError as exc:
+        unknown = re.search(r"unexpected keyword argument '([^']+)'", str(exc))
+        what = f"unknown option {unknown[1]!r}" if unknown else str(exc)
+    except ValueError as exc:
+        what = str(exc)
+    else:
+        return None
+    return f"REDIS_URL={safe_url(url)} is not a usable Redis URL: {hide_secrets(what, url)}."

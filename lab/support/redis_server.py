@@ -28,7 +28,7 @@ from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from .config import PROJECT_ROOT, get_settings
+from .config import PROJECT_ROOT, get_settings, hide_secrets, redis_url_problem, safe_url
 
 T = TypeVar("T")
 
@@ -43,6 +43,7 @@ class RedisUnavailable(Exception):
 @dataclass
 class Status:
     url: str
+    """As given: may hold a password. Messages show `shown`, which hides it."""
     state: str
     """"running" (answers PING), "down" (nothing listens) or "other" (not Redis)."""
     pid: int | None = None
@@ -53,6 +54,10 @@ class Status:
     @property
     def ours(self) -> bool:
         return self.pid is not None
+
+    @property
+    def shown(self) -> str:
+        return safe_url(self.url)
 
 
 def _host_port(url: str) -> tuple[str, int]:
@@ -75,17 +80,18 @@ def _show(path: Path) -> str:
 
 
 def probe(url: str, timeout: float = 0.5) -> tuple[str, str]:
-    """("running" | "down" | "other", detail) for the server at `url`."""
+    """("running" | "down" | "other", detail) for the server at `url`; the detail never shows
+    the URL's password."""
     client = Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
     try:
         client.ping()
         return "running", ""
     except RedisConnectionError as exc:
         if "refused" in str(exc).lower() or "connecting" in str(exc).lower():
-            return "down", str(exc)
-        return "other", str(exc)
+            return "down", hide_secrets(str(exc), url)
+        return "other", hide_secrets(str(exc), url)
     except RedisError as exc:
-        return "other", f"{type(exc).__name__}: {exc}"
+        return "other", f"{type(exc).__name__}: {hide_secrets(str(exc), url)}"
     finally:
         client.close()
 
@@ -147,8 +153,13 @@ def install_advice() -> str:
 
 
 def status(url: str | None = None) -> Status:
-    """What is at `url` (default REDIS_URL) and whether this checkout started it."""
+    """What is at `url` (default REDIS_URL) and whether this checkout started it.
+
+    Raises RedisUnavailable, in one line, for a URL that redis-py cannot use."""
     url = url or get_settings().redis_url
+    problem = redis_url_problem(url)
+    if problem is not None:
+        raise RedisUnavailable(problem)
     state, detail = probe(url)
     _, port = _host_port(url)
     _, pidfile, _ = _paths(port)
@@ -178,19 +189,19 @@ def start(url: str | None = None) -> Status:
         )
     if host not in LOCAL_HOSTS:
         raise RedisUnavailable(
-            f"REDIS_URL={url} does not answer ({current.detail}).\n"
+            f"REDIS_URL={current.shown} does not answer ({current.detail}).\n"
             "It points at another machine, so it cannot be started from here: check that"
             " server, or unset REDIS_URL to use a local Redis."
         )
     if port < 1024:
         raise RedisUnavailable(
-            f"REDIS_URL={url} does not answer, and a server is not started on port {port}:"
-            " ports below 1024 are reserved for the system. Use 6379 or another free port."
+            f"REDIS_URL={current.shown} does not answer, and a server is not started on port"
+            f" {port}: ports below 1024 are reserved for the system. Use 6379 or another free port."
         )
     binary = server_binary()
     if binary is None:
         raise RedisUnavailable(
-            f"Nothing answers at {url}, and no redis-server or valkey-server was found.\n"
+            f"Nothing answers at {current.shown}, and no redis-server or valkey-server was found.\n"
             + install_advice()
         )
     data_dir, pidfile, logfile = _paths(port)
@@ -231,8 +242,8 @@ def stop(url: str | None = None) -> str:
     if current.pid is None:
         pidfile.unlink(missing_ok=True)
         if current.state == "running":
-            return f"Redis at {url} was not started by this checkout; leaving it running."
-        return f"No Redis started by this checkout is running at {url}."
+            return f"Redis at {current.shown} was not started by this checkout; leaving it running."
+        return f"No Redis started by this checkout is running at {current.shown}."
     try:
         os.kill(current.pid, signal.SIGTERM)  # Redis flushes its append-only file and exits
     except ProcessLookupError:
@@ -241,7 +252,7 @@ def stop(url: str | None = None) -> str:
     while _alive(current.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     pidfile.unlink(missing_ok=True)
-    return f"Stopped the Redis at {url} (pid {current.pid})."
+    return f"Stopped the Redis at {current.shown} (pid {current.pid})."
 
 
 def run_with_redis(run: Callable[[], T]) -> T:
@@ -257,10 +268,10 @@ def run_with_redis(run: Callable[[], T]) -> T:
 
 def describe(current: Status) -> str:
     if current.state != "running":
-        return f"Redis at {current.url}: not running ({current.detail or current.state})."
+        return f"Redis at {current.shown}: not running ({current.detail or current.state})."
     data_dir, _, _ = _paths(_host_port(current.url)[1])
     if current.ours:
         how = "started now" if current.started_now else "started by this checkout"
         where = f", data in {_show(data_dir)}/"
-        return f"Redis is running at {current.url} ({how}, pid {current.pid}{where})."
-    return f"Redis is running at {current.url} (not started by this checkout)."
+        return f"Redis is running at {current.shown} ({how}, pid {current.pid}{where})."
+    return f"Redis is running at {current.shown} (not started by this checkout)."

@@ -12,7 +12,7 @@ from .stubs import exercise_files, expected_stubs
 
 SKIP = shutil.ignore_patterns(
     ".git", ".venv", ".redis", ".backups", "__pycache__", "*.egg-info",
-    ".ipynb_checkpoints", ".pytest_cache", "build",
+    ".ipynb_checkpoints", ".pytest_cache", ".hypothesis", "build",
 )  # fmt: skip
 
 

@@ -1,9 +1,10 @@
 """PROVIDED: the command line of the worker, `python -m lab.worker` (lab/worker.py's main()).
 
 It parses the options, checks that Redis answers, builds the worker with your
-build_worker() and runs it; with Redis down, or a TODO of yours not written yet, it
-prints one line and exits 1 instead of a traceback. At start it says which queues it
-listens on, with their lengths, and warns when a queue name looks like a typo.
+build_worker() and runs it; with Redis down, a REDIS_URL it cannot use, or a TODO of yours
+not written yet, it prints one line and exits 1 instead of a traceback. At start it says
+which queues it listens on, with their lengths, and warns when a queue name looks like a
+typo. No line it prints shows the password of REDIS_URL.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Worker
 
-from .config import get_settings, safe_url
+from .config import get_settings, hide_secrets, redis_url_problem, safe_url
 
 BuildWorker = Callable[[Sequence[str], bool, Redis], Worker]
 
@@ -66,8 +67,16 @@ def main(
     """Run `python -m <module>` with `argv`; returns the exit code."""
     args = parser(f"python -m {module}", description).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValueError as exc:  # a setting that is not a number, or does not fit
+        print(f"{module}: {exc}", file=sys.stderr)
+        return 1
     url = safe_url(settings.redis_url)
+    problem = redis_url_problem(settings.redis_url)
+    if problem is not None:
+        print(f"{module}: {problem}", file=sys.stderr)
+        return 1
     try:
         connection = get_redis()
         connection.ping()
@@ -80,7 +89,7 @@ def main(
         return 1
     except RedisError as exc:
         print(
-            f"Cannot reach Redis at {url} ({type(exc).__name__}: {exc}). "
+            f"Cannot reach Redis at {url} ({type(exc).__name__}: {hide_secrets(str(exc))}). "
             "Start it with `python -m lab redis start`, or set REDIS_URL.",
             file=sys.stderr,
         )
