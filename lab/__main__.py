@@ -70,6 +70,13 @@ def dev_parser() -> argparse.ArgumentParser:
         help="nbval on a copy of this checkout whose lab/ holds solutions/ (make test runs it)",
     )
     nbval.add_argument("notebooks", nargs="*", help="default: every notebook")
+
+    timing = commands.add_parser(
+        "time-check",
+        help="time each notebook's check cell and `python -m lab check` (on copies)",
+    )
+    timing.add_argument("steps", nargs="*", help="default: every step")
+    timing.add_argument("--runs", type=int, default=3, help="runs of each (the median is shown)")
     return parser
 
 
@@ -139,6 +146,10 @@ def run_dev(args: argparse.Namespace) -> int:
         from .support import notebooks
 
         return notebooks.validate(args.notebooks, reference=True)
+    if args.command == "time-check":
+        from .support import check_timing
+
+        return check_timing.main(args.runs, args.steps)
     raise AssertionError(args.command)
 
 

@@ -10,6 +10,7 @@
     config.py       every setting, read from environment variables
     idempotency.py  the Idempotency-Key middleware (step 06)
     check.py        `python -m lab check`; exercises.py lists the steps
+    check_timing.py `python -m lab dev time-check`: how long the checks take
     bench/          `python -m lab bench`
     stubs.py, notebooks.py, reference.py   maintainers' tools (`python -m lab dev`)
 
