@@ -31,6 +31,7 @@ from lab.support import redis_server
 from lab.support.background import child_env
 from lab.support.config import PROJECT_ROOT, get_settings
 from lab.support.exercises import STEPS, learner_modules, step_of_test_file
+from lab.support.worker_cli import exit_promptly
 
 TEST_DBS = range(15, 7, -1)
 CLAIM_KEY = "workbook:tests:claimed"
@@ -270,7 +271,7 @@ def run_queued_jobs() -> Callable[[Queue], None]:
     """run_queued_jobs(queue): run every job on `queue` in this process, then return."""
 
     def run(queue: Queue) -> None:
-        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+        exit_promptly(SimpleWorker([queue], connection=queue.connection)).work(burst=True)
 
     return run
 

@@ -6,7 +6,7 @@ import logging
 import time
 
 import pytest
-from rq import Queue, SimpleWorker
+from rq import Queue
 
 from lab.support.helpers import job_outcome
 
@@ -68,12 +68,12 @@ def test_logs_start_and_finish(tasks, impl, caplog):
     )
 
 
-def test_runs_as_a_job_on_a_real_worker(tasks, impl, redis_conn):
+def test_runs_as_a_job_on_a_real_worker(tasks, impl, redis_conn, run_queued_jobs):
     """send_fake_email, enqueued on a queue, runs on a worker: the job finishes with the receipt."""
     queue = Queue("step01", connection=redis_conn)
     job = queue.enqueue(tasks.send_fake_email, "user@example.com", 0.05)
     assert job.func_name == f"{impl}.tasks.send_fake_email"  # what the worker imports
-    SimpleWorker([queue], connection=redis_conn).work(burst=True)
+    run_queued_jobs(queue)  # a SimpleWorker in this process
     job.refresh()
     assert job.get_status() == "finished", f"the job ended {job_outcome(job)}"
     assert job.return_value() == "Task complete: Email sent to user@example.com"

@@ -6,10 +6,11 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from rq import Queue
+from rq import Queue, SimpleWorker
 
 from lab.support.background import start_worker
 from lab.support.reference import copy_checkout
+from lab.support.worker_cli import exit_promptly
 
 
 @pytest.mark.parametrize(
@@ -58,3 +59,13 @@ def test_a_known_queue_gives_its_length_and_no_warning(redis_conn):
         said = process.output()
     assert "listening on empty-now (0 queued)" in said, said
     assert "warning" not in said, f"a queue that held jobs before is no typo: {said}"
+
+
+def test_a_worker_exits_without_waiting_for_its_command_thread(redis_conn):
+    """At exit, RQ 3.0 often leaves the thread that listens for commands waiting, then
+    joins it for 1 s; exit_promptly() stops it first. Ten exits, as the race is frequent."""
+    queue = Queue("exit-promptly", connection=redis_conn)
+    for _ in range(10):
+        worker = exit_promptly(SimpleWorker([queue], connection=redis_conn))
+        worker.work(burst=True)
+        assert not worker.pubsub_thread.is_alive(), "its command thread still waits after exit"

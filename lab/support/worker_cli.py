@@ -57,6 +57,24 @@ def announce(worker: Worker, url: str) -> None:
             )
 
 
+def exit_promptly(worker: Worker) -> Worker:
+    """Let `worker` exit as soon as it is done, not up to 1 s later.
+
+    At exit RQ 3.0 unsubscribes from the worker's command channel, then stops the thread
+    that listens on it and joins it for 1 s. The thread often reads the unsubscribe reply
+    before it is stopped and goes back to waiting (60 s), so the join times out: every
+    `--burst` run or Ctrl-C took a second more. Stopping the thread first avoids that."""
+    unsubscribe = worker.unsubscribe
+
+    def stop_listening_first() -> None:
+        if worker.pubsub_thread is not None:
+            worker.pubsub_thread.stop()
+        unsubscribe()
+
+    worker.unsubscribe = stop_listening_first
+    return worker
+
+
 def main(
     build_worker: BuildWorker,
     get_redis: Callable[[], Redis],
@@ -80,7 +98,7 @@ def main(
     try:
         connection = get_redis()
         connection.ping()
-        worker = build_worker(args.queues, args.simple, connection)
+        worker = exit_promptly(build_worker(args.queues, args.simple, connection))
         worker.default_result_ttl = settings.result_ttl
         announce(worker, url)
         worker.work(burst=args.burst, with_scheduler=args.with_scheduler)
