@@ -285,8 +285,11 @@ def closed_port() -> int:
 
 
 @pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A port that accepts connections and never answers (a Redis that hangs)."""
+def silent_port(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """A port that accepts connections and never answers (a Redis that hangs). While it is
+    in use, REDIS_TIMEOUT is 0.2 s instead of 1 s: the timeout is still what ends the wait
+    (without one, the wait never ends), and a test no longer idles 1 s for it."""
+    monkeypatch.setenv("REDIS_TIMEOUT", "0.2")
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(16)
@@ -294,7 +297,7 @@ def silent_port() -> Iterator[int]:
     stop = threading.Event()
 
     def accept() -> None:
-        server.settimeout(0.1)
+        server.settimeout(0.02)  # how long closing the fixture waits for this thread
         while not stop.is_set():
             try:
                 accepted.append(server.accept()[0])
