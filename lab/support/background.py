@@ -86,7 +86,7 @@ class Background:
                 raise TimeoutError(
                     f"{self.name} did not print {text!r} in {timeout} s:\n{self.output()}"
                 )
-            time.sleep(0.05)
+            time.sleep(0.02)
 
     def settled_output(self, marker: str = "Traceback", timeout: float = 3.0) -> str:
         """Everything printed so far, once `marker` appeared and the output stopped
