@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 from lab.support.background import free_port
-from lab.support.check import progress
+from lab.support.check import check_step, progress
 from lab.support.exercises import STEPS
 from lab.support.reference import copy_checkout
 from lab.support.stubs import make_stub
@@ -64,3 +64,13 @@ def test_a_step_whose_functions_are_todo_is_not_started_though_its_file_changed(
     assert results["01"].state == "passed"
     assert results["05"].state == results["06"].state == "not started"
     assert results["05"].total == 0  # its tests did not even run
+
+
+def test_a_check_cell_of_a_step_not_started_runs_no_test(tmp_path, capsys, monkeypatch):
+    root = copy_checkout(tmp_path / "checkout", lab="stubs")
+    monkeypatch.setattr("lab.support.check.run_tests", lambda *args, **kwargs: 1 / 0)
+    check_step("06", root)
+    shown = capsys.readouterr().out
+    assert shown.startswith("Step 06 is not started; its TODOs: send_flaky_email() and")
+    assert "remember_answer() in lab/failures.py." in shown
+    assert "hint: send_flaky_email()" in shown
