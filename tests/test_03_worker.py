@@ -102,7 +102,7 @@ def test_end_to_end_the_original_curl_request(impl, redis_conn, receipt):
 
     The job then finishes with the receipt, after EMAIL_DELAY."""
     env = {"EMAIL_DELAY": "0.5"}
-    with start_api(package=impl, env=env) as api, start_worker(package=impl, env=env):
+    with start_api(package=impl, env=env) as api, start_worker(package=impl, env=env) as worker:
         with httpx.Client(base_url=api.url, timeout=5) as http:
             times, responses = [], []
             for _ in range(5):  # the first request pays for imports and connections
@@ -121,6 +121,7 @@ def test_end_to_end_the_original_curl_request(impl, redis_conn, receipt):
         assert job.return_value() == receipt()
         took = (job.ended_at - job.started_at).total_seconds()
         assert took >= 0.5, f"the job took {took:.2f} s with EMAIL_DELAY=0.5"
+        worker.kill()  # a graceful stop would wait for the next job's 0.5 s
 
 
 def test_end_to_end_post_emails(impl, redis_conn, receipt):

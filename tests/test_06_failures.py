@@ -341,8 +341,9 @@ def test_retry_intervals_wait_for_a_worker_with_the_scheduler(impl, tasks, queue
         assert job.get_status(refresh=True) == "scheduled", (
             f"without --with-scheduler the retry in 1 s ran: the job is {job_outcome(job)}"
         )
-    with start_worker("--with-scheduler", package=impl):
+    with start_worker("--with-scheduler", package=impl) as worker:
         wait_for_status(job, "finished")
+        worker.kill()  # a graceful stop waits up to 1 s for the scheduler's next tick
     assert job.return_value() == receipt()
 
 
