@@ -207,9 +207,10 @@ def redis_url() -> Iterator[str]:
 def redis_conn(redis_url: str) -> Iterator[Redis]:
     """A client to the test database, emptied first (but for the session's claim)."""
     client = Redis.from_url(redis_url)
-    claim = client.get(CLAIM_KEY)
-    client.flushdb()
-    client.set(CLAIM_KEY, claim, ex=3600)
+    # One transaction: between a FLUSHDB and the SET, another session (check runs several
+    # at once) could claim this database, and the two would empty each other's jobs.
+    with client.pipeline(transaction=True) as both:
+        both.flushdb().set(CLAIM_KEY, os.getpid(), ex=3600).execute()
     yield client
     client.close()
 
