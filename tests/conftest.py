@@ -50,12 +50,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="lab",
         help="which package the exercise tests check: your lab/ (default) or solutions/",
     )
+    parser.addoption(
+        "--shard",
+        default="0/1",
+        metavar="I/N",
+        help="run only the selected tests at positions I, I+N, I+2N, ... (from 0): a check"
+        " cell runs a step's tests as N processes at once",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # Tests see the default settings, whatever the shell or notebook exported. Done before
     # the test modules are imported: lab/support/api.py reads its limits when imported.
     _exported.update({name: os.environ.pop(name) for name in HERMETIC if name in os.environ})
+    config.pluginmanager.register(Shard(config.getoption("--shard")), "workbook-shard")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -143,6 +151,23 @@ def look_at(exc: BaseException, item: pytest.Item) -> str:
         by_file.setdefault(file, []).append(f"{name}()")
     places = "; ".join(f"{', '.join(names)} in {file}" for file, names in by_file.items())
     return f"look at: {places}" if places else ""
+
+
+class Shard:
+    """--shard I/N keeps every N-th selected test, from the I-th. Interleaved, because a
+    file's slow end-to-end tests sit together at its end: they go to different shards."""
+
+    def __init__(self, option: str):
+        self.index, self.count = (int(part) for part in option.split("/"))
+
+    @pytest.hookimpl(trylast=True)  # after -m and -k have deselected
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]):
+        if self.count == 1:
+            return
+        config.hook.pytest_deselected(
+            items=[item for i, item in enumerate(items) if i % self.count != self.index]
+        )
+        items[:] = items[self.index :: self.count]
 
 
 @pytest.fixture(scope="session")

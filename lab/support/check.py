@@ -1,7 +1,8 @@
 """PROVIDED: `python -m lab check` - how far along is your lab/?
 
-Runs each started step's tests against lab/ (one pytest run) and prints one line per
-step - passed, failing or not started - then a hint for the first step that is not done.
+Runs each started step's tests against lab/ (a pytest process per step, four at a time)
+and prints one line per step - passed, failing or not started - then a hint for the
+first step that is not done.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from . import redis_server
 from .background import child_env
 from .config import PROJECT_ROOT
 from .exercises import STEPS, Step, step_of_test_file
@@ -39,22 +42,63 @@ class Outcome:
     state: str
     """passed, failed (a failure or an error) or skipped."""
     message: str = ""
+    line: int = 0
+    """Where the test is in its file (to list outcomes in the file's order)."""
+
+
+#: How many pytest processes `run_tests` runs at once: their tests mostly wait (for sleeps,
+#: workers and uvicorn), so four share two cores well; with more, CPU is what they wait for.
+LANES = 4
+#: How many processes share the tests of a single file (a notebook's check cell).
+SHARDS = 3
 
 
 def run_tests(
     files: list[str], root: Path = PROJECT_ROOT, exercises_only: bool = True
 ) -> list[Outcome]:
-    """Run the test files `files` (paths from `root`) against `root`'s lab/ in one pytest
-    process; return each test's outcome. Only exercise tests (the ones that check learner
-    code) unless `exercises_only` is false.
+    """Run the test files `files` (paths from `root`) against `root`'s lab/; return each
+    test's outcome, by file in the order of `files`. Only exercise tests (the ones that
+    check learner code) unless `exercises_only` is false.
+
+    Several pytest processes run at once (LANES): one per file, the last files first (the
+    later steps have the slowest end-to-end tests); a single file is shared by SHARDS
+    processes (tests/conftest.py's --shard). Redis is started here when none answers (and
+    stopped at the end), not by each process.
 
     Raises RuntimeError with the end of pytest's output when no test could run."""
+    if len(files) == 1:
+        runs = [(files[0], f"{i}/{SHARDS}") for i in range(SHARDS)]
+    else:
+        runs = [(file, "0/1") for file in reversed(files)]
+    try:
+        redis = redis_server.start()
+    except redis_server.RedisUnavailable as exc:
+        raise RuntimeError(f"The tests could not run:\n{exc}") from None
+    try:
+        run = partial(run_pytest, root=root, exercises_only=exercises_only)
+        with ThreadPoolExecutor(LANES) as pool:
+            ran = list(pool.map(lambda each: run(*each), runs))
+    finally:
+        if redis.started_now:
+            redis_server.stop()
+    outcomes = [outcome for each, _ in ran for outcome in each]
+    if not outcomes:
+        raise RuntimeError(f"The tests could not run:\n{ran[0][1] if ran else ''}")
+    # Back in the order of the files, and of the tests in each file.
+    return sorted(outcomes, key=lambda o: (files.index(o.file) if o.file in files else -1, o.line))
+
+
+def run_pytest(
+    file: str, shard: str, root: Path, exercises_only: bool
+) -> tuple[list[Outcome], str]:
+    """Run the tests in `file` (its `shard`, I/N) in one pytest process; their outcomes,
+    and the end of what pytest printed. Raises RuntimeError when pytest could not report."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.xml"
         command = [
             sys.executable, "-m", "pytest", "--impl=lab", "-q", "-p", "no:warnings",
-            "-o", "junit_family=xunit1", f"--junitxml={report}",
-            *(["-m", "exercise"] if exercises_only else []), *files,
+            "-o", "junit_family=xunit1", f"--junitxml={report}", f"--shard={shard}",
+            *(["-m", "exercise"] if exercises_only else []), file,
         ]  # fmt: skip
         # No third-party pytest plugins: nbval's alone took ~1.4 s to import at each check.
         env = child_env({"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, root=root)
@@ -71,10 +115,11 @@ def run_tests(
             if problem is None and case.find("skipped") is not None:
                 state = "skipped"
             message = (problem.get("message") or "") if problem is not None else ""
-            outcomes.append(Outcome(case.get("file", ""), case.get("name", ""), state, message))
-    if not outcomes:
-        raise RuntimeError(f"The tests could not run:\n{said}")
-    return outcomes
+            line = int(case.get("line") or 0)
+            outcomes.append(
+                Outcome(case.get("file", ""), case.get("name", ""), state, message, line)
+            )
+    return outcomes, said
 
 
 def run_step_tests(steps: list[Step], root: Path = PROJECT_ROOT) -> dict[str, StepResult]:
