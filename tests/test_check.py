@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 from lab.support.background import free_port
-from lab.support.check import check_step, progress
+from lab.support.check import SHARDS, check_step, progress
 from lab.support.exercises import STEPS
 from lab.support.reference import copy_checkout
 from lab.support.stubs import make_stub
@@ -74,3 +74,16 @@ def test_a_check_cell_of_a_step_not_started_runs_no_test(tmp_path, capsys, monke
     assert shown.startswith("Step 06 is not started; its TODOs: send_flaky_email() and")
     assert "remember_answer() in lab/failures.py." in shown
     assert "hint: send_flaky_email()" in shown
+
+
+def test_shards_share_a_files_tests_without_gaps_or_overlaps(python_m):
+    """A check cell runs its step's tests as SHARDS processes (--shard I/N)."""
+
+    def collected(*options: str) -> list[str]:
+        args = ["pytest", "--co", "-q", "-p", "no:nbval", *options, "tests/test_06_failures.py"]
+        return [line for line in python_m(*args).stdout.splitlines() if "::" in line]
+
+    every = collected()
+    shards = [collected(f"--shard={i}/{SHARDS}") for i in range(SHARDS)]
+    assert sorted(sum(shards, [])) == sorted(every)
+    assert all(len(shard) >= len(every) // SHARDS for shard in shards)  # about even
