@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Generator, Iterator
 from types import ModuleType
@@ -310,6 +311,10 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
+#: Seconds the silent port holds a connection before it hangs up.
+HANG_LIMIT = 5.0
+
+
 @pytest.fixture
 def silent_port(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     """A port that accepts connections and never answers (a Redis that hangs). While it is
@@ -319,14 +324,20 @@ def silent_port(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(16)
-    accepted: list[socket.socket] = []
+    accepted: list[tuple[socket.socket, float]] = []
     stop = threading.Event()
 
     def accept() -> None:
         server.settimeout(0.02)  # how long closing the fixture waits for this thread
         while not stop.is_set():
+            # A client without a timeout would wait forever, and the test with it: after
+            # HANG_LIMIT seconds the "server" hangs up, and the test fails saying how long
+            # the wait took instead of never ending.
+            for conn, since in accepted:
+                if time.monotonic() - since > HANG_LIMIT:
+                    conn.close()
             try:
-                accepted.append(server.accept()[0])
+                accepted.append((server.accept()[0], time.monotonic()))
             except OSError:
                 continue
 
@@ -335,7 +346,7 @@ def silent_port(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     yield server.getsockname()[1]
     stop.set()
     thread.join()
-    for conn in accepted:
+    for conn, _ in accepted:
         conn.close()
     server.close()
 
