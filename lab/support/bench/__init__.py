@@ -2,8 +2,8 @@
 
     cli         the command line: flags, --help, main()
     measure     one run: every strategy at every concurrency, one cell at a time
-    processes   the API and the RQ workers it starts and stops; the preflight
-    diagnosis   why a request or a process failed, in one line (the API's log)
+    processes   the API and the RQ workers it starts and stops; the preflight, which
+                says in one line why a request failed (a 501 names the stub)
     strategies  each strategy: how it is driven, when its emails are done, its slots
     load        the load generator (httpx, asyncio); burst() for notebooks
     model       when the emails should be done, on each strategy's slots

@@ -12,7 +12,8 @@ import sys
 
 from ..background import Api, Background, start_api
 from ..config import get_settings, safe_url
-from .diagnosis import last_line, why
+from ..helpers import last_line
+from ..stubs import NOT_DONE
 from .load import Request
 from .settings import EMAIL, QUEUE, BenchError, BenchSettings
 from .strategies import STRATEGIES, Records
@@ -56,7 +57,7 @@ class Processes:
                 said = last_line(worker.output()) or str(exc)
                 raise BenchError(
                     f"python -m {package}.worker did not start: {said}",
-                    unwritten="not written yet" in said,
+                    unwritten=NOT_DONE in said,
                 ) from None
 
     def stop(self) -> None:
@@ -92,10 +93,10 @@ class Processes:
                         " `python -m lab check` shows what else is left",
                         unwritten=True,
                     )
-                if not response.is_success:
-                    said, unwritten = why(self.api, self.settings.package)
+                if not response.is_success:  # the server logs why just after it answered
+                    said = last_line(self.api.settled_output())
                     status = response.status_code
-                    raise BenchError(f"POST {strategy.path} answered {status}: {said}", unwritten)
+                    raise BenchError(f"POST {strategy.path} answered {status}: {said}")
                 body = response.json()
                 if strategy.id_field and strategy.id_field not in body:
                     raise BenchError(

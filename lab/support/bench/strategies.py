@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..config import get_settings
-from .diagnosis import last_line
+from ..helpers import last_line
 from .load import Request, Send, http_sender
 from .model import EVENT_LOOP, THREAD_POOL, WORKERS, Slots
 from .settings import BenchError, BenchSettings
