@@ -123,7 +123,7 @@ def run_pytest(
 
 
 def run_step_tests(steps: list[Step], root: Path = PROJECT_ROOT) -> dict[str, StepResult]:
-    """Run the tests of `steps` against lab/ in one pytest process."""
+    """Run the tests of `steps` against lab/ (run_tests: several pytest processes at once)."""
     results = {step.number: StepResult(step) for step in steps}
     if not steps:
         return results

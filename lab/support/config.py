@@ -138,6 +138,8 @@ def secrets_of(url: str) -> set[str]:
 def hide_secrets(text: str, url: str | None = None) -> str:
     """`text` (a message, an exception) with every password of `url` (default: REDIS_URL)
     replaced by ***, whatever form the URL gave it in."""
+    # REDIS_URL itself, not get_settings(): this runs in error paths, where another setting
+    # that does not parse must not raise a second error.
     url = os.environ.get("REDIS_URL", "") if url is None else url
     for secret in sorted(secrets_of(url), key=len, reverse=True):
         text = text.replace(secret, "***")
