@@ -44,6 +44,25 @@ class Outcome:
     message: str = ""
     line: int = 0
     """Where the test is in its file (to list outcomes in the file's order)."""
+    text: str = ""
+    """The whole report of a failure (nbval's diff, a traceback)."""
+
+
+def read_report(report: Path) -> list[Outcome]:
+    """Each test's outcome in pytest's JUnit report `report` (junit_family=xunit1)."""
+    outcomes = []
+    for case in ET.parse(report).getroot().iter("testcase"):
+        problem = case.find("failure")
+        if problem is None:
+            problem = case.find("error")
+        state = "failed" if problem is not None else "passed"
+        if problem is None and case.find("skipped") is not None:
+            state = "skipped"
+        message = (problem.get("message") or "") if problem is not None else ""
+        text = (problem.text or "") if problem is not None else ""
+        where = (case.get("file", ""), case.get("name", ""))
+        outcomes.append(Outcome(*where, state, message, int(case.get("line") or 0), text))
+    return outcomes
 
 
 #: How many pytest processes `run_tests` runs at once: their tests mostly wait (for sleeps,
@@ -106,20 +125,7 @@ def run_pytest(
         said = "\n".join((ran.stdout + ran.stderr).strip().splitlines()[-12:])
         if not report.exists():
             raise RuntimeError(f"The tests could not run:\n{said}")
-        outcomes = []
-        for case in ET.parse(report).getroot().iter("testcase"):
-            problem = case.find("failure")
-            if problem is None:
-                problem = case.find("error")
-            state = "failed" if problem is not None else "passed"
-            if problem is None and case.find("skipped") is not None:
-                state = "skipped"
-            message = (problem.get("message") or "") if problem is not None else ""
-            line = int(case.get("line") or 0)
-            outcomes.append(
-                Outcome(case.get("file", ""), case.get("name", ""), state, message, line)
-            )
-    return outcomes, said
+        return read_report(report), said
 
 
 def run_step_tests(steps: list[Step], root: Path = PROJECT_ROOT) -> dict[str, StepResult]:

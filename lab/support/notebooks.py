@@ -20,7 +20,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import nbformat
 
 from . import redis_server
 from .background import child_env
+from .check import read_report
 from .config import PROJECT_ROOT
 from .reference import copy_checkout
 
@@ -103,13 +103,9 @@ def summary(report: Path, targets: Sequence[str], root: Path) -> list[str]:
     """One line per notebook from nbval's JUnit report: passed, or its first failing cell
     and why."""
     cases: dict[str, list[tuple[str, str | None]]] = {}
-    if report.exists():
-        for case in ET.parse(report).getroot().iter("testcase"):
-            problem = case.find("failure")
-            if problem is None:
-                problem = case.find("error")
-            why = None if problem is None else (problem.text or problem.get("message") or "")
-            cases.setdefault(case.get("file", ""), []).append((case.get("name", ""), why))
+    for outcome in read_report(report) if report.exists() else []:
+        why = (outcome.text or outcome.message) if outcome.state == "failed" else None
+        cases.setdefault(outcome.file, []).append((outcome.name, why))
     lines = []
     for notebook in [p.relative_to(root).as_posix() for p in notebook_paths(root)]:
         if not any(notebook.startswith(t.rstrip("/")) for t in targets):
