@@ -8,11 +8,12 @@ notebook cell.
 You write send_fake_email() in step 01. Later steps add to this one module of tasks:
 send_newsletter() in step 05 (a task that reports progress), send_flaky_email() and
 record_failure() in step 06 (a task that fails until retried, and a callback that RQ
-calls when a job fails).
+calls when a job fails), hash_chain() in step 07 (work for the CPU, not a wait).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -83,3 +84,13 @@ def record_failure(
     """
     # TODO: LPUSH one JSON entry onto FAILURES_KEY, then LTRIM to FAILURES_KEPT
     raise NotImplementedError("record_failure() in lab/tasks.py is not written yet")
+
+
+def hash_chain(rounds: int, seed: str = "workbook") -> str:
+    """CPU-bound work: hash `seed` (UTF-8) with SHA-256, then hash that digest, `rounds`
+    times in all, and return the last digest as hex (the seed's own bytes in hex for 0
+    rounds). It never waits, so two of them run at once only on two cores. A negative
+    `rounds` raises ValueError.
+    """
+    # TODO: check rounds, then digest = sha256(digest).digest() `rounds` times
+    raise NotImplementedError("hash_chain() in lab/tasks.py is not written yet")

@@ -8,11 +8,12 @@ notebook cell.
 You write send_fake_email() in step 01. Later steps add to this one module of tasks:
 send_newsletter() in step 05 (a task that reports progress), send_flaky_email() and
 record_failure() in step 06 (a task that fails until retried, and a callback that RQ
-calls when a job fails).
+calls when a job fails), hash_chain() in step 07 (work for the CPU, not a wait).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -116,4 +117,20 @@ def record_failure(
     }
     connection.lpush(FAILURES_KEY, json.dumps(entry))
     connection.ltrim(FAILURES_KEY, 0, FAILURES_KEPT - 1)
+    # END SOLUTION
+
+
+def hash_chain(rounds: int, seed: str = "workbook") -> str:
+    """CPU-bound work: hash `seed` (UTF-8) with SHA-256, then hash that digest, `rounds`
+    times in all, and return the last digest as hex (the seed's own bytes in hex for 0
+    rounds). It never waits, so two of them run at once only on two cores. A negative
+    `rounds` raises ValueError.
+    """
+    # BEGIN SOLUTION: check rounds, then digest = sha256(digest).digest() `rounds` times
+    if rounds < 0:
+        raise ValueError(f"rounds must be 0 or more, not {rounds}")
+    digest = seed.encode()
+    for _ in range(rounds):
+        digest = hashlib.sha256(digest).digest()
+    return digest.hex()
     # END SOLUTION

@@ -187,7 +187,7 @@ def _module_fixture(name: str) -> Callable:
     return pytest.fixture(name=name)(fixture)
 
 
-# connection, tasks, producer, worker, strategies, status, failures: one fixture each.
+# connection, tasks, producer, worker, strategies, status, failures, pool: one fixture each.
 for _name in learner_modules():
     globals()[_name] = _module_fixture(_name)
 

@@ -16,6 +16,7 @@ import pytest
 import yaml  # PyYAML: installed with jupyter (jupyter_events needs it)
 
 from lab.support.config import PROJECT_ROOT
+from lab.support.exercises import learner_modules
 from lab.support.reference import copy_checkout
 
 ROOT = PROJECT_ROOT
@@ -181,13 +182,14 @@ def test_setup_installs_this_project_quietly(tmp_path) -> None:
 def test_lint_in_make_test_leaves_the_learners_files_alone(tmp_path, python_m) -> None:
     """`make test` runs ruff: it must pass on a learner's copy however they wrote lab/."""
     root = copy_checkout(tmp_path / "checkout", lab="solutions")
-    tasks = root / "lab" / "tasks.py"
-    tasks.write_text(
-        tasks.read_text()
-        + "x = 'a line far longer than a hundred characters, "
-        + "y" * 80
-        + "'\nimport os\n"
-    )
+    for name in learner_modules():  # every learner file, the newest step's too
+        mine = root / "lab" / f"{name}.py"
+        mine.write_text(
+            mine.read_text()
+            + "x = 'a line far longer than a hundred characters, "
+            + "y" * 80
+            + "'\nimport os\n"
+        )
     for command in (["ruff", "check", "."], ["ruff", "format", "--check", "."]):
         ran = python_m(*command, root=root)
         assert ran.returncode == 0, f"{' '.join(command)} judged the learner's lab/:\n{ran.stdout}"

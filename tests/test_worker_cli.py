@@ -69,3 +69,27 @@ def test_a_worker_exits_without_waiting_for_its_command_thread(redis_conn):
         worker = exit_promptly(SimpleWorker([queue], connection=redis_conn))
         worker.work(burst=True)
         assert not worker.pubsub_thread.is_alive(), "its command thread still waits after exit"
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("0", "expected 1 to 64 processes, not 0"),
+        ("1000000", "expected 1 to 64 processes, not 1000000"),
+        ("-3", "expected 1 to 64 processes, not -3"),
+        ("nan", "expected a whole number, not 'nan'"),
+        ("2.5", "expected a whole number, not '2.5'"),
+    ],
+)
+def test_processes_out_of_range_is_one_clear_line(python_m, value, said):
+    """--processes takes 1 to 64: anything else is refused before a process starts."""
+    result = python_m("solutions.worker", f"--processes={value}", "--burst", timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].endswith(f"argument --processes: {said}")
+    assert "Traceback" not in result.stderr
+
+
+def test_simple_and_spawn_cannot_be_combined(python_m):
+    result = python_m("solutions.worker", "--simple", "--spawn", "--burst", timeout=30)
+    assert result.returncode == 2
+    assert "not allowed with argument --simple" in result.stderr

@@ -121,6 +121,17 @@ STEPS: tuple[Step, ...] = (
         " states, then job.requeue()/job.cancel(); claim_key() is SET with nx=True and"
         " ex=get_settings().idempotency_ttl.",
     ),
+    Step(
+        "07",
+        "Scaling: N workers on RQ's WorkerPool",
+        "notebooks/07_scaling.ipynb",
+        ("lab/pool.py:build_pool", "lab/tasks.py:hash_chain"),
+        "tests/test_07_pool.py",
+        "build_pool() returns WorkerPool(names, connection=..., num_workers=processes,"
+        " worker_class=worker_class) with names = list(queue_names) or"
+        " [get_settings().queue_name]; hash_chain() raises ValueError for rounds < 0, then"
+        " repeats digest = hashlib.sha256(digest).digest() from seed.encode().",
+    ),
 )
 
 

@@ -1,15 +1,17 @@
 """PROVIDED: the command line of the worker, `python -m lab.worker` (lab/worker.py's main()).
 
 It parses the options, checks that Redis answers, builds the worker with your
-build_worker() and runs it; with Redis down, a REDIS_URL it cannot use, or a TODO of yours
-not written yet, it prints one line and exits 1 instead of a traceback. At start it says
-which queues it listens on, with their lengths, and warns when a queue name looks like a
-typo. No line it prints shows the password of REDIS_URL.
+build_worker() and runs it; with `--processes N` it builds a pool of N workers with your
+build_pool() (lab/pool.py, step 07) instead. With Redis down, a REDIS_URL it cannot use,
+or a TODO of yours not written yet, it prints one line and exits 1 instead of a
+traceback. At start it says which queues it listens on, with their lengths, and warns
+when a queue name looks like a typo. No line it prints shows the password of REDIS_URL.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -17,17 +19,46 @@ from collections.abc import Callable, Sequence
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Worker
+from rq.worker import SpawnWorker
+from rq.worker_pool import WorkerPool
 
 from .config import get_settings, hide_secrets, redis_url_problem, safe_url
 
 BuildWorker = Callable[[Sequence[str], bool, Redis], Worker]
+
+MAX_PROCESSES = 64
+"""The most workers `--processes` starts: each is a process of its own (~40 MB)."""
+
+
+def process_count(text: str) -> int:
+    """`--processes`'s value: a whole number from 1 to MAX_PROCESSES."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if not 1 <= count <= MAX_PROCESSES:
+        raise argparse.ArgumentTypeError(f"expected 1 to {MAX_PROCESSES} processes, not {count}")
+    return count
 
 
 def parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("queues", nargs="*", help="queues to listen on, first = most urgent")
     parser.add_argument("--burst", action="store_true", help="stop when the queues are empty")
-    parser.add_argument("--simple", action="store_true", help="run jobs in this process")
+    kind = parser.add_mutually_exclusive_group()
+    kind.add_argument("--simple", action="store_true", help="run jobs in this process")
+    kind.add_argument(
+        "--spawn",
+        action="store_true",
+        help="SpawnWorker: start a new Python process for each job (no fork, as on macOS)",
+    )
+    parser.add_argument(
+        "--processes",
+        type=process_count,
+        metavar="N",
+        help="run N workers at once on RQ's WorkerPool (your build_pool(), step 07);"
+        " each also runs the scheduler",
+    )
     parser.add_argument(
         "--with-scheduler",
         action="store_true",
@@ -36,13 +67,13 @@ def parser(prog: str, description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def announce(worker: Worker, url: str) -> None:
-    """Say which queues `worker` listens on, with their lengths; warn about a queue that
+def announce(who: str, queues: Sequence[Queue], connection: Redis, url: str) -> None:
+    """Say that `who` listens on `queues`, with their lengths; warn about a queue that
     Redis has never seen while other queues hold jobs (a typo: `defualt`)."""
-    counts = {queue.name: queue.count for queue in worker.queues}
+    counts = {queue.name: queue.count for queue in queues}
     listed = ", ".join(f"{name} ({count} queued)" for name, count in counts.items())
-    print(f"{type(worker).__name__} listening on {listed} at {url}", flush=True)
-    known = Queue.all(connection=worker.connection)  # every queue that ever held a job
+    print(f"{who} listening on {listed} at {url}", flush=True)
+    known = Queue.all(connection=connection)  # every queue that ever held a job
     waiting = {q.name: q.count for q in known if q.name not in counts and q.count}
     if not waiting:
         return
@@ -75,6 +106,34 @@ def exit_promptly(worker: Worker) -> Worker:
     return worker
 
 
+def with_settings(worker_class: type[Worker], result_ttl: int) -> Callable[..., Worker]:
+    """What a pool calls to make each of its workers: `worker_class`, made as a single
+    worker of this command is (RESULT_TTL, exit_promptly). It runs in the worker's process."""
+
+    def make(*args, **kwargs) -> Worker:
+        worker = worker_class(*args, **kwargs)
+        worker.default_result_ttl = result_ttl
+        return exit_promptly(worker)
+
+    return make
+
+
+def run_pool(module: str, args: argparse.Namespace, connection: Redis, url: str) -> None:
+    """Build the pool with the learner's build_pool() (`<package>.pool`) and run it until
+    it is stopped (or, with --burst, until its workers find the queues empty)."""
+    package = module.rpartition(".")[0]
+    if args.spawn:
+        worker_class = SpawnWorker
+    else:  # the learner's worker_class() of step 03
+        worker_class = importlib.import_module(module).worker_class(args.simple)
+    build_pool = importlib.import_module(f"{package}.pool").build_pool
+    pool: WorkerPool = build_pool(args.queues, args.processes, worker_class, connection)
+    pool.worker_class = with_settings(pool.worker_class, get_settings().result_ttl)
+    who = f"WorkerPool of {pool.num_workers} {worker_class.__name__}s"
+    announce(who, pool.queues, connection, url)
+    pool.start(burst=args.burst, logging_level="INFO")
+
+
 def main(
     build_worker: BuildWorker,
     get_redis: Callable[[], Redis],
@@ -98,9 +157,15 @@ def main(
     try:
         connection = get_redis()
         connection.ping()
-        worker = exit_promptly(build_worker(args.queues, args.simple, connection))
+        if args.processes:
+            run_pool(module, args, connection, url)
+            return 0
+        worker = build_worker(args.queues, args.simple, connection)
+        if args.spawn:  # the same queues and connection, in the class that spawns
+            worker = SpawnWorker(worker.queues, connection=connection)
+        worker = exit_promptly(worker)
         worker.default_result_ttl = settings.result_ttl
-        announce(worker, url)
+        announce(type(worker).__name__, worker.queues, connection, url)
         worker.work(burst=args.burst, with_scheduler=args.with_scheduler)
     except NotImplementedError as exc:
         print(f"{module}: {exc}", file=sys.stderr)  # the stub names itself and its file
