@@ -32,12 +32,25 @@ def learner_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser(
         "bench",
-        help="measure step 04's strategies side by side (blocking, background, queued)",
+        help="measure step 04's strategies side by side (blocking, background, queued);"
+        " `bench workers`: the worker side (step 07)",
         description=bench_cli.DESCRIPTION,
         epilog=bench_cli.epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     bench_cli.add_arguments(bench)
+    from .support.bench import workers_cli
+
+    kinds = bench.add_subparsers(dest="bench", metavar="{workers}")
+    workers = kinds.add_parser(
+        "workers",
+        help="measure the worker side: classes, N processes, sleep- vs CPU-bound (step 07)",
+        description=workers_cli.DESCRIPTION,
+        epilog="--json PATH writes {cores, runs, enqueue, redis}; each run has:\n"
+        + "\n".join(f"  {k:<14}{v}" for k, v in workers_cli.FIELDS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    workers_cli.add_arguments(workers)
     return parser
 
 
@@ -127,8 +140,10 @@ def run_learner(args: argparse.Namespace) -> int:
     if args.command == "bench":
         from .support import redis_server
         from .support.bench import cli as bench_cli
+        from .support.bench import workers_cli
 
-        return redis_server.run_with_redis(lambda: bench_cli.main(args))
+        bench = workers_cli if args.bench == "workers" else bench_cli
+        return redis_server.run_with_redis(lambda: bench.main(args))
     raise AssertionError(args.command)
 
 
