@@ -7,12 +7,14 @@ import hashlib
 import os
 import signal
 import time
+from urllib.parse import urlsplit
 
 import pytest
 from rq import SimpleWorker, Worker
 from rq.worker_pool import WorkerPool
 
 from lab.support.background import start_worker
+from lab.support.config import get_settings
 from lab.support.helpers import job_outcome, last_line, wait_for_status
 
 ADDRESS = "user@example.com"
@@ -60,8 +62,10 @@ def test_build_pool_makes_a_worker_pool_as_asked(pool, redis_conn):
     assert built.connection is redis_conn, "pass connection=connection to WorkerPool"
 
 
-def test_build_pool_defaults(pool, redis_conn, monkeypatch):
-    """build_pool() listens on the QUEUE_NAME queue, read when called, with two Workers."""
+def test_build_pool_defaults(pool, redis_url, monkeypatch):
+    """build_pool() listens on the QUEUE_NAME queue, read when called, with two Workers.
+
+    Its connection is get_redis()'s: REDIS_URL's database, REDIS_TIMEOUT's timeouts."""
     monkeypatch.setenv("QUEUE_NAME", "emails")
     built = pool.build_pool()
     names = [q.name for q in built.queues]
@@ -70,6 +74,12 @@ def test_build_pool_defaults(pool, redis_conn, monkeypatch):
         f"build_pool() made {built.num_workers} {built.worker_class.__name__}s"
     )
     assert built.connection.ping() is True
+    kwargs = built.connection.connection_pool.connection_kwargs
+    db, timeout = int(urlsplit(redis_url).path.strip("/")), get_settings().redis_timeout
+    assert (kwargs.get("db"), kwargs.get("socket_timeout")) == (db, timeout), (
+        f"the pool's connection is to database {kwargs.get('db')}, timeout"
+        f" {kwargs.get('socket_timeout')}: use get_redis() when no connection is given"
+    )
 
 
 # --- python -m lab.worker --processes N ------------------------------------------------------
