@@ -29,7 +29,7 @@ from pathlib import Path
 
 from .model import MODEL
 from .report import FIELDS, table
-from .settings import DEFAULT, QUICK, BenchError, BenchSettings
+from .settings import DEFAULT, QUICK, BenchError, BenchSettings, add_package_argument
 
 #: `--help`'s description: this docstring without its first line.
 DESCRIPTION = __doc__.split("\n", 2)[2]
@@ -66,12 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--workers", type=int, help=f"RQ workers (default {DEFAULT.workers})")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the rows as JSON")
-    parser.add_argument(
-        "--package",
-        choices=["lab", "solutions"],
-        help="whose strategies.py, producer.py and worker.py to run (default: your lab/,"
-        " or solutions/ with a note while a TODO the bench needs is not written yet)",
-    )
+    add_package_argument(parser, "strategies.py, producer.py and worker.py")
 
 
 def epilog() -> str:

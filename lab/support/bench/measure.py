@@ -18,7 +18,7 @@ from .load import drive, http_clients, http_sender, server_threads
 from .model import model_done_s
 from .processes import Processes, check_redis
 from .report import Cell, Row, mark_client_bound, percentile
-from .settings import BenchError, BenchSettings
+from .settings import BenchError, BenchSettings, with_fallback
 from .strategies import STRATEGIES, Strategy
 
 if TYPE_CHECKING:
@@ -33,17 +33,11 @@ def run(
 
     `progress`: show a progress bar (None: only on a terminal). `fallback`: when a TODO of
     settings.package is not written yet, say so and measure solutions/ instead."""
-    try:
-        return run_once(settings, progress)
-    except BenchError as exc:
-        if not (fallback and exc.unwritten and settings.package != "solutions"):
-            raise
-        print(
-            f"bench: {str(exc).rstrip('.')}. Measuring the reference solutions/ instead"
-            f" (--package {settings.package} measures only yours).",
-            file=sys.stderr,
-        )
-        return run_once(replace(settings, package="solutions"), progress)
+    return with_fallback(
+        lambda package: run_once(replace(settings, package=package), progress),
+        settings.package,
+        fallback,
+    )
 
 
 def run_once(settings: BenchSettings, progress: bool | None) -> list[Cell]:

@@ -7,7 +7,15 @@ from the environment (REDIS_URL among them, which the bench reads there too).
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    import argparse
+
+T = TypeVar("T")
 
 QUEUE = "bench-emails"
 """The RQ queue of the bench's workers: not the one a notebook or a test fills."""
@@ -22,6 +30,32 @@ class BenchError(Exception):
         super().__init__(message)
         self.unwritten = unwritten
         """The reason is a TODO not written yet (NotImplementedError)."""
+
+
+def add_package_argument(parser: argparse.ArgumentParser, files: str) -> None:
+    """--package: whose `files` a bench runs (see with_fallback)."""
+    parser.add_argument(
+        "--package",
+        choices=["lab", "solutions"],
+        help=f"whose {files} to run (default: your lab/, or solutions/ with a note while a"
+        " TODO the bench needs is not written yet)",
+    )
+
+
+def with_fallback(measure: Callable[[str], T], package: str, fallback: bool) -> T:
+    """measure(package). With `fallback`, a TODO of `package` not written yet is said in
+    one line on stderr, and the reference solutions/ are measured instead."""
+    try:
+        return measure(package)
+    except BenchError as exc:
+        if not (fallback and exc.unwritten and package != "solutions"):
+            raise
+        print(
+            f"bench: {str(exc).rstrip('.')}. Measuring the reference solutions/ instead"
+            f" (--package {package} measures only yours).",
+            file=sys.stderr,
+        )
+        return measure("solutions")
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from .settings import BenchError
+from .settings import BenchError, add_package_argument, with_fallback
 
 #: `--help`'s description: this docstring without its first line.
 DESCRIPTION = __doc__.split("\n", 2)[2]
@@ -79,12 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         " for scaling (~25 s instead of ~100 s)",
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results")
-    parser.add_argument(
-        "--package",
-        choices=["lab", "solutions"],
-        help="whose worker.py, pool.py and tasks.py to run (default: your lab/, or"
-        " solutions/ with a note while a TODO the bench needs is not written yet)",
-    )
+    add_package_argument(parser, "worker.py, pool.py and tasks.py")
 
 
 def plan(s: WorkerBenchSettings) -> list[dict]:
@@ -290,17 +285,11 @@ def main(args: argparse.Namespace) -> int:
     settings = replace(QUICK if args.quick else DEFAULT, package=args.package or "lab")
     started = time.perf_counter()
     try:
-        try:
-            result = measure(settings)
-        except BenchError as exc:
-            if not (exc.unwritten and args.package is None):
-                raise
-            print(
-                f"bench: {str(exc).rstrip('.')}. Measuring the reference solutions/ instead"
-                " (--package lab measures only yours).",
-                file=sys.stderr,
-            )
-            result = measure(replace(settings, package="solutions"))
+        result = with_fallback(
+            lambda package: measure(replace(settings, package=package)),
+            settings.package,
+            fallback=args.package is None,
+        )
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
