@@ -106,19 +106,22 @@ def exit_promptly(worker: Worker) -> Worker:
     return worker
 
 
+def configured(worker: Worker, result_ttl: int) -> Worker:
+    """`worker` as this command runs every worker: results kept `result_ttl` seconds
+    (RESULT_TTL), and no second lost at exit (exit_promptly)."""
+    worker.default_result_ttl = result_ttl
+    return exit_promptly(worker)
+
+
 def with_settings(worker_class: type[Worker], result_ttl: int) -> Callable[..., Worker]:
-    """What a pool calls to make each of its workers: `worker_class`, made as a single
-    worker of this command is (RESULT_TTL, exit_promptly). It runs in the worker's process."""
-
-    def make(*args, **kwargs) -> Worker:
-        worker = worker_class(*args, **kwargs)
-        worker.default_result_ttl = result_ttl
-        return exit_promptly(worker)
-
-    return make
+    """What a pool calls, in each worker's process, to make that worker: `worker_class`,
+    configured() as a single worker is."""
+    return lambda *args, **kwargs: configured(worker_class(*args, **kwargs), result_ttl)
 
 
-def run_pool(module: str, args: argparse.Namespace, connection: Redis, url: str) -> None:
+def run_pool(
+    module: str, args: argparse.Namespace, connection: Redis, url: str, result_ttl: int
+) -> None:
     """Build the pool with the learner's build_pool() (`<package>.pool`) and run it until
     it is stopped (or, with --burst, until its workers find the queues empty)."""
     package = module.rpartition(".")[0]
@@ -128,7 +131,7 @@ def run_pool(module: str, args: argparse.Namespace, connection: Redis, url: str)
         worker_class = importlib.import_module(module).worker_class(args.simple)
     build_pool = importlib.import_module(f"{package}.pool").build_pool
     pool: WorkerPool = build_pool(args.queues, args.processes, worker_class, connection)
-    pool.worker_class = with_settings(pool.worker_class, get_settings().result_ttl)
+    pool.worker_class = with_settings(pool.worker_class, result_ttl)
     who = f"WorkerPool of {pool.num_workers} {worker_class.__name__}s"
     announce(who, pool.queues, connection, url)
     pool.start(burst=args.burst, logging_level="INFO")
@@ -158,13 +161,12 @@ def main(
         connection = get_redis()
         connection.ping()
         if args.processes:
-            run_pool(module, args, connection, url)
+            run_pool(module, args, connection, url, settings.result_ttl)
             return 0
         worker = build_worker(args.queues, args.simple, connection)
         if args.spawn:  # the same queues and connection, in the class that spawns
             worker = SpawnWorker(worker.queues, connection=connection)
-        worker = exit_promptly(worker)
-        worker.default_result_ttl = settings.result_ttl
+        worker = configured(worker, settings.result_ttl)
         announce(type(worker).__name__, worker.queues, connection, url)
         worker.work(burst=args.burst, with_scheduler=args.with_scheduler)
     except NotImplementedError as exc:

@@ -20,12 +20,13 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ..background import Background
-from .settings import EMAIL, BenchError
-from .workers import QUEUE, reset, wait_for_workers
+from .settings import EMAIL, WORKERS_QUEUE, BenchError
+from .workers import reset, wait_for_workers
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -67,7 +68,7 @@ def commands_per_job(redis: Redis, package: str = "lab", jobs: int = 200) -> Job
     """Count the commands of `jobs` no-op jobs through one SimpleWorker of the lab."""
     from rq import Queue
 
-    queue = Queue(QUEUE, connection=redis)
+    queue = Queue(WORKERS_QUEUE, connection=redis)
     reset(queue)
     func = f"{package}.tasks.send_fake_email"
     before = command_counts(redis)
@@ -75,22 +76,22 @@ def commands_per_job(redis: Redis, package: str = "lab", jobs: int = 200) -> Job
     enqueue = per_job(before, command_counts(redis), jobs)
     for job in queued:
         job.delete()
-    command = [sys.executable, "-m", f"{package}.worker", QUEUE, "--simple"]
+    command = [sys.executable, "-m", f"{package}.worker", WORKERS_QUEUE, "--simple"]
     with Background("bench-worker", command) as worker:
         wait_for_workers(queue, 1, worker)
         time.sleep(0.2)  # let it settle into its blocking wait
-        idle_start = command_counts(redis)
-        started = time.monotonic()
-        [queue.enqueue(func, EMAIL, 0) for _ in range(jobs)]
+        before, started = command_counts(redis), time.monotonic()
+        for _ in range(jobs):
+            queue.enqueue(func, EMAIL, 0)
         while worker.output().count("Job OK") < jobs:
             if not worker.running or time.monotonic() - started > 60:
                 raise BenchError(f"the worker did not finish {jobs} jobs: {worker.output()[-300:]}")
             time.sleep(0.02)
         window = time.monotonic() - started
-        busy = command_counts(redis) - idle_start
-        idle_start = command_counts(redis)
-        time.sleep(window)
-        idle = command_counts(redis) - idle_start
+        busy = command_counts(redis) - before
+        before = command_counts(redis)
+        time.sleep(window)  # as long again, with nothing queued
+        idle = command_counts(redis) - before
     reset(queue)
     sent = busy - idle - Counter({name: calls * jobs for name, calls in enqueue.items()})
     work = per_job(Counter(), sent, jobs)
@@ -109,17 +110,19 @@ def commands_per_second(redis: Redis, url: str, seconds: float = 1.0) -> Rate:
     """What this Redis does per second, pipelined: a benchmark tool if one is installed,
     else a pipelined INCR loop from this process."""
     tool = shutil.which("valkey-benchmark") or shutil.which("redis-benchmark")
-    if tool and urlsplit(url).scheme == "redis" and not urlsplit(url).password:
-        parts = urlsplit(url)
+    parts = urlsplit(url)
+    if tool and parts.scheme == "redis" and not parts.password:
+        options = ["-P", "16", "-c", "50", "-t", "incr"]
         command = [
             tool, "-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 6379),
-            "-n", "200000", "-P", "16", "-c", "50", "-t", "incr", "-q", "--csv",
+            "--dbnum", parts.path.strip("/") or "0", "-n", "200000", *options, "-q", "--csv",
         ]  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        redis.delete("counter:__rand_int__")  # the one key its INCR test writes
         rates = [line.split(",") for line in result.stdout.splitlines() if "INCR" in line]
         if result.returncode == 0 and rates:
             value = float(rates[0][1].strip('"'))
-            return Rate(value, f"{shutil.os.path.basename(tool)} -P 16 -c 50 -t incr")
+            return Rate(value, f"{Path(tool).name} {' '.join(options)}")
     count, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
         pipe = redis.pipeline(transaction=False)
@@ -153,7 +156,7 @@ def enqueue_rates(redis: Redis, package: str = "lab", jobs: int = 1000) -> list[
     """`jobs` jobs queued with enqueue() one at a time, then with one enqueue_many()."""
     from rq import Queue
 
-    queue = Queue(QUEUE, connection=redis)
+    queue = Queue(WORKERS_QUEUE, connection=redis)
     func = f"{package}.tasks.send_fake_email"
     rates = []
     for method in ("enqueue", "enqueue_many"):

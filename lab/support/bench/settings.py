@@ -19,6 +19,8 @@ T = TypeVar("T")
 
 QUEUE = "bench-emails"
 """The RQ queue of the bench's workers: not the one a notebook or a test fills."""
+WORKERS_QUEUE = "bench-workers"
+"""The queue of `python -m lab bench workers` (and notebook 07's measurements)."""
 EMAIL = "bench@example.com"
 """The address every request of the bench asks to send an email to."""
 

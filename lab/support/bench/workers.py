@@ -22,14 +22,12 @@ from ..background import Background
 from ..config import get_settings
 from ..helpers import last_line
 from ..stubs import NOT_DONE
-from .settings import EMAIL, BenchError
+from .settings import EMAIL, WORKERS_QUEUE, BenchError
 
 if TYPE_CHECKING:
     from redis import Redis
     from rq import Queue
 
-QUEUE = "bench-workers"
-"""The queue the measured workers listen on: not one a notebook or a test fills."""
 CLASSES = ("Worker", "SimpleWorker", "SpawnWorker")
 """The worker classes, cheapest isolation last: fork per job, none, a new process per job."""
 FLAGS = {"Worker": [], "SimpleWorker": ["--simple"], "SpawnWorker": ["--spawn"]}
@@ -74,13 +72,14 @@ def usable_cores() -> int:
 
 def command(worker: str, worker_class: str, processes: int, package: str) -> list[str]:
     """The command line of one measured worker (processes == 1: a single worker)."""
+    python = [sys.executable, "-m"]
     if worker == "lab":
         pool = ["--processes", str(processes)] if processes > 1 else []
-        return [sys.executable, "-m", f"{package}.worker", QUEUE, *FLAGS[worker_class], *pool]
+        return [*python, f"{package}.worker", WORKERS_QUEUE, *FLAGS[worker_class], *pool]
     url = ["--url", get_settings().redis_url, "--worker-class", f"rq.worker.{worker_class}"]
     if processes > 1:
-        return [sys.executable, "-m", "rq.cli", "worker-pool", *url, "-n", str(processes), QUEUE]
-    return [sys.executable, "-m", "rq.cli", "worker", *url, QUEUE]
+        return [*python, "rq.cli", "worker-pool", *url, "-n", str(processes), WORKERS_QUEUE]
+    return [*python, "rq.cli", "worker", *url, WORKERS_QUEUE]
 
 
 def job_calls(package: str, kind: str, jobs: int, delay: float, rounds: int) -> list[dict]:
@@ -168,7 +167,7 @@ def throughput(
     from rq import Queue
     from rq.job import Job
 
-    queue = Queue(QUEUE, connection=redis)
+    queue = Queue(WORKERS_QUEUE, connection=redis)
     reset(queue)
     calls = job_calls(package, kind, jobs, delay, rounds)
     job_s = delay if kind == "sleep" else cpu_seconds(package, rounds) if kind == "cpu" else 0.0

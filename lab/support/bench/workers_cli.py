@@ -156,10 +156,12 @@ def preflight(redis, s: WorkerBenchSettings) -> int:
     bench here, not part way); return the hash_chain rounds of about s.cpu_s seconds."""
     import importlib
 
-    from .workers import QUEUE, rounds_for
+    from .settings import WORKERS_QUEUE
+    from .workers import rounds_for
 
-    importlib.import_module(f"{s.package}.pool").build_pool([QUEUE], 1, connection=redis)
-    importlib.import_module(f"{s.package}.worker").build_worker([QUEUE], False, redis)
+    queues = [WORKERS_QUEUE]
+    importlib.import_module(f"{s.package}.pool").build_pool(queues, 1, connection=redis)
+    importlib.import_module(f"{s.package}.worker").build_worker(queues, False, redis)
     return rounds_for(s.package, s.cpu_s)
 
 
