@@ -4,8 +4,12 @@ Run it with `uvicorn lab.producer:app`. You write the two endpoints of the origi
 tutorial: trigger_email() and create_email(). They only put a job on the queue, so they
 answer in milliseconds; a worker (step 03) does the slow part.
 
+Step 08 adds to POST /emails a priority (lab/priorities.py) and a time to send at
+(lab/scheduling.py): the lines before your code call those files' functions, only for a
+request that asks for them.
+
 `app`, at the end, is assembled from routers: this file's, those of the files of later
-steps (lab/status.py, lab/failures.py) and the provided one. The models, the queue each
+steps (lab/status.py, lab/failures.py, ...) and the provided one. The models, the queue each
 endpoint receives (EmailQueue), the 503 answer when Redis is down, GET /health,
 POST /newsletters and GET /failures are provided, in lab/support/api.py.
 """
@@ -17,14 +21,17 @@ from pydantic import EmailStr
 
 from lab.support.api import (
     QUEUED_MESSAGE,
+    SCHEDULED_MESSAGE,
     EmailQueue,
+    EmailQueued,
     EmailRequest,
     Queued,
     create_app,
     provided_router,
+    waiting_state,
 )
 
-from . import failures, status, tasks
+from . import failures, priorities, repositories, scheduling, status, tasks, webhooks
 from .connection import get_queue
 from .tasks import send_fake_email
 
@@ -43,9 +50,18 @@ def trigger_email(email: EmailStr, queue: EmailQueue) -> dict:
     # END SOLUTION
 
 
-@router.post("/emails", response_model=Queued, status_code=202)
+@router.post(
+    "/emails", response_model=EmailQueued, status_code=202, response_model_exclude_none=True
+)
 def create_email(body: EmailRequest, queue: EmailQueue) -> dict:
-    """Queue a fake email; 202 Accepted says the work is not done yet, only queued."""
+    """Queue a fake email; 202 Accepted says the work is not done yet, only queued.
+
+    With a priority, on the queue of that priority; with send_at or send_in, scheduled."""
+    if body.priority != "default":  # step 08a: the queue of that priority
+        queue = priorities.queue_for(queue, body.priority)
+    if body.scheduled:  # step 08b: send later
+        job = scheduling.schedule_email(queue, body)
+        return {"message": SCHEDULED_MESSAGE, "job_id": job.id, **waiting_state(job)}
     # BEGIN SOLUTION: enqueue send_fake_email with the address and the delay
     job = queue.enqueue(send_fake_email, body.email, body.delay)
     return {"message": QUEUED_MESSAGE, "job_id": job.id}
@@ -61,6 +77,8 @@ app = create_app(
         provided_router(tasks),  # GET /health, POST /newsletters, GET /failures
         status.router,  # step 05: GET /jobs/{job_id}
         failures.router,  # step 06: POST /jobs/{job_id}/retry and /cancel
+        repositories.router,  # step 08d: POST /repositories
+        webhooks.router,  # step 08e: POST /webhooks/payments
     ],
     description="The workbook's producer.",
     # step 06: a POST with an Idempotency-Key header runs once

@@ -14,7 +14,7 @@ from redis import Redis
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from lab.support.api import EmailQueue, JobId, JobState
+from lab.support.api import EmailQueue, JobId, JobState, waiting_state
 
 router = APIRouter()
 
@@ -66,5 +66,8 @@ def get_job(
     queue: EmailQueue,
     traceback: Annotated[bool, Query(description="Include the traceback of a failure.")] = False,
 ) -> dict:
-    """Where the job is: queued, started, finished (with its result), failed (with why)..."""
-    return describe_job(fetch_job(job_id, queue.connection), traceback)
+    """Where the job is: queued, started, finished (with its result), failed (with why)...
+
+    For a scheduled or deferred job, also when it is due or what it waits for (provided)."""
+    job = fetch_job(job_id, queue.connection)
+    return {**describe_job(job, traceback), **waiting_state(job)}

@@ -1,11 +1,14 @@
 """Step 03 - YOUR FILE (lab/worker.py): the consumer that runs queued jobs.
 
     python -m lab.worker [QUEUE ...] [--burst] [--simple] [--with-scheduler]
+                         [--processes N] [--dequeue-strategy round_robin]
 
 `Worker` forks a fresh process for every job, so a crashing job cannot take the worker
 down; `SimpleWorker` runs jobs in its own process, which is what Windows (no fork)
 needs. `--burst` stops once the queues are empty. `--with-scheduler` also moves jobs
-whose time has come (enqueue_in, retries with an interval) onto their queues.
+whose time has come (enqueue_in, retries with an interval) onto their queues. Queues
+given in order are served most urgent first (step 08a), unless --dequeue-strategy says
+round_robin (in turn) or random.
 Results are kept RESULT_TTL seconds (default 500).
 
 You write worker_class() and build_worker(); the command line around them is provided

@@ -20,6 +20,9 @@ declare; they run and find nothing to compare.)
 
 from __future__ import annotations
 
+import json
+import time
+from datetime import datetime, timedelta, timezone
 from collections.abc import Iterator
 
 import pytest
@@ -33,6 +36,7 @@ from schemathesis.checks import CHECKS, load_all_checks
 
 from lab.support.config import get_settings
 from solutions.producer import app
+from solutions.webhooks import signature
 
 MAX_EXAMPLES = 200
 LEFT_OUT: dict[str, str] = {}  # check name -> why it is left out
@@ -55,8 +59,13 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
 @schema.hook
 def map_body(context, body):
-    """A schema-valid newsletter whose work would not fit in a job gets a shorter delay."""
-    if context.operation is None or context.operation.path != "/newsletters":
+    """A schema-valid newsletter whose work would not fit in a job gets a shorter delay; an
+    email gets one time to send at, in the future."""
+    if context.operation is None:
+        return body
+    if context.operation.path == "/emails":
+        return one_time_to_come(body)
+    if context.operation.path != "/newsletters":
         return body
     if not isinstance(body, dict):
         return body
@@ -66,6 +75,42 @@ def map_body(context, body):
     most = get_settings().max_work_seconds
     if 0 <= delay <= most < len(addresses) * delay:
         return {**body, "delay": most / len(addresses) / 2}
+    return body
+
+
+def json_bytes(body: object) -> bytes:
+    """`body` as schemathesis' ASGI transport sends it: requests' json=, json.dumps()."""
+    return json.dumps(body, allow_nan=False).encode()
+
+
+@schemathesis.hook
+def before_call(context, case, **kwargs):
+    """A payment event gets the signature of its bytes, as the provider would send it."""
+    if case.operation.path != "/webhooks/payments" or case.body is None:
+        return
+    if case.meta is not None and case.meta.generation.mode.is_negative:
+        return  # a request that breaks the schema somewhere: refused either way
+    try:
+        raw = json_bytes(case.body)
+    except (TypeError, ValueError):
+        return
+    stamp = int(time.time())
+    mac = signature(get_settings().webhook_secret, stamp, raw)
+    case.headers = {**(case.headers or {}), "Signature": f"t={stamp},v1={mac}"}
+
+
+def one_time_to_come(body: object) -> object:
+    """`body` with a send_at in the past moved a day ahead (keeping its zone)."""
+    if not isinstance(body, dict) or not isinstance(body.get("send_at"), str):
+        return body
+    body = dict(body)
+    try:
+        when = datetime.fromisoformat(body["send_at"])
+    except ValueError:
+        return body
+    if when.tzinfo is not None and when <= datetime.now(timezone.utc):
+        ahead = datetime.now(timezone.utc).astimezone(when.tzinfo) + timedelta(days=1)
+        body["send_at"] = ahead.isoformat()
     return body
 
 

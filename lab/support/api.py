@@ -22,18 +22,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from types import ModuleType
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError, ResponseValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, EmailStr, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, EmailStr, Field, ValidationError, model_validator
 from redis.exceptions import RedisError, ResponseError
 from rq import Callback, Queue
 from rq.exceptions import DeserializationError, NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.registry import ScheduledJobRegistry
 
 from .body_limit import BodyLimitMiddleware
 from .config import WORK_SHARE, get_settings, hide_secrets, redis_url_problem, safe_url
@@ -42,6 +44,8 @@ from .idempotency import Claim, IdempotencyMiddleware, Remember
 
 #: The message of every answer that queued an email (the original tutorial's words).
 QUEUED_MESSAGE = "Email sending task has been queued."
+#: The message of an answer that scheduled an email for later (step 08b).
+SCHEDULED_MESSAGE = "Email sending task has been scheduled."
 
 _settings = get_settings()
 #: Seconds a job that the API queues may run (JOB_TIMEOUT), and the work it may be asked to do.
@@ -54,9 +58,18 @@ _FITS = (
 #: A number of seconds: a JSON number, not true/false or a string, finite, 0 to MAX_WORK.
 _SECONDS = {"ge": 0, "le": MAX_WORK, "strict": True, "allow_inf_nan": False}
 
+#: The priorities of POST /emails, most urgent first (step 08a): each is a queue of that name,
+#: except "default", which is the app's queue (QUEUE_NAME).
+PRIORITIES = ("high", "default", "low")
+Priority = Literal["high", "default", "low"]
+#: The longest send_in (step 08b): one year.
+MAX_AHEAD = timedelta(days=365)
+
 
 class EmailRequest(BaseModel):
     """The body of POST /emails."""
+
+    model_config = {"json_schema_extra": {"not": {"required": ["send_at", "send_in"]}}}
 
     email: EmailStr = Field(examples=["user@example.com"])
     delay: float | None = Field(
@@ -64,6 +77,45 @@ class EmailRequest(BaseModel):
         **_SECONDS,
         description="Seconds the fake email takes (default: EMAIL_DELAY, 10). " + _FITS,
     )
+    priority: Priority = Field(
+        default="default",
+        description="Which queue: high, default or low (step 08a). A worker started as"
+        " `python -m lab.worker high default low` takes high first.",
+    )
+    send_at: AwareDatetime | None = Field(
+        default=None,
+        examples=["2030-01-01T09:00:00+01:00"],
+        description="Send at this time (step 08b): ISO 8601 with a time zone (Z or +01:00),"
+        " in the future. Not with send_in.",
+    )
+    send_in: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_AHEAD.total_seconds(),
+        strict=True,
+        allow_inf_nan=False,
+        description="Send this many seconds from now (step 08b), up to a year. Not with"
+        " send_at. A scheduled job runs only if a worker runs with --with-scheduler.",
+    )
+
+    @model_validator(mode="after")
+    def one_time(self) -> EmailRequest:
+        if {"send_at", "send_in"} <= self.model_fields_set:
+            raise ValueError("give send_at or send_in, not both")
+        if self.send_at is not None:
+            ahead = self.send_at - datetime.now(timezone.utc)
+            if ahead <= timedelta(0):
+                raise ValueError(
+                    f"send_at {self.send_at.isoformat()} is in the past (by"
+                    f" {-ahead.total_seconds():.0f} s); give a time to come, or leave it out"
+                    " to send now"
+                )
+        return self
+
+    @property
+    def scheduled(self) -> bool:
+        """Whether the email is to be sent later (send_at or send_in given)."""
+        return self.send_at is not None or self.send_in is not None
 
 
 class Queued(BaseModel):
@@ -71,6 +123,14 @@ class Queued(BaseModel):
 
     message: str = Field(examples=[QUEUED_MESSAGE])
     job_id: str
+
+
+class EmailQueued(Queued):
+    """The answer of POST /emails: a queued job, or a scheduled one with when it is due."""
+
+    scheduled_for: datetime | None = Field(
+        default=None, description="When a scheduled job is due (UTC); only for those."
+    )
 
 
 class NewsletterRequest(BaseModel):
@@ -95,6 +155,105 @@ class NewsletterRequest(BaseModel):
         return self
 
 
+#: The steps of POST /repositories (step 08d), in the order they run.
+REPOSITORY_STEPS = ("create", "files", "webhooks", "cleanup")
+#: The seconds each fake step of a repository may take.
+MAX_STEP_SECONDS = 30
+
+
+class RepositoryRequest(BaseModel):
+    """The body of POST /repositories (step 08d)."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
+        examples=["my-project"],
+        description="1 to 100 letters, digits, '.', '_' and '-', starting with a letter or digit.",
+    )
+    delay: float = Field(
+        default=0.5,
+        ge=0,
+        le=MAX_STEP_SECONDS,
+        strict=True,
+        allow_inf_nan=False,
+        description=f"Seconds each fake step takes, 0 to {MAX_STEP_SECONDS}.",
+    )
+    fail_step: Literal["create", "files", "webhooks"] | None = Field(
+        default=None, description="Make this step fail, to see what becomes of the later ones."
+    )
+
+
+class RepositoryQueued(BaseModel):
+    """The answer of POST /repositories: a job per step, in the order they run."""
+
+    message: str
+    jobs: dict[str, str] = Field(
+        description="Job id of each step: create, files (after create), webhooks (after files)"
+        " and cleanup (after files, whether files finished or failed).",
+        examples=[{"create": "5115d446-...", "files": "...", "webhooks": "...", "cleanup": "..."}],
+    )
+
+
+#: An event id of POST /webhooks/payments (step 08e): it becomes the job id.
+EVENT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,100}$"
+
+
+class PaymentEvent(BaseModel):
+    """The JSON body of POST /webhooks/payments (step 08e): an event of the payment provider."""
+
+    id: str = Field(
+        pattern=EVENT_ID_PATTERN,
+        examples=["evt_1Q2w3E4r"],
+        description="The provider's id of the event, the same in every delivery of it: 1 to"
+        " 100 letters, digits, - and _. It is the id of the job that processes it.",
+    )
+    type: str = Field(max_length=100, examples=["payment.succeeded"])
+    data: dict[str, Any] = Field(default_factory=dict, examples=[{"amount": 4200}])
+
+
+def read_event(raw: bytes) -> PaymentEvent:
+    """The event of a POST /webhooks/payments body: HTTPException 400 when the body is not
+    JSON, RequestValidationError (422, each problem with its `loc`) when it is not an event."""
+    try:
+        return PaymentEvent.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        if any(error["type"] == "json_invalid" for error in errors):
+            raise HTTPException(
+                400, "The body is not JSON text: an event is a JSON object."
+            ) from None
+        raise RequestValidationError(
+            [{**error, "loc": ("body", *error["loc"])} for error in errors]
+        ) from None
+
+
+class PaymentAccepted(BaseModel):
+    """The answer of POST /webhooks/payments."""
+
+    message: str
+    job_id: str = Field(description="The job that processes the event: its id is the event's.")
+
+
+#: The answers and body of POST /webhooks/payments, for its OpenAPI schema: the endpoint
+#: reads the body itself, as bytes, since the signature is over the bytes sent.
+PAYMENT_ROUTE: dict[str, Any] = {
+    "response_model": PaymentAccepted,
+    "responses": {
+        200: {"model": PaymentAccepted, "description": "An event received before: its job."},
+        400: {
+            "model": ErrorAnswer,
+            "description": "A missing, malformed, stale or wrong signature; or a body that is"
+            " not JSON.",
+        },
+    },
+    "openapi_extra": {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": PaymentEvent.model_json_schema()}},
+        }
+    },
+}
+
+
 class Health(BaseModel):
     """The answer of GET /health."""
 
@@ -102,6 +261,14 @@ class Health(BaseModel):
     redis: str = Field(examples=["ok"], description="ok, or why Redis does not answer.")
     queue: str | None = Field(default=None, examples=["default"])
     queued: int | None = Field(default=None, description="How many jobs wait on the queue.")
+
+
+class Waiting(BaseModel):
+    """A job that a deferred job depends on."""
+
+    id: str
+    task: str | None = Field(default=None, description="None when Redis no longer holds it.")
+    status: str | None = None
 
 
 class JobState(BaseModel):
@@ -119,6 +286,16 @@ class JobState(BaseModel):
     result: Any = Field(default=None, description="The return value, once finished.")
     error: str | None = Field(default=None, description="'<exception>: <message>', once failed.")
     traceback: str | None = Field(default=None, description="Only with ?traceback=1.")
+    queue: str | None = Field(default=None, description="The queue the job is on, or was.")
+    scheduled_for: datetime | None = Field(
+        default=None, description="When a scheduled job is due to be queued (UTC)."
+    )
+    waiting_for: list[Waiting] | None = Field(
+        default=None, description="For a deferred job: the jobs it depends on, and their status."
+    )
+    why: str | None = Field(
+        default=None, description="Why a scheduled or deferred job has not run yet, in a sentence."
+    )
 
 
 # --- the queue every endpoint receives ------------------------------------------------------
@@ -168,6 +345,83 @@ def email_queue(request: Request) -> Queue:
 EmailQueue = Annotated[Queue, Depends(email_queue)]
 
 
+def sibling_queue(queue: Queue, name: str) -> Queue:
+    """A queue named `name`, otherwise like `queue`: same connection, job class, serializer
+    and job timeout."""
+    return type(queue)(
+        name,
+        connection=queue.connection,
+        default_timeout=queue._default_timeout,
+        is_async=queue.is_async,
+        job_class=queue.job_class,
+        serializer=queue.serializer,
+        death_penalty_class=queue.death_penalty_class,
+    )
+
+
+def served_queues(queue: Queue) -> list[str]:
+    """The queues whose jobs this API shows, retries and cancels: the app's queue, the
+    priorities' queues (step 08a) and JOB_QUEUES."""
+    extra = (*PRIORITIES, *get_settings().job_queues)
+    return list(dict.fromkeys([queue.name, *(name for name in extra if name != "default")]))
+
+
+def waiting_state(job: Job) -> dict:
+    """What GET /jobs/{job_id} adds for a job that has not run yet, beside your
+    describe_job(): when a scheduled job is due, and what a deferred job waits for - with,
+    in `why`, a sentence that says it. The job's queue in any case."""
+    state: dict[str, Any] = {"queue": job.origin}
+    status = job.get_status(refresh=False)
+    if status == JobStatus.SCHEDULED:
+        registry = ScheduledJobRegistry(job.origin, connection=job.connection)
+        try:
+            due = registry.get_scheduled_time(job)
+        except NoSuchJobError:  # moved to its queue just now
+            return state
+        state["scheduled_for"] = due
+        state["why"] = (
+            f"Scheduled for {due.isoformat()}: a worker started with --with-scheduler queues"
+            " it then; without one it waits."
+        )
+    elif status == JobStatus.DEFERRED:
+        waiting = []
+        for dependency_id in job.dependency_ids:
+            try:
+                other = Job.fetch(dependency_id, connection=job.connection)
+                waiting.append(
+                    {"id": other.id, "task": other.func_name, "status": other.get_status().value}
+                )
+            except NoSuchJobError:
+                waiting.append({"id": dependency_id, "task": None, "status": None})
+        state["waiting_for"] = waiting
+        state["why"] = deferred_reason(job, waiting)
+    return state
+
+
+def deferred_reason(job: Job, waiting: list[dict]) -> str:
+    """Why the deferred `job` has not run, from the state of the jobs it waits for."""
+    tolerant = job.allow_dependency_failures
+    ended = ("finished", "failed", "stopped", "canceled") if tolerant else ("finished",)
+    blocking = [w for w in waiting if w["status"] not in ended]
+    if not blocking:
+        return "Every job it waits for has ended: it is being queued now."
+    lines = []
+    for w in blocking:
+        name = (w["task"] or "job").rpartition(".")[2]
+        if w["status"] in ("failed", "stopped", "canceled"):
+            lines.append(
+                f"{name} ({w['id']}) {w['status']}, so this job will not run unless that one is"
+                " retried and finishes"
+            )
+        elif w["status"] is None:
+            lines.append(f"{name} ({w['id']}) is gone from Redis, so this job will never run")
+        else:
+            lines.append(f"{name} ({w['id']}) is {w['status']}: this job runs once it finishes")
+        if tolerant:
+            lines[-1] = lines[-1].replace("finishes", "ends")
+    return "Waits for " + "; ".join(lines) + "."
+
+
 # --- the job id of /jobs/{job_id} ---------------------------------------------------------
 
 
@@ -197,7 +451,7 @@ def own_job_id(
             return job_id
     except ResponseError:  # the key holds something else than a job hash
         origin = None
-    served = [queue.name, *(q for q in get_settings().job_queues if q != queue.name)]
+    served = served_queues(queue)
     if origin is None or origin.decode(errors="replace") not in served:
         names = ", ".join(served)
         raise HTTPException(404, f"No job {job_id} on the queues this API serves ({names}).")

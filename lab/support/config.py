@@ -41,6 +41,9 @@ class Settings:
     max_body_bytes: int
     """The largest request body the API reads, in bytes: MAX_BODY_BYTES (65536, 64 KiB);
     a larger one is answered 413."""
+    webhook_secret: str
+    """The secret a payment provider signs its webhooks with (step 08e): WEBHOOK_SECRET. The
+    default, DEV_WEBHOOK_SECRET, is public and unsafe: set your own outside the workbook."""
     job_queues: tuple[str, ...]
     """Other queues, besides QUEUE_NAME, whose jobs GET /jobs/{id}, retry and cancel act on:
     JOB_QUEUES, comma-separated (default: none). A job of any other queue is answered 404."""
@@ -51,6 +54,9 @@ class Settings:
         the rest is headroom for what the worker does around the task."""
         return round(self.job_timeout * WORK_SHARE, 3)
 
+
+#: WEBHOOK_SECRET's default: written here, so known to anyone - for the workbook only.
+DEV_WEBHOOK_SECRET = "whsec_workbook_development_only_unsafe"
 
 #: The share of a job's timeout that the work it is asked to do may fill.
 WORK_SHARE = 0.9
@@ -97,6 +103,7 @@ def get_settings() -> Settings:
         job_timeout=_seconds("JOB_TIMEOUT", 180),
         max_body_bytes=_seconds("MAX_BODY_BYTES", 65536),
         job_queues=_names("JOB_QUEUES"),
+        webhook_secret=os.environ.get("WEBHOOK_SECRET") or DEV_WEBHOOK_SECRET,
     )
     if not 0 <= settings.email_delay <= settings.max_work_seconds:
         raise ValueError(

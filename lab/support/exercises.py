@@ -132,6 +132,60 @@ STEPS: tuple[Step, ...] = (
         " [get_settings().queue_name]; hash_chain() raises ValueError for rounds < 0, then"
         " repeats digest = hashlib.sha256(digest).digest() from seed.encode().",
     ),
+    Step(
+        "08a",
+        "Priorities: a queue per priority",
+        "notebooks/08_production_patterns.ipynb",
+        ("lab/priorities.py:queue_for",),
+        "tests/test_08a_priorities.py",
+        "queue_for() raises ValueError unless priority is in PRIORITIES, returns `queue` itself"
+        " for 'default', else sibling_queue(queue, priority) - the same connection and timeout.",
+    ),
+    Step(
+        "08b",
+        "Scheduling: send_at and send_in",
+        "notebooks/08_production_patterns.ipynb",
+        ("lab/scheduling.py:schedule_email",),
+        "tests/test_08b_scheduling.py",
+        "schedule_email() returns queue.enqueue_at(body.send_at, send_fake_email, body.email,"
+        " body.delay) when send_at is given, else queue.enqueue_in(timedelta(seconds="
+        "body.send_in), ...) with the same arguments.",
+    ),
+    Step(
+        "08c",
+        "Periodic jobs on RQ's cron scheduler",
+        "notebooks/08_production_patterns.ipynb",
+        ("lab/periodic.py:schedule_digest",),
+        "tests/test_08c_periodic.py",
+        "schedule_digest() returns scheduler.register(send_digest, queue_name,"
+        " args=(queue_name,), interval=every) when every is given, else with"
+        " cron=DIGEST_CRON.",
+    ),
+    Step(
+        "08d",
+        "A chain of jobs: creating a repository",
+        "notebooks/08_production_patterns.ipynb",
+        ("lab/repositories.py:queue_repository",),
+        "tests/test_08d_repositories.py",
+        "queue_repository() enqueues create, then files with depends_on=create, webhooks with"
+        " depends_on=files, and clean_up with depends_on=Dependency(jobs=[files],"
+        " allow_failure=True); each step gets (name, delay, fail_step == <its name>).",
+    ),
+    Step(
+        "08e",
+        "A signed, idempotent payment webhook",
+        "notebooks/08_production_patterns.ipynb",
+        (
+            "lab/webhooks.py:signature",
+            "lab/webhooks.py:verify_signature",
+            "lab/webhooks.py:queue_payment",
+        ),
+        "tests/test_08e_webhooks.py",
+        "signature() is hmac.new(secret.encode(), f'{t}.'.encode() + body, sha256).hexdigest();"
+        " verify_signature() raises BadSignature for a missing header, a t more than tolerance"
+        " seconds from now, or no v1 equal by hmac.compare_digest; queue_payment() enqueues with"
+        " job_id=event['id'], unique=True and catches DuplicateJobError.",
+    ),
 )
 
 

@@ -11,6 +11,7 @@ when a queue name looks like a typo. No line it prints shows the password of RED
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import logging
 import sys
@@ -19,7 +20,7 @@ from collections.abc import Callable, Sequence
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Worker
-from rq.worker import SpawnWorker
+from rq.worker import DequeueStrategy, SpawnWorker
 from rq.worker_pool import WorkerPool
 
 from .config import get_settings, hide_secrets, redis_url_problem, safe_url
@@ -64,6 +65,13 @@ def parser(prog: str, description: str) -> argparse.ArgumentParser:
         action="store_true",
         help="also enqueue scheduled jobs when their time comes (retry intervals, enqueue_in)",
     )
+    parser.add_argument(
+        "--dequeue-strategy",
+        choices=[strategy.value for strategy in DequeueStrategy],
+        default="default",
+        help="default: always the first queue that holds a job (in the order given);"
+        " round_robin: the queues in turn; random: a queue at random",
+    )
     return parser
 
 
@@ -106,17 +114,22 @@ def exit_promptly(worker: Worker) -> Worker:
     return worker
 
 
-def configured(worker: Worker, result_ttl: int) -> Worker:
+def configured(worker: Worker, result_ttl: int, strategy: str = "default") -> Worker:
     """`worker` as this command runs every worker: results kept `result_ttl` seconds
-    (RESULT_TTL), and no second lost at exit (exit_promptly)."""
+    (RESULT_TTL), jobs taken from its queues by `strategy` (--dequeue-strategy), and no
+    second lost at exit (exit_promptly)."""
     worker.default_result_ttl = result_ttl
+    if strategy != DequeueStrategy.DEFAULT.value:  # a pool calls work() without a strategy
+        worker.work = functools.partial(worker.work, dequeue_strategy=DequeueStrategy(strategy))
     return exit_promptly(worker)
 
 
-def with_settings(worker_class: type[Worker], result_ttl: int) -> Callable[..., Worker]:
+def with_settings(
+    worker_class: type[Worker], result_ttl: int, strategy: str = "default"
+) -> Callable[..., Worker]:
     """What a pool calls, in each worker's process, to make that worker: `worker_class`,
     configured() as a single worker is."""
-    return lambda *args, **kwargs: configured(worker_class(*args, **kwargs), result_ttl)
+    return lambda *args, **kwargs: configured(worker_class(*args, **kwargs), result_ttl, strategy)
 
 
 def run_pool(
@@ -131,7 +144,7 @@ def run_pool(
         worker_class = importlib.import_module(module).worker_class(args.simple)
     build_pool = importlib.import_module(f"{package}.pool").build_pool
     pool: WorkerPool = build_pool(args.queues, args.processes, worker_class, connection)
-    pool.worker_class = with_settings(pool.worker_class, result_ttl)
+    pool.worker_class = with_settings(pool.worker_class, result_ttl, args.dequeue_strategy)
     who = f"WorkerPool of {pool.num_workers} {worker_class.__name__}s"
     announce(who, pool.queues, connection, url)
     pool.start(burst=args.burst, logging_level="INFO")
@@ -166,7 +179,7 @@ def main(
         worker = build_worker(args.queues, args.simple, connection)
         if args.spawn:  # the same queues and connection, in the class that spawns
             worker = SpawnWorker(worker.queues, connection=connection)
-        worker = configured(worker, settings.result_ttl)
+        worker = configured(worker, settings.result_ttl, args.dequeue_strategy)
         announce(type(worker).__name__, worker.queues, connection, url)
         worker.work(burst=args.burst, with_scheduler=args.with_scheduler)
     except NotImplementedError as exc:

@@ -1,0 +1,29 @@
+"""Step 08b - YOUR FILE (lab/scheduling.py): emails sent later.
+
+POST /emails with "send_at" (a time with its zone) or "send_in" (seconds) does not queue
+the email: it schedules it. RQ keeps it in the queue's ScheduledJobRegistry, status
+"scheduled", and a worker started with --with-scheduler moves it onto its queue when its
+time comes. Without such a worker it waits forever.
+
+The provided lines of create_email() (lab/producer.py) call schedule_email() when a
+request gives either field; the request's model (lab/support/api.py) has already refused
+a time in the past, a time without a zone, and both fields at once (422).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from rq import Queue
+from rq.job import Job
+
+from lab.support.api import EmailRequest
+
+from .tasks import send_fake_email
+
+
+def schedule_email(queue: Queue, body: EmailRequest) -> Job:
+    """Schedule send_fake_email(body.email, body.delay) on `queue`: at body.send_at with
+    queue.enqueue_at(), or body.send_in seconds from now with queue.enqueue_in()."""
+    # TODO: enqueue_at(send_at, ...) or enqueue_in(timedelta(seconds=send_in), ...)
+    raise NotImplementedError("schedule_email() in lab/scheduling.py is not written yet")

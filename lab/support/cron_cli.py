@@ -1,0 +1,90 @@
+"""PROVIDED: the command line of the cron scheduler, `python -m lab.periodic` (step 08c).
+
+It checks that Redis answers, makes RQ's CronScheduler, registers the digest with your
+schedule_digest(), prints the next times it is due and runs the scheduler until Ctrl-C or
+SIGTERM. With Redis down or your TODO not written yet, it prints one line and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from croniter import croniter
+from redis import Redis
+from redis.exceptions import RedisError
+from rq.cron import CronJob, CronScheduler
+
+from .config import get_settings, hide_secrets, redis_url_problem, safe_url
+
+ScheduleDigest = Callable[[CronScheduler, str, "int | None"], CronJob]
+
+
+def seconds(text: str) -> int:
+    """`--every`'s value: a whole number of seconds, 1 to 86400."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole seconds, not {text!r}") from None
+    if not 1 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"expected 1 to 86400 seconds, not {value}")
+    return value
+
+
+def next_runs(job: CronJob, count: int = 3, start: datetime | None = None) -> list[datetime]:
+    """The next `count` times `job` is due after `start` (default: now), in local time."""
+    start = (start or datetime.now()).astimezone()
+    if job.cron:
+        times = croniter(job.cron, start.replace(tzinfo=None))
+        return [times.get_next(datetime).astimezone() for _ in range(count)]
+    step = job.interval or 0
+    return [start.fromtimestamp(start.timestamp() + step * i).astimezone() for i in range(count)]
+
+
+def main(
+    schedule_digest: ScheduleDigest,
+    get_redis: Callable[[], Redis],
+    module: str,
+    argv: Sequence[str] | None = None,
+) -> int:
+    """Run `python -m <module>` with `argv`; returns the exit code."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {module}", description="Queue a digest job every minute (RQ's cron)."
+    )
+    parser.add_argument("--every", type=seconds, metavar="SECONDS", help="every N seconds instead")
+    parser.add_argument("--queue", help="the queue to put it on (default: QUEUE_NAME)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    try:
+        settings = get_settings()
+    except ValueError as exc:
+        print(f"{module}: {exc}", file=sys.stderr)
+        return 1
+    url = safe_url(settings.redis_url)
+    problem = redis_url_problem(settings.redis_url)
+    if problem is not None:
+        print(f"{module}: {problem}", file=sys.stderr)
+        return 1
+    try:
+        connection = get_redis()
+        connection.ping()
+        scheduler = CronScheduler(connection=connection)
+        job = schedule_digest(scheduler, args.queue or settings.queue_name, args.every)
+        when = f"every {job.interval} s" if job.interval else f"on cron {job.cron!r}"
+        due = ", ".join(t.strftime("%H:%M:%S") for t in next_runs(job))
+        print(f"{job.func_name} {when} on {job.queue_name} at {url}; next: {due}", flush=True)
+        scheduler.start()  # until SIGINT or SIGTERM
+    except NotImplementedError as exc:
+        print(f"{module}: {exc}", file=sys.stderr)
+        return 1
+    except RedisError as exc:
+        print(
+            f"Cannot reach Redis at {url} ({type(exc).__name__}: {hide_secrets(str(exc))}). "
+            "Start it with `python -m lab redis start`, or set REDIS_URL.",
+            file=sys.stderr,
+        )
+        return 1
+    return 0

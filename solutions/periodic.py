@@ -1,0 +1,56 @@
+"""Step 08c - YOUR FILE (lab/periodic.py): a digest every minute, on RQ's cron scheduler.
+
+    python -m lab.periodic [--every SECONDS] [--queue NAME]
+
+runs RQ's CronScheduler: a process that puts send_digest on the queue each minute (or
+every SECONDS), for a worker to run. It does not run jobs itself, so a worker must be
+running too. Stop it with Ctrl-C. `rq cron` is RQ's own command for the same scheduler,
+with the jobs registered in a config file.
+
+You write schedule_digest(); send_digest() and the command line (lab/support/cron_cli.py)
+are provided.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from rq import Queue, get_current_job
+from rq.cron import CronJob, CronScheduler
+from rq.registry import FinishedJobRegistry
+
+from lab.support import cron_cli
+
+from .connection import get_redis
+
+#: When the digest runs: every minute, at second 0 (cron fields are in local time).
+DIGEST_CRON = "* * * * *"
+
+
+def send_digest(queue_name: str) -> str:
+    """The periodic job: a one-line digest of the queue `queue_name`."""
+    connection = get_current_job().connection
+    queue = Queue(queue_name, connection=connection)
+    finished = FinishedJobRegistry(queue=queue).count
+    return f"Digest of {queue_name}: {queue.count} queued, {finished} finished"
+
+
+def schedule_digest(scheduler: CronScheduler, queue_name: str, every: int | None = None) -> CronJob:
+    """Register send_digest(queue_name) with `scheduler`, on the queue `queue_name`: every
+    `every` seconds when given (interval=...), else on the cron expression DIGEST_CRON."""
+    # BEGIN SOLUTION: scheduler.register(send_digest, queue_name, args=..., interval= or cron=)
+    if every is not None:
+        return scheduler.register(send_digest, queue_name, args=(queue_name,), interval=every)
+    return scheduler.register(send_digest, queue_name, args=(queue_name,), cron=DIGEST_CRON)
+    # END SOLUTION
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m lab.periodic ...`: the command line is provided (lab/support/cron_cli.py)."""
+    module = f"{__package__}.periodic"  # lab.periodic or solutions.periodic
+    return cron_cli.main(schedule_digest, get_redis, module, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
