@@ -22,8 +22,6 @@ from rq.registry import FinishedJobRegistry
 
 from lab.support import cron_cli
 
-from .connection import get_redis
-
 #: When the digest runs: every minute, at second 0 (cron fields are in local time).
 DIGEST_CRON = "* * * * *"
 
@@ -45,8 +43,7 @@ def schedule_digest(scheduler: CronScheduler, queue_name: str, every: int | None
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m lab.periodic ...`: the command line is provided (lab/support/cron_cli.py)."""
-    module = f"{__package__}.periodic"  # lab.periodic or solutions.periodic
-    return cron_cli.main(schedule_digest, get_redis, module, argv)
+    return cron_cli.main(f"{__package__}.periodic", argv)  # lab.periodic or solutions.periodic
 
 
 if __name__ == "__main__":

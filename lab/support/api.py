@@ -84,9 +84,8 @@ class EmailRequest(BaseModel):
     )
     send_at: AwareDatetime | None = Field(
         default=None,
-        examples=["2030-01-01T09:00:00+01:00"],
         description="Send at this time (step 08b): ISO 8601 with a time zone (Z or +01:00),"
-        " in the future. Not with send_in.",
+        " in the future, such as 2030-01-01T09:00:00+01:00. Not with send_in.",
     )
     send_in: float | None = Field(
         default=None,
@@ -106,9 +105,8 @@ class EmailRequest(BaseModel):
             ahead = self.send_at - datetime.now(timezone.utc)
             if ahead <= timedelta(0):
                 raise ValueError(
-                    f"send_at {self.send_at.isoformat()} is in the past (by"
-                    f" {-ahead.total_seconds():.0f} s); give a time to come, or leave it out"
-                    " to send now"
+                    f"send_at {self.send_at.isoformat()} is in the past; give a time to come,"
+                    " or leave send_at out to send now"
                 )
         return self
 
@@ -407,18 +405,14 @@ def deferred_reason(job: Job, waiting: list[dict]) -> str:
         return "Every job it waits for has ended: it is being queued now."
     lines = []
     for w in blocking:
-        name = (w["task"] or "job").rpartition(".")[2]
+        name = f"{(w['task'] or 'job').rpartition('.')[2]} ({w['id']})"
         if w["status"] in ("failed", "stopped", "canceled"):
-            lines.append(
-                f"{name} ({w['id']}) {w['status']}, so this job will not run unless that one is"
-                " retried and finishes"
-            )
+            lines.append(f"{name}, which {w['status']}: this job runs only if that one is retried")
         elif w["status"] is None:
-            lines.append(f"{name} ({w['id']}) is gone from Redis, so this job will never run")
+            lines.append(f"{name}, which Redis no longer holds: this job will never run")
         else:
-            lines.append(f"{name} ({w['id']}) is {w['status']}: this job runs once it finishes")
-        if tolerant:
-            lines[-1] = lines[-1].replace("finishes", "ends")
+            ends = "ends" if tolerant else "finishes"
+            lines.append(f"{name}, which is {w['status']}: this job runs once that one {ends}")
     return "Waits for " + "; ".join(lines) + "."
 
 

@@ -1,13 +1,15 @@
 """PROVIDED: the command line of the cron scheduler, `python -m lab.periodic` (step 08c).
 
-It checks that Redis answers, makes RQ's CronScheduler, registers the digest with your
-schedule_digest(), prints the next times it is due and runs the scheduler until Ctrl-C or
-SIGTERM. With Redis down or your TODO not written yet, it prints one line and exits 1.
+It checks that Redis answers (with your get_redis()), makes RQ's CronScheduler, registers
+the digest with your schedule_digest(), prints the next times it is due and runs the
+scheduler until Ctrl-C or SIGTERM. With Redis down or your TODO not written yet, it
+prints one line and exits 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -44,13 +46,12 @@ def next_runs(job: CronJob, count: int = 3, start: datetime | None = None) -> li
     return [start.fromtimestamp(start.timestamp() + step * i).astimezone() for i in range(count)]
 
 
-def main(
-    schedule_digest: ScheduleDigest,
-    get_redis: Callable[[], Redis],
-    module: str,
-    argv: Sequence[str] | None = None,
-) -> int:
-    """Run `python -m <module>` with `argv`; returns the exit code."""
+def main(module: str, argv: Sequence[str] | None = None) -> int:
+    """Run `python -m <module>` with `argv`; returns the exit code.
+
+    The functions come from `module` imported by its name, not from `__main__`: a job's
+    function is stored by its dotted name, and a worker cannot import `__main__.send_digest`
+    (notebook 01)."""
     parser = argparse.ArgumentParser(
         prog=f"python -m {module}", description="Queue a digest job every minute (RQ's cron)."
     )
@@ -68,6 +69,9 @@ def main(
     if problem is not None:
         print(f"{module}: {problem}", file=sys.stderr)
         return 1
+    package = module.rpartition(".")[0]
+    schedule_digest: ScheduleDigest = importlib.import_module(module).schedule_digest
+    get_redis: Callable[[], Redis] = importlib.import_module(f"{package}.connection").get_redis
     try:
         connection = get_redis()
         connection.ping()
