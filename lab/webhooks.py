@@ -93,7 +93,11 @@ def receive_payment(
     queue: EmailQueue,
     signature_header: Annotated[
         str | None,
-        Header(alias="Signature", description="t=<unix seconds>,v1=<hex HMAC-SHA256>"),
+        Header(
+            alias="Signature",
+            max_length=1000,
+            description="t=<unix seconds>,v1=<hex HMAC-SHA256>",
+        ),
     ] = None,
 ) -> Any:
     """A payment event: 202 and its job at once; 200 and the same job for a repeat."""

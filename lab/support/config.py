@@ -45,7 +45,8 @@ class Settings:
     """The secret a payment provider signs its webhooks with (step 08e): WEBHOOK_SECRET. The
     default, DEV_WEBHOOK_SECRET, is public and unsafe: set your own outside the workbook."""
     job_queues: tuple[str, ...]
-    """Other queues, besides QUEUE_NAME, whose jobs GET /jobs/{id}, retry and cancel act on:
+    """Other queues, besides QUEUE_NAME and the priorities' high and low (step 08a), whose
+    jobs GET /jobs/{id}, retry and cancel act on:
     JOB_QUEUES, comma-separated (default: none). A job of any other queue is answered 404."""
 
     @property
