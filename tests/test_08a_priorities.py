@@ -177,10 +177,10 @@ def test_round_robin_reaches_every_worker_of_a_pool(impl, priorities, tasks, que
 
     Each takes a low job before its last high one; by default, both would empty high first."""
     jobs: dict[str, Job] = {}
-    for n in range(4):
+    for n in range(6):  # enough that a worker that starts late still takes several
         for priority in ("high", "low"):
             on = priorities.queue_for(queue, priority)
-            jobs[f"{priority}{n}"] = on.enqueue(tasks.send_fake_email, ADDRESS, 0.15)
+            jobs[f"{priority}{n}"] = on.enqueue(tasks.send_fake_email, ADDRESS, 0.1)
     args = ("--processes", "2", "--simple", "--dequeue-strategy", "round_robin", "high", "low")
     run_burst(impl, *args)
     order = started_order(jobs)
