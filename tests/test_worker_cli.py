@@ -93,3 +93,14 @@ def test_simple_and_spawn_cannot_be_combined(python_m):
     result = python_m("solutions.worker", "--simple", "--spawn", "--burst", timeout=30)
     assert result.returncode == 2
     assert "not allowed with argument --simple" in result.stderr
+
+
+def test_an_unknown_dequeue_strategy_is_one_clear_line(python_m):
+    """--dequeue-strategy takes default, round_robin or random: anything else exits 2."""
+    result = python_m("solutions.worker", "--dequeue-strategy", "fastest", "--burst", timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].endswith(
+        "argument --dequeue-strategy: invalid choice: 'fastest' (choose from 'default',"
+        " 'round_robin', 'random')"
+    ), result.stderr
+    assert "Traceback" not in result.stderr

@@ -102,6 +102,13 @@ class EmailRequest(BaseModel):
         if {"send_at", "send_in"} <= self.model_fields_set:
             raise ValueError("give send_at or send_in, not both")
         if self.send_at is not None:
+            try:  # RQ schedules by the UTC time: one past 9999-12-31 cannot be written
+                self.send_at.astimezone(timezone.utc)
+            except OverflowError:
+                raise ValueError(
+                    f"send_at {self.send_at.isoformat()} is after 9999-12-31T23:59:59Z, the"
+                    " latest time there is once in UTC"
+                ) from None
             ahead = self.send_at - datetime.now(timezone.utc)
             if ahead <= timedelta(0):
                 raise ValueError(
