@@ -108,7 +108,11 @@ class Background:
 
     def stop(self, timeout: float = 10.0) -> int:
         """Ask it to stop (SIGTERM: a worker finishes its current job first); kill it if
-        it takes longer than `timeout` seconds. Returns the exit code."""
+        it takes longer than `timeout` seconds. Returns the exit code.
+
+        Then it kills whatever the process left behind in its process group: a worker
+        stopped while it starts can leave RQ's scheduler process running, which would go on
+        queueing scheduled jobs."""
         if self.running:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -116,7 +120,14 @@ class Background:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self._kill_leftovers()
         return self.process.returncode
+
+    def _kill_leftovers(self) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)  # its own group: start_new_session
+        except (AttributeError, ProcessLookupError, PermissionError):
+            pass  # nothing left (or no process groups, on Windows)
 
     def kill(self) -> int:
         """End it at once with SIGKILL, with whatever it started (a worker's work horse and
@@ -127,7 +138,9 @@ class Background:
                 os.killpg(self.process.pid, signal.SIGKILL)  # its own group: start_new_session
             except (AttributeError, ProcessLookupError):  # no process groups on Windows
                 self.process.kill()
-        return self.process.wait()
+        code = self.process.wait()
+        self._kill_leftovers()  # those of a leader that had exited already
+        return code
 
     def __enter__(self) -> Background:
         return self
