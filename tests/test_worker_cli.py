@@ -3,12 +3,16 @@ lab/ part way through: an unwritten TODO is named in one line, with no traceback
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from rq import Queue, SimpleWorker
 
-from lab.support.background import start_worker
+from lab.support.background import Background, start_worker
 from lab.support.reference import copy_checkout
 from lab.support.worker_cli import exit_promptly
 
@@ -104,3 +108,35 @@ def test_an_unknown_dequeue_strategy_is_one_clear_line(python_m):
         " 'round_robin', 'random')"
     ), result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_stopping_a_background_process_also_ends_what_it_left_in_its_group(tmp_path):
+    """Background.stop() kills a child the process left running (as RQ's scheduler can be)."""
+    pid_file = tmp_path / "child.pid"
+    leave_a_child = (
+        "import subprocess, sys;"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid))"
+    )
+    process = Background("leaver", [sys.executable, "-c", leave_a_child])
+    assert process.wait(30) == 0
+    child = int(pid_file.read_text())
+    assert alive(child), "the child should still run after its parent exited"
+    process.stop()
+    deadline = time.monotonic() + 5
+    while alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(child), f"the child {child} still runs after stop()"
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` runs: a zombie (killed, not yet reaped) does not."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:  # no /proc (macOS), or gone just now
+        return True
