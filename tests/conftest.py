@@ -39,7 +39,7 @@ CLAIM_KEY = "workbook:tests:claimed"
 #: Settings a learner may have exported that the tests must not inherit.
 HERMETIC = (
     "QUEUE_NAME", "EMAIL_DELAY", "REDIS_TIMEOUT", "RESULT_TTL", "IDEMPOTENCY_TTL",
-    "JOB_TIMEOUT", "MAX_BODY_BYTES", "JOB_QUEUES",
+    "JOB_TIMEOUT", "MAX_BODY_BYTES", "JOB_QUEUES", "WEBHOOK_SECRET",
 )  # fmt: skip
 _exported: dict[str, str] = {}
 
@@ -145,7 +145,8 @@ def look_at(exc: BaseException, item: pytest.Item) -> str:
             if code.co_name == name and code.co_filename.replace("\\", "/").endswith(f"/{file}"):
                 return f"look at: {name}() in {file}"
     step = step_of_test_file(str(item.path))
-    named = [(file, name) for file, name in learner if f"{name}()" in docstring(item)]
+    said = docstring(item)  # a name as a whole word: signature() is not in verify_signature()
+    named = [(file, name) for file, name in learner if re.search(rf"\b{name}\(\)", said)]
     functions = named or ([split(function) for function in step.functions] if step else [])
     by_file: dict[str, list[str]] = {}
     for file, name in functions:

@@ -130,9 +130,12 @@ class Background:
             pass  # nothing left (or no process groups, on Windows)
 
     def kill(self) -> int:
-        """End it at once with SIGKILL, with whatever it started (a worker's work horse and
-        scheduler are in its process group): for a test that is done with it, where a
-        graceful stop would wait for a running job or the scheduler's 1 s tick."""
+        """End it at once with SIGKILL, with whatever it started in its process group (a
+        worker's scheduler, a pool's workers): for a test that is done with it, where a
+        graceful stop would wait for a running job or the scheduler's 1 s tick.
+
+        Not the work horse of a forking Worker: RQ puts it in a process group of its own,
+        so the job it runs goes on. Use --simple where the job must end too."""
         if self.running:
             try:
                 os.killpg(self.process.pid, signal.SIGKILL)  # its own group: start_new_session
