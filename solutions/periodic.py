@@ -53,4 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as <package>.periodic, not as __main__: the digest job names send_digest by its
+    # module, and a worker cannot import the scheduler's __main__.
+    from importlib import import_module
+
+    sys.exit(import_module(f"{__package__}.periodic").main())
