@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 import signal
 import sys
@@ -35,6 +36,16 @@ def start_periodic(impl: str, *args: str) -> Background:
     return process
 
 
+def arguments(job: CronJob) -> dict:
+    """The arguments the cron job's function receives, by name."""
+    try:
+        return dict(inspect.signature(job.func).bind(*job.args, **job.kwargs).arguments)
+    except TypeError as exc:
+        raise AssertionError(
+            f"{job.func_name} gets {job.args} {job.kwargs}, which do not fit it: {exc}"
+        ) from None
+
+
 def first_line(output: str, func_name: str) -> str:
     """The line where `python -m lab.periodic` says what it runs and when."""
     return next((line for line in output.splitlines() if line.startswith(func_name)), "")
@@ -55,8 +66,8 @@ def test_schedule_digest_registers_send_digest_on_the_minute(periodic, redis_con
     )
     assert job.func is periodic.send_digest, f"the job runs {job.func_name}, not send_digest"
     assert job.queue_name == "reports", f"the job goes on {job.queue_name!r}, not 'reports'"
-    assert tuple(job.args) == ("reports",), (
-        f"send_digest gets the arguments {job.args!r}, not ('reports',): args=(queue_name,)"
+    assert arguments(job) == {"queue_name": "reports"}, (
+        f"send_digest gets {arguments(job)}, not queue_name='reports': args=(queue_name,)"
     )
     assert (job.cron, job.interval) == ("* * * * *", None), (
         f"the job has cron={job.cron!r} and interval={job.interval!r}: without every, use"
@@ -78,11 +89,10 @@ def test_schedule_digest_every_n_seconds_uses_an_interval(periodic, redis_conn):
         f"the job has interval={job.interval!r} and cron={job.cron!r}: with every=2, pass"
         " interval=every and no cron"
     )
-    assert (job.func, job.queue_name, tuple(job.args)) == (
-        periodic.send_digest,
-        "default",
-        ("default",),
-    ), f"the job runs {job.func_name}{tuple(job.args)} on {job.queue_name!r}"
+    assert job.func is periodic.send_digest, f"the job runs {job.func_name}, not send_digest"
+    assert (job.queue_name, arguments(job)) == ("default", {"queue_name": "default"}), (
+        f"the job runs with {arguments(job)} on {job.queue_name!r}"
+    )
     assert job.should_run(), "an interval job runs at once when the scheduler starts"
 
 
