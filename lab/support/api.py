@@ -410,16 +410,24 @@ def deferred_reason(job: Job, waiting: list[dict]) -> str:
     blocking = [w for w in waiting if w["status"] not in ended]
     if not blocking:
         return "Every job it waits for has ended: it is being queued now."
+    ends = "ends" if tolerant else "finishes"
     lines = []
     for w in blocking:
         name = f"{(w['task'] or 'job').rpartition('.')[2]} ({w['id']})"
         if w["status"] in ("failed", "stopped", "canceled"):
-            lines.append(f"{name}, which {w['status']}: this job runs only if that one is retried")
+            lines.append(
+                f"{name}, which {w['status']}: this job will not run unless that one is"
+                " retried and finishes"
+            )
         elif w["status"] is None:
             lines.append(f"{name}, which Redis no longer holds: this job will never run")
+        elif w["status"] == "deferred":
+            lines.append(
+                f"{name}, which is deferred itself: this job runs once it {ends}, and"
+                " GET /jobs of that one says what it waits for"
+            )
         else:
-            ends = "ends" if tolerant else "finishes"
-            lines.append(f"{name}, which is {w['status']}: this job runs once that one {ends}")
+            lines.append(f"{name}, which is {w['status']}: this job runs once it {ends}")
     return "Waits for " + "; ".join(lines) + "."
 
 
