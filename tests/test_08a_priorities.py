@@ -195,3 +195,11 @@ def test_round_robin_reaches_every_worker_of_a_pool(impl, priorities, tasks, que
             f"a worker of the pool ran {names} in that order: with round_robin each worker"
             " takes a low job before high is empty (the strategy must reach each worker)"
         )
+
+
+def test_an_urgent_email_with_redis_down_is_503(api_client, closed_port):
+    """With Redis down, POST /emails with a priority answers 503 JSON saying what to do, not 500."""
+    down = api_client(f"redis://127.0.0.1:{closed_port}/0")
+    response = down.post("/emails", json={"email": "user@example.com", "priority": "high"})
+    assert response.status_code == 503, unexpected(response, 503)
+    assert "python -m lab redis start" in response.json()["detail"], response.text[:300]

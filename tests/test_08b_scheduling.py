@@ -303,3 +303,11 @@ def test_a_canceled_scheduled_email_is_never_sent(impl, client, queue):
     assert canceled.get_status() == "canceled" and canceled.started_at is None, (
         f"the canceled email ran: it is {job_outcome(canceled)}"
     )
+
+
+def test_a_scheduled_email_with_redis_down_is_503(api_client, closed_port):
+    """With Redis down, POST /emails with send_in answers 503 JSON saying what to do, not 500."""
+    down = api_client(f"redis://127.0.0.1:{closed_port}/0")
+    response = down.post("/emails", json={"email": "user@example.com", "send_in": 5})
+    assert response.status_code == 503, unexpected(response, 503)
+    assert "python -m lab redis start" in response.json()["detail"], response.text[:300]

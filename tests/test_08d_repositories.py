@@ -233,3 +233,11 @@ def test_a_bad_request_is_refused_and_queues_nothing(client, queue, body):
     assert queue.count == 0 and queue.deferred_job_registry.count == 0, "a job was queued"
     good = client.post("/repositories", json={"name": "a" * 100, "delay": 0})
     assert good.status_code == 202, f"a good request after it: {unexpected(good, 202)}"
+
+
+def test_post_with_redis_down_is_503_saying_what_to_do(api_client, closed_port):
+    """With Redis down, POST /repositories answers 503 JSON that says how to start Redis."""
+    down = api_client(f"redis://127.0.0.1:{closed_port}/0")
+    response = down.post("/repositories", json={"name": "demo"})
+    assert response.status_code == 503, unexpected(response, 503)
+    assert "python -m lab redis start" in response.json()["detail"], response.text[:300]

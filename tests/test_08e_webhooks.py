@@ -512,3 +512,11 @@ def test_twenty_deliveries_at_once_give_one_202_and_one_job_run(impl, queue):
     assert finished == ["evt_once"], f"the finished jobs are {finished}"
     job = queue.fetch_job("evt_once")
     assert job.return_value() == "Recorded payment.succeeded evt_once", job_outcome(job)
+
+
+def test_a_signed_event_with_redis_down_is_503_saying_what_to_do(api_client, closed_port):
+    """With Redis down, a correctly signed event gets 503 JSON (the provider delivers it again)."""
+    down = api_client(f"redis://127.0.0.1:{closed_port}/0")
+    response = deliver(down, signed(event("evt_down")))
+    assert response.status_code == 503, unexpected(response, 503)
+    assert "python -m lab redis start" in response.json()["detail"], response.text[:300]
