@@ -20,7 +20,8 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq.cron import CronJob, CronScheduler
 
-from .config import get_settings, hide_secrets, redis_url_problem, safe_url
+from .config import safe_url
+from .worker_cli import one_line, usable_settings
 
 ScheduleDigest = Callable[[CronScheduler, str, "int | None"], CronJob]
 
@@ -59,16 +60,10 @@ def main(module: str, argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--queue", help="the queue to put it on (default: QUEUE_NAME)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    try:
-        settings = get_settings()
-    except ValueError as exc:
-        print(f"{module}: {exc}", file=sys.stderr)
+    settings = usable_settings(module)
+    if settings is None:
         return 1
     url = safe_url(settings.redis_url)
-    problem = redis_url_problem(settings.redis_url)
-    if problem is not None:
-        print(f"{module}: {problem}", file=sys.stderr)
-        return 1
     package = module.rpartition(".")[0]
     schedule_digest: ScheduleDigest = importlib.import_module(module).schedule_digest
     get_redis: Callable[[], Redis] = importlib.import_module(f"{package}.connection").get_redis
@@ -81,14 +76,7 @@ def main(module: str, argv: Sequence[str] | None = None) -> int:
         due = ", ".join(t.strftime("%H:%M:%S") for t in next_runs(job))
         print(f"{job.func_name} {when} on {job.queue_name} at {url}; next: {due}", flush=True)
         scheduler.start()  # until SIGINT or SIGTERM
-    except NotImplementedError as exc:
-        print(f"{module}: {exc}", file=sys.stderr)
-        return 1
-    except RedisError as exc:
-        print(
-            f"Cannot reach Redis at {url} ({type(exc).__name__}: {hide_secrets(str(exc))}). "
-            "Start it with `python -m lab redis start`, or set REDIS_URL.",
-            file=sys.stderr,
-        )
+    except (NotImplementedError, RedisError) as exc:
+        print(one_line(module, url, exc), file=sys.stderr)
         return 1
     return 0

@@ -23,7 +23,7 @@ from rq import Queue, Worker
 from rq.worker import DequeueStrategy, SpawnWorker
 from rq.worker_pool import WorkerPool
 
-from .config import get_settings, hide_secrets, redis_url_problem, safe_url
+from .config import Settings, get_settings, hide_secrets, redis_url_problem, safe_url
 
 BuildWorker = Callable[[Sequence[str], bool, Redis], Worker]
 
@@ -160,16 +160,10 @@ def main(
     """Run `python -m <module>` with `argv`; returns the exit code."""
     args = parser(f"python -m {module}", description).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    try:
-        settings = get_settings()
-    except ValueError as exc:  # a setting that is not a number, or does not fit
-        print(f"{module}: {exc}", file=sys.stderr)
+    settings = usable_settings(module)
+    if settings is None:
         return 1
     url = safe_url(settings.redis_url)
-    problem = redis_url_problem(settings.redis_url)
-    if problem is not None:
-        print(f"{module}: {problem}", file=sys.stderr)
-        return 1
     try:
         connection = get_redis()
         connection.ping()
@@ -182,14 +176,33 @@ def main(
         worker = configured(worker, settings.result_ttl, args.dequeue_strategy)
         announce(type(worker).__name__, worker.queues, connection, url)
         worker.work(burst=args.burst, with_scheduler=args.with_scheduler)
-    except NotImplementedError as exc:
-        print(f"{module}: {exc}", file=sys.stderr)  # the stub names itself and its file
-        return 1
-    except RedisError as exc:
-        print(
-            f"Cannot reach Redis at {url} ({type(exc).__name__}: {hide_secrets(str(exc))}). "
-            "Start it with `python -m lab redis start`, or set REDIS_URL.",
-            file=sys.stderr,
-        )
+    except (NotImplementedError, RedisError) as exc:
+        print(one_line(module, url, exc), file=sys.stderr)
         return 1
     return 0
+
+
+def usable_settings(module: str) -> Settings | None:
+    """The settings, or None once it has printed, in one line, why they cannot be used: a
+    setting that is not a number or does not fit, or a REDIS_URL redis-py cannot use."""
+    try:
+        settings = get_settings()
+    except ValueError as exc:  # a setting that is not a number, or does not fit
+        print(f"{module}: {exc}", file=sys.stderr)
+        return None
+    problem = redis_url_problem(settings.redis_url)
+    if problem is not None:
+        print(f"{module}: {problem}", file=sys.stderr)
+        return None
+    return settings
+
+
+def one_line(module: str, url: str, exc: NotImplementedError | RedisError) -> str:
+    """What a command says before it exits 1: the stub's words (they name the function and
+    its file), or that Redis at `url` cannot be reached and what to do."""
+    if isinstance(exc, NotImplementedError):
+        return f"{module}: {exc}"
+    return (
+        f"Cannot reach Redis at {url} ({type(exc).__name__}: {hide_secrets(str(exc))}). "
+        "Start it with `python -m lab redis start`, or set REDIS_URL."
+    )
