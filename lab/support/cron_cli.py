@@ -9,8 +9,10 @@ prints one line and exits 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -19,6 +21,7 @@ from croniter import croniter
 from redis import Redis
 from redis.exceptions import RedisError
 from rq.cron import CronJob, CronScheduler
+from rq.exceptions import StopRequested
 
 from .config import safe_url
 from .worker_cli import one_line, usable_settings
@@ -67,6 +70,10 @@ def main(module: str, argv: Sequence[str] | None = None) -> int:
     package = module.rpartition(".")[0]
     schedule_digest: ScheduleDigest = importlib.import_module(module).schedule_digest
     get_redis: Callable[[], Redis] = importlib.import_module(f"{package}.connection").get_redis
+    # Until the scheduler installs its own handlers, Ctrl-C or SIGTERM ends it quietly too.
+    signal.signal(signal.SIGINT, stop_requested)
+    signal.signal(signal.SIGTERM, stop_requested)
+    scheduler = None
     try:
         connection = get_redis()
         connection.ping()
@@ -79,4 +86,12 @@ def main(module: str, argv: Sequence[str] | None = None) -> int:
     except (NotImplementedError, RedisError) as exc:
         print(one_line(module, url, exc), file=sys.stderr)
         return 1
+    except StopRequested:  # a signal before the scheduler's loop began (it handles later ones)
+        if scheduler is not None:
+            with contextlib.suppress(RedisError):
+                scheduler.register_death()
     return 0
+
+
+def stop_requested(signum: int, frame: object) -> None:
+    raise StopRequested()
