@@ -160,3 +160,14 @@ def test_a_notebook_run_against_a_stub_names_the_function_to_write(
     ran = python_m("run_until_error", f"notebooks/{notebook}.ipynb", root=root, timeout=300)
     said = ran.stdout.strip().splitlines()[-1] if ran.stdout.strip() else ran.stderr[-2000:]
     assert f"the API answered 501: {named} is not written yet" in said, said
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_a_notebook_that_starts_the_api_stops_it(path):
+    """nbval ends a kernel without its atexit handlers, so an API the notebook started and did
+    not stop outlives the run (notebook 08's did, once per run)."""
+    code = [
+        cell.source for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code"
+    ]
+    if any("notebook_api(" in source for source in code):
+        assert any("api.stop()" in source for source in code), f"{path.name} never calls api.stop()"
