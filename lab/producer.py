@@ -59,7 +59,8 @@ def create_email(body: EmailRequest, queue: EmailQueue) -> dict:
         queue = priorities.queue_for(queue, body.priority)
     if body.scheduled:  # step 08b: send later
         job = scheduling.schedule_email(queue, body)
-        return {"message": SCHEDULED_MESSAGE, "job_id": job.id, **waiting_state(job)}
+        due = waiting_state(job).get("scheduled_for")
+        return {"message": SCHEDULED_MESSAGE, "job_id": job.id, "scheduled_for": due}
     # TODO: enqueue send_fake_email with the address and the delay
     raise NotImplementedError("create_email() in lab/producer.py is not written yet")
 

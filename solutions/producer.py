@@ -61,7 +61,8 @@ def create_email(body: EmailRequest, queue: EmailQueue) -> dict:
         queue = priorities.queue_for(queue, body.priority)
     if body.scheduled:  # step 08b: send later
         job = scheduling.schedule_email(queue, body)
-        return {"message": SCHEDULED_MESSAGE, "job_id": job.id, **waiting_state(job)}
+        due = waiting_state(job).get("scheduled_for")
+        return {"message": SCHEDULED_MESSAGE, "job_id": job.id, "scheduled_for": due}
     # BEGIN SOLUTION: enqueue send_fake_email with the address and the delay
     job = queue.enqueue(send_fake_email, body.email, body.delay)
     return {"message": QUEUED_MESSAGE, "job_id": job.id}

@@ -20,8 +20,6 @@ declare; they run and find nothing to compare.)
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
@@ -36,7 +34,7 @@ from schemathesis.checks import CHECKS, load_all_checks
 
 from lab.support.config import get_settings
 from solutions.producer import app
-from solutions.webhooks import signature
+from solutions.webhooks import sign_event
 
 MAX_EXAMPLES = 200
 LEFT_OUT: dict[str, str] = {}  # check name -> why it is left out
@@ -73,11 +71,6 @@ def map_body(context, body):
     return body
 
 
-def json_bytes(body: object) -> bytes:
-    """`body` as schemathesis' ASGI transport sends it: requests' json=, json.dumps()."""
-    return json.dumps(body, allow_nan=False).encode()
-
-
 @schemathesis.hook
 def before_call(context, case, **kwargs):
     """Before each request of every phase: an email's send_at in the past moves a day ahead;
@@ -89,15 +82,10 @@ def before_call(context, case, **kwargs):
         if moved is not case.body:  # assigning marks the body changed: it is checked again
             case.body = moved
         return
-    if case.operation.path != "/webhooks/payments" or case.body is None:
-        return
-    try:
-        raw = json_bytes(case.body)
-    except (TypeError, ValueError):
-        return
-    stamp = int(time.time())
-    mac = signature(get_settings().webhook_secret, stamp, raw)
-    case.headers = {**(case.headers or {}), "Signature": f"t={stamp},v1={mac}"}
+    if case.operation.path == "/webhooks/payments" and case.body is not None:
+        # sign_event() encodes with json.dumps(), as the transport (requests' json=) does
+        signed = sign_event(case.body)[1]["Signature"]
+        case.headers = {**(case.headers or {}), "Signature": signed}
 
 
 def one_time_to_come(body: object) -> object:

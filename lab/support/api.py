@@ -24,7 +24,7 @@ import json
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from types import ModuleType
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError, ResponseValidationError
@@ -60,8 +60,8 @@ _SECONDS = {"ge": 0, "le": MAX_WORK, "strict": True, "allow_inf_nan": False}
 
 #: The priorities of POST /emails, most urgent first (step 08a): each is a queue of that name,
 #: except "default", which is the app's queue (QUEUE_NAME).
-PRIORITIES = ("high", "default", "low")
 Priority = Literal["high", "default", "low"]
+PRIORITIES: tuple[str, ...] = get_args(Priority)
 #: The longest send_in (step 08b): one year.
 MAX_AHEAD = timedelta(days=365)
 
@@ -160,8 +160,6 @@ class NewsletterRequest(BaseModel):
         return self
 
 
-#: The steps of POST /repositories (step 08d), in the order they run.
-REPOSITORY_STEPS = ("create", "files", "webhooks", "cleanup")
 #: The seconds each fake step of a repository may take.
 MAX_STEP_SECONDS = 30
 
@@ -330,15 +328,7 @@ def app_queue(app: FastAPI) -> Queue:
 def with_job_timeout(queue: Queue, seconds: int) -> Queue:
     """The same queue (name, connection, job class, serializer) whose jobs get `seconds` as
     their timeout unless `enqueue()` says otherwise (RQ's default is 180 s)."""
-    return type(queue)(
-        queue.name,
-        connection=queue.connection,
-        default_timeout=seconds,
-        is_async=queue.is_async,
-        job_class=queue.job_class,
-        serializer=queue.serializer,
-        death_penalty_class=queue.death_penalty_class,
-    )
+    return sibling_queue(queue, queue.name, seconds)
 
 
 def email_queue(request: Request) -> Queue:
@@ -350,13 +340,13 @@ def email_queue(request: Request) -> Queue:
 EmailQueue = Annotated[Queue, Depends(email_queue)]
 
 
-def sibling_queue(queue: Queue, name: str) -> Queue:
+def sibling_queue(queue: Queue, name: str, timeout: int | None = None) -> Queue:
     """A queue named `name`, otherwise like `queue`: same connection, job class, serializer
-    and job timeout."""
+    and job timeout (or `timeout`, when given)."""
     return type(queue)(
         name,
         connection=queue.connection,
-        default_timeout=queue._default_timeout,
+        default_timeout=queue._default_timeout if timeout is None else timeout,
         is_async=queue.is_async,
         job_class=queue.job_class,
         serializer=queue.serializer,

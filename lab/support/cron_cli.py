@@ -15,7 +15,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from croniter import croniter
 from redis import Redis
@@ -41,13 +41,14 @@ def seconds(text: str) -> int:
 
 
 def next_runs(job: CronJob, count: int = 3, start: datetime | None = None) -> list[datetime]:
-    """The next `count` times `job` is due after `start` (default: now), in local time."""
+    """The next `count` times `job` is due from `start` (default: now), in local time: on
+    its cron expression, or every `interval` seconds from `start` (RQ runs an interval job
+    at once)."""
     start = (start or datetime.now()).astimezone()
     if job.cron:
         times = croniter(job.cron, start.replace(tzinfo=None))
         return [times.get_next(datetime).astimezone() for _ in range(count)]
-    step = job.interval or 0
-    return [start.fromtimestamp(start.timestamp() + step * i).astimezone() for i in range(count)]
+    return [start + timedelta(seconds=(job.interval or 0) * i) for i in range(count)]
 
 
 def main(module: str, argv: Sequence[str] | None = None) -> int:
