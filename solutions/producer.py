@@ -11,7 +11,8 @@ request that asks for them.
 `app`, at the end, is assembled from routers: this file's, those of the files of later
 steps (lab/status.py, lab/failures.py, ...) and the provided one. The models, the queue each
 endpoint receives (EmailQueue), the 503 answer when Redis is down, GET /health,
-POST /newsletters and GET /failures are provided, in lab/support/api.py.
+POST /newsletters and GET /failures are provided, in lab/support/api.py; so are GET /metrics
+(lab/support/metrics.py) and the dashboard at /dashboard.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ from lab.support.api import (
     provided_router,
     waiting_state,
 )
+from lab.support.metrics import metrics_router
 
-from . import failures, priorities, repositories, scheduling, status, tasks, webhooks
+from . import failures, priorities, repositories, scheduling, stats, status, tasks, webhooks
 from .connection import get_queue
 from .tasks import send_fake_email
 
@@ -80,6 +82,8 @@ app = create_app(
         failures.router,  # step 06: POST /jobs/{job_id}/retry and /cancel
         repositories.router,  # step 08d: POST /repositories
         webhooks.router,  # step 08e: POST /webhooks/payments
+        stats.router,  # step 09: GET /stats
+        metrics_router(stats.read_stats),  # GET /metrics, from your GET /stats numbers
     ],
     description="The workbook's producer.",
     # step 06: a POST with an Idempotency-Key header runs once

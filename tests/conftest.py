@@ -39,7 +39,7 @@ CLAIM_KEY = "workbook:tests:claimed"
 #: Settings a learner may have exported that the tests must not inherit.
 HERMETIC = (
     "QUEUE_NAME", "EMAIL_DELAY", "REDIS_TIMEOUT", "RESULT_TTL", "IDEMPOTENCY_TTL",
-    "JOB_TIMEOUT", "MAX_BODY_BYTES", "JOB_QUEUES", "WEBHOOK_SECRET",
+    "JOB_TIMEOUT", "MAX_BODY_BYTES", "JOB_QUEUES", "WEBHOOK_SECRET", "WORKER_TTL",
 )  # fmt: skip
 _exported: dict[str, str] = {}
 

@@ -414,6 +414,8 @@ def test_every_error_status_an_endpoint_answers_is_documented_with_its_json_shap
         "POST /jobs/{job_id}/cancel": {200, 404, 409, 413, 422, 503},
         "POST /repositories": {202, 400, 409, 413, 422, 503},
         "POST /webhooks/payments": {200, 202, 400, 409, 413, 422, 503},
+        "GET /stats": {200, 413, 503},
+        "GET /metrics": {200, 413, 503},
     }
     assert codes == expected
     for name, statuses in codes.items():

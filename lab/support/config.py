@@ -32,6 +32,10 @@ class Settings:
     result_ttl: int
     """Seconds Redis keeps a finished job and its result: RESULT_TTL (500, RQ's default).
     After that, GET /jobs/{id} answers 404."""
+    worker_ttl: int
+    """Seconds a worker started by `python -m lab.worker` counts as alive after its last
+    heartbeat: WORKER_TTL (420, RQ's default). An idle worker sends one every WORKER_TTL - 15
+    seconds (at least every second); Redis forgets a worker silent for WORKER_TTL + 60 s."""
     idempotency_ttl: int
     """Seconds an Idempotency-Key is remembered: IDEMPOTENCY_TTL (86400, one day)."""
     job_timeout: int
@@ -100,6 +104,7 @@ def get_settings() -> Settings:
         queue_name=os.environ.get("QUEUE_NAME") or "default",
         redis_data_dir=Path(os.environ.get("REDIS_DATA_DIR") or PROJECT_ROOT / ".redis"),
         result_ttl=_seconds("RESULT_TTL", 500),
+        worker_ttl=_seconds("WORKER_TTL", 420),
         idempotency_ttl=_seconds("IDEMPOTENCY_TTL", 86400),
         job_timeout=_seconds("JOB_TIMEOUT", 180),
         max_body_bytes=_seconds("MAX_BODY_BYTES", 65536),

@@ -186,6 +186,17 @@ STEPS: tuple[Step, ...] = (
         " seconds from now, or no v1 equal by hmac.compare_digest; queue_payment() enqueues with"
         " job_id=event['id'], unique=True and catches DuplicateJobError.",
     ),
+    Step(
+        "09",
+        "Monitoring: GET /stats",
+        "notebooks/09_monitoring.ipynb",
+        ("lab/stats.py:queue_stats", "lab/stats.py:worker_stats"),
+        "tests/test_09_stats.py",
+        "queue_stats() counts with queue.count and queue.<status>_job_registry.count, and"
+        " ages the job at the head, queue.get_job_ids(0, 1), by (now - job.enqueued_at)"
+        ".total_seconds(); worker_stats() gives worker.queue_names(), get_state(),"
+        " get_current_job_id() and (now - worker.last_heartbeat).total_seconds().",
+    ),
 )
 
 

@@ -114,26 +114,27 @@ def exit_promptly(worker: Worker) -> Worker:
     return worker
 
 
-def configured(worker: Worker, result_ttl: int, strategy: str = "default") -> Worker:
-    """`worker` as this command runs every worker: results kept `result_ttl` seconds
-    (RESULT_TTL), jobs taken from its queues by `strategy` (--dequeue-strategy), and no
-    second lost at exit (exit_promptly)."""
-    worker.default_result_ttl = result_ttl
+def configured(worker: Worker, settings: Settings, strategy: str = "default") -> Worker:
+    """`worker` as this command runs every worker: results kept RESULT_TTL seconds, a
+    heartbeat at least every WORKER_TTL - 15 s, jobs taken from its queues by `strategy`
+    (--dequeue-strategy), and no second lost at exit (exit_promptly)."""
+    worker.default_result_ttl = settings.result_ttl
+    worker.worker_ttl = settings.worker_ttl
     if strategy != DequeueStrategy.DEFAULT.value:  # a pool calls work() without a strategy
         worker.work = functools.partial(worker.work, dequeue_strategy=DequeueStrategy(strategy))
     return exit_promptly(worker)
 
 
 def with_settings(
-    worker_class: type[Worker], result_ttl: int, strategy: str = "default"
+    worker_class: type[Worker], settings: Settings, strategy: str = "default"
 ) -> Callable[..., Worker]:
     """What a pool calls, in each worker's process, to make that worker: `worker_class`,
     configured() as a single worker is."""
-    return lambda *args, **kwargs: configured(worker_class(*args, **kwargs), result_ttl, strategy)
+    return lambda *args, **kwargs: configured(worker_class(*args, **kwargs), settings, strategy)
 
 
 def run_pool(
-    module: str, args: argparse.Namespace, connection: Redis, url: str, result_ttl: int
+    module: str, args: argparse.Namespace, connection: Redis, url: str, settings: Settings
 ) -> None:
     """Build the pool with the learner's build_pool() (`<package>.pool`) and run it until
     it is stopped (or, with --burst, until its workers find the queues empty)."""
@@ -144,7 +145,7 @@ def run_pool(
         worker_class = importlib.import_module(module).worker_class(args.simple)
     build_pool = importlib.import_module(f"{package}.pool").build_pool
     pool: WorkerPool = build_pool(args.queues, args.processes, worker_class, connection)
-    pool.worker_class = with_settings(pool.worker_class, result_ttl, args.dequeue_strategy)
+    pool.worker_class = with_settings(pool.worker_class, settings, args.dequeue_strategy)
     who = f"WorkerPool of {pool.num_workers} {worker_class.__name__}s"
     announce(who, pool.queues, connection, url)
     pool.start(burst=args.burst, logging_level="INFO")
@@ -168,12 +169,12 @@ def main(
         connection = get_redis()
         connection.ping()
         if args.processes:
-            run_pool(module, args, connection, url, settings.result_ttl)
+            run_pool(module, args, connection, url, settings)
             return 0
         worker = build_worker(args.queues, args.simple, connection)
         if args.spawn:  # the same queues and connection, in the class that spawns
             worker = SpawnWorker(worker.queues, connection=connection)
-        worker = configured(worker, settings.result_ttl, args.dequeue_strategy)
+        worker = configured(worker, settings, args.dequeue_strategy)
         announce(type(worker).__name__, worker.queues, connection, url)
         worker.work(burst=args.burst, with_scheduler=args.with_scheduler)
     except (NotImplementedError, RedisError) as exc:

@@ -1,0 +1,61 @@
+"""Step 09 - YOUR FILE (lab/stats.py): GET /stats, what the queues and workers do right now.
+
+A queue that only grows, failures that pile up, a job that waits longer and longer, a
+worker whose heartbeat stopped: each shows in these numbers before anyone complains. RQ
+keeps them all in Redis: a list per queue, a registry per status, a key per worker.
+
+You write queue_stats() and worker_stats(). read_stats() and the endpoint are provided;
+GET /metrics (Prometheus, lab/support/metrics.py) is built on read_stats() too.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from fastapi import APIRouter
+from rq import Queue, Worker
+
+from lab.support.api import EmailQueue, served_queues, sibling_queue
+from lab.support.monitor import Stats, finished_since
+
+router = APIRouter()
+
+
+def queue_stats(queue: Queue, now: datetime) -> dict:
+    """`queue`'s numbers at `now`: {"name", "queued", "started", "finished", "failed",
+    "scheduled", "deferred", "canceled", "oldest_queued_age"}. The counts come from the
+    queue's length and its registries; oldest_queued_age is the seconds since the job at
+    the head of the queue was queued (enqueued_at), or None when the queue is empty."""
+    # TODO: queue.count, queue.<status>_job_registry.count; the head: get_job_ids(0, 1)
+    raise NotImplementedError("queue_stats() in lab/stats.py is not written yet")
+
+
+def worker_stats(worker: Worker, now: datetime) -> dict:
+    """`worker`'s numbers at `now`: {"name", "queues", "state", "current_job",
+    "seconds_since_heartbeat"} - its queues' names, get_state(), the id of the job it runs
+    (None when idle) and the seconds since its last_heartbeat (None if it never sent one)."""
+    # TODO: worker.queue_names(), get_state(), get_current_job_id(), last_heartbeat
+    raise NotImplementedError("worker_stats() in lab/stats.py is not written yet")
+
+
+def read_stats(queue: Queue) -> dict:
+    """The numbers GET /stats answers, read now: each queue this API serves (the app's,
+    high, low and JOB_QUEUES), every worker on this Redis database, and how many jobs of
+    those queues finished in the last minute."""
+    now = datetime.now(timezone.utc)
+    queues = [sibling_queue(queue, name) for name in served_queues(queue)]
+    workers = sorted(Worker.all(connection=queue.connection), key=lambda worker: worker.name)
+    return {
+        "at": now,
+        "queues": [queue_stats(each, now) for each in queues],
+        "workers": [worker_stats(worker, now) for worker in workers],
+        "finished_last_minute": finished_since(queues, now - timedelta(minutes=1)),
+    }
+
+
+@router.get("/stats", response_model=Stats)
+def get_stats(queue: EmailQueue) -> dict:
+    """What the queues and workers are doing now: per queue, its jobs by status and how
+    long the next job has waited; per worker, its state, job and last heartbeat; and the
+    jobs finished in the last minute."""
+    return read_stats(queue)
