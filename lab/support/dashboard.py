@@ -43,8 +43,9 @@ JOB_PATH = re.compile(r"/job/(?P<job_id>.*)", re.DOTALL)
 
 
 def mount_dashboard(app: FastAPI, path: str = "/dashboard") -> None:
-    """Serve rq-dashboard-fast under `path` in `app`, behind DashboardGuard. It is not in
-    the app's OpenAPI schema (/docs): a mounted app never is."""
+    """Serve rq-dashboard-fast under `path` in `app`, behind DashboardGuard, and answer
+    GET /favicon.ico with 204. Neither is in the app's OpenAPI schema (/docs): a mounted
+    app never is."""
     with warnings.catch_warnings():
         # Its constructor passes root_path to FastAPI, which FastAPI now deprecates.
         warnings.simplefilter("ignore", FastAPIDeprecationWarning)
@@ -55,6 +56,9 @@ def mount_dashboard(app: FastAPI, path: str = "/dashboard") -> None:
     # that of an app mounted in another (step 04's app serves the producer under /queued).
     dashboard.root_path = ""
     app.mount(path, DashboardGuard(app, dashboard), name="dashboard")
+    # A browser asks the site for its icon; the dashboard's pages name none. 204 instead of a
+    # 404, which the browser's console would show as an error on every page.
+    app.add_api_route("/favicon.ico", lambda: Response(status_code=204), include_in_schema=False)
 
 
 def dashboard_url() -> str:
