@@ -110,6 +110,12 @@ def test_the_dashboard_is_not_in_the_openapi_schema(api):
     assert not [path for path in paths if path.startswith("/dashboard")]
 
 
+def test_the_site_icon_is_204_so_a_browser_logs_no_error(api):
+    """A browser asks every site for /favicon.ico; a 404 would be an error in its console."""
+    assert api.get("/favicon.ico").status_code == 204
+    assert "/favicon.ico" not in api.get("/openapi.json").json()["paths"]
+
+
 def test_the_dashboard_has_no_docs_of_its_own(api):
     assert api.get("/dashboard/docs").status_code == 404
     assert api.get("/dashboard/openapi.json").status_code == 404
