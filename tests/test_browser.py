@@ -48,9 +48,10 @@ def chromium() -> str:
     return found
 
 
-def expected_counts(connection: Redis) -> dict[str, dict[str, int]]:
-    """Per queue, the counts the dashboard must show: RQ's own (the queue's length, its
-    registries' sizes). GET /stats gives the same, once it exists."""
+def expected_counts(api_url: str, connection: Redis) -> dict[str, dict[str, int]]:
+    """Per queue, {column: count} as the dashboard must show it: RQ's own counts (the
+    queue's length, its registries' sizes). GET /stats of the API at `api_url` gives the
+    same, under the same names, once it exists."""
     registries = {
         "started": StartedJobRegistry,
         "failed": FailedJobRegistry,
@@ -119,7 +120,7 @@ def test_the_dashboard_in_a_browser_shows_rqs_counts_without_errors(scene, redis
     with open_page(f"{api.url}/dashboard/queues") as (page, errors):
         page.wait_for_function(RENDERED)
         shown = table_counts(page)
-        assert shown == expected_counts(redis_conn), api.output()
+        assert shown == expected_counts(api.url, redis_conn), api.output()
         assert shown["default"]["finished"] == 3 and shown["high"]["failed"] == 2
         assert shown["low"]["queued"] == 2 and shown["default"]["started"] == 1
         assert shown["default"]["deferred"] == 1 and shown["low"]["canceled"] == 1
