@@ -136,6 +136,8 @@ REQUESTS = [
     ("GET", "/jobs/some-job", None, {}),
     ("GET", "/failures", None, {}),
     ("GET", "/health", None, {}),
+    ("GET", "/dashboard/queues", None, {}),  # a 503 page
+    ("GET", "/dashboard/queues/json", None, {}),
 ]
 
 

@@ -1,6 +1,8 @@
 """PROVIDED support code: you do not edit anything in lab/support/.
 
     api.py          the producer's models, provided endpoints, and create_app()
+    dashboard.py    RQ's web dashboard (rq-dashboard-fast) at /dashboard, guarded
+    browser.py      a headless Chromium for notebooks and tests (Playwright)
     errors.py       the API's error answers: their JSON shape, short and always writable
     body_limit.py   413 for a request body over MAX_BODY_BYTES, without reading it
     worker_cli.py   the command line of `python -m lab.worker`

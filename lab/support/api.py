@@ -12,7 +12,7 @@
   with your routers (steps 02, 05 and 06), so that `uvicorn lab.producer:app` serves them.
   It also adds what guards every endpoint: a limit on body sizes (body_limit.py), error
   answers that can always be written (errors.py), and their documentation in the OpenAPI
-  schema (/docs).
+  schema (/docs); and RQ's web dashboard, rq-dashboard-fast, at /dashboard (dashboard.py).
 
 Limits that come from settings (JOB_TIMEOUT, MAX_BODY_BYTES) are read when this module is
 imported, that is when the API starts.
@@ -472,17 +472,21 @@ def own_job_id(
 JobId = Annotated[str, Depends(own_job_id)]
 
 
+def unavailable_detail(exc: RedisError) -> str:
+    """What a 503 says when Redis is down or silent, or REDIS_URL unusable: what to do,
+    without the password of REDIS_URL."""
+    if isinstance(exc, BadRedisUrl):
+        return f"{exc} Fix REDIS_URL, then start the API again."
+    url = safe_url(get_settings().redis_url)
+    return (
+        f"Redis is not reachable at {url} ({type(exc).__name__}: {hide_secrets(str(exc))})."
+        " Start it with `python -m lab redis start`, or set REDIS_URL, then try again."
+    )
+
+
 async def redis_unavailable(request: Request, exc: RedisError) -> JSONResponse:
     """Redis down or silent: answer 503 with what to do, instead of a 500."""
-    if isinstance(exc, BadRedisUrl):
-        detail = f"{exc} Fix REDIS_URL, then start the API again."
-    else:
-        url = safe_url(get_settings().redis_url)
-        detail = (
-            f"Redis is not reachable at {url} ({type(exc).__name__}: {hide_secrets(str(exc))})."
-            " Start it with `python -m lab redis start`, or set REDIS_URL, then try again."
-        )
-    return JSONResponse(status_code=503, content={"detail": detail})
+    return JSONResponse(status_code=503, content={"detail": unavailable_detail(exc)})
 
 
 # --- the error answers each endpoint documents -----------------------------------------------
@@ -571,6 +575,9 @@ def create_app(
         )
     # Added last, so it is the outermost: a body is counted before anything reads it.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=_settings.max_body_bytes)
+    from .dashboard import mount_dashboard  # noqa: PLC0415 (dashboard.py imports this module)
+
+    mount_dashboard(app)  # notebook 09: rq-dashboard-fast at /dashboard, guarded
     return app
 
 

@@ -1,0 +1,149 @@
+"""The dashboard (/dashboard, rq-dashboard-fast) in a real headless browser: Playwright
+driving the Chromium or Chrome installed here (lab/support/browser.py), against the reference
+producer served by uvicorn and a real worker. The page loads without an error, its table
+shows for each of the workbook's queues the counts RQ itself gives, its workers page lists
+the worker, and a stale link to a job shows the 404 page.
+
+Skipped when no browser is found, unless CI is set: then it fails. Not an exercise test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+from redis import Redis
+from rq import Queue, Worker
+from rq.registry import (
+    CanceledJobRegistry,
+    DeferredJobRegistry,
+    FailedJobRegistry,
+    FinishedJobRegistry,
+    StartedJobRegistry,
+)
+
+from lab.support.background import start_api, start_worker
+from lab.support.browser import find_chromium, missing_browser, open_page
+from lab.support.helpers import poll
+from solutions import tasks
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+ADDRESS = "user@example.com"
+#: The workbook's queues: the app's (QUEUE_NAME) and the priorities' (step 08a).
+QUEUES = ("default", "high", "low")
+#: The columns of the dashboard's queues table, in its order.
+COLUMNS = ("queued", "started", "failed", "deferred", "finished", "canceled")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    found = find_chromium()
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set, so the browser test must run. {missing_browser()}")
+        pytest.skip(missing_browser())
+    return found
+
+
+def expected_counts(api_url: str, connection: Redis) -> dict[str, dict[str, int]]:
+    """Per queue, {column: count} as the dashboard must show it: RQ's own counts (the
+    queue's length, its registries' sizes). GET /stats of the API at `api_url` gives the
+    same, under the same names, once it exists."""
+    registries = {
+        "started": StartedJobRegistry,
+        "failed": FailedJobRegistry,
+        "deferred": DeferredJobRegistry,
+        "finished": FinishedJobRegistry,
+        "canceled": CanceledJobRegistry,
+    }
+    counts = {}
+    for name in QUEUES:
+        queue = Queue(name, connection=connection)
+        counts[name] = {"queued": queue.count}
+        for column, registry in registries.items():
+            counts[name][column] = registry(queue=queue).count
+    return counts
+
+
+@pytest.fixture
+def scene(redis_conn: Redis, chromium: str) -> Iterator[dict]:
+    """Jobs in every state the table shows, a worker on default and high (none on low),
+    and the API: {"api": ..., "worker": ...}."""
+    default, high, low = (Queue(name, connection=redis_conn) for name in QUEUES)
+    for _ in range(3):
+        default.enqueue(tasks.send_fake_email, ADDRESS, 0)  # finished
+    for _ in range(2):  # failed: a mail server that never answers, and no retry
+        high.enqueue(tasks.send_flaky_email, ADDRESS, 99)
+    waiting = low.enqueue(tasks.send_fake_email, ADDRESS, 0)  # queued: no worker on low
+    low.enqueue(tasks.send_fake_email, ADDRESS, 0)
+    low.enqueue(tasks.send_fake_email, ADDRESS, 0).cancel()  # canceled
+    default.enqueue(tasks.send_fake_email, ADDRESS, 0, depends_on=waiting)  # deferred
+    with start_worker("default", "high", "--simple", package="solutions") as worker:
+        poll(
+            lambda: (len(FinishedJobRegistry(queue=default)), len(FailedJobRegistry(queue=high))),
+            lambda done: done == (3, 2),
+            "3 finished and 2 failed jobs",
+            timeout=10,
+        )
+        running = default.enqueue(tasks.send_fake_email, ADDRESS, 60)  # started
+        poll(running.get_status, lambda status: status == "started", "a job started", 10)
+        with start_api(package="solutions") as api:
+            yield {"api": api, "worker": worker}
+        worker.kill()  # not stop(): that would wait for the running job
+
+
+#: True once the page's script has drawn the table from the counts it fetched (/queues/json):
+#: its rows replace those the server wrote, whose menus have ids "tmenu-ssr-<queue>".
+RENDERED = """() => {
+  const rows = document.querySelectorAll('#queues tbody tr');
+  return rows.length > 0 && !document.querySelector('#queues tbody [id^="tmenu-ssr-"]');
+}"""
+
+
+def table_counts(page: Page) -> dict[str, dict[str, int]]:
+    """The dashboard's queues table as the browser shows it: {queue: {column: count}}."""
+    rows = page.locator("#queues tbody tr").evaluate_all(
+        "rows => rows.map(row => Array.from(row.cells, cell => cell.innerText.trim()))"
+    )
+    return {row[0]: counts_of(row[1 : 1 + len(COLUMNS)]) for row in rows}
+
+
+def counts_of(cells: list[str]) -> dict[str, int]:
+    return dict(zip(COLUMNS, map(int, cells), strict=True))
+
+
+def test_the_dashboard_in_a_browser_shows_rqs_counts_without_errors(scene, redis_conn):
+    api = scene["api"]
+    with open_page(f"{api.url}/dashboard/queues") as (page, errors):
+        page.wait_for_function(RENDERED)
+        shown = table_counts(page)
+        assert shown == expected_counts(api.url, redis_conn), api.output()
+        assert shown["default"]["finished"] == 3 and shown["high"]["failed"] == 2
+        assert shown["low"]["queued"] == 2 and shown["default"]["started"] == 1
+        assert shown["default"]["deferred"] == 1 and shown["low"]["canceled"] == 1
+        page.wait_for_load_state("networkidle")
+        assert errors == [], errors
+
+        page.goto(f"{api.url}/dashboard/workers")
+        page.wait_for_load_state("networkidle")
+        (worker,) = Worker.all(connection=redis_conn)
+        assert worker.name in page.locator("#workers").inner_text()
+        assert errors == [], errors
+
+
+def test_a_stale_job_link_in_a_browser_is_the_404_page(scene, redis_conn):
+    api = scene["api"]
+    job = Queue("low", connection=redis_conn).enqueue(tasks.send_fake_email, ADDRESS, 0)
+    job.delete()  # as Redis drops a finished job after RESULT_TTL
+    with open_page(f"{api.url}/dashboard/queues") as (page, errors):
+        response = page.goto(f"{api.url}/dashboard/job/{job.id}")
+        assert response.status == 404
+        assert page.locator("h1").inner_text() == "No such job"
+        assert f"No job {job.id} in Redis" in page.locator("body").inner_text()
+        page.get_by_role("link", name="Back to the dashboard's queues").click()
+        page.wait_for_url("**/dashboard/queues")
+        page.wait_for_selector("#queues tbody tr")
+    assert "Traceback" not in api.output()

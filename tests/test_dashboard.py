@@ -1,0 +1,255 @@
+"""rq-dashboard-fast at /dashboard in the producer (provided code: lab/support/dashboard.py),
+in this process with TestClient: its pages, the 404 page of a job Redis does not hold (where
+rq-dashboard-fast alone answers 500 and logs a traceback), and the 503 page when Redis is
+down. tests/test_browser.py loads it in a real browser.
+
+None of these tests checks learner code, so none is an exercise test: they run on the
+reference producer whatever --impl says."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from redis import Redis
+from rq import Queue
+
+from lab.support.config import get_settings
+from lab.support.dashboard import dashboard_url
+from solutions import tasks
+
+ADDRESS = "user@example.com"
+SECRET = "s3cret-Pa55"
+
+
+def fresh(app: FastAPI) -> FastAPI:
+    """`app` (and the apps it mounts) with no queue made yet: its next request makes one on
+    REDIS_URL."""
+    for each in [app, *(r.app for r in app.routes if isinstance(getattr(r, "app", None), FastAPI))]:
+        each.state.queue = None
+        each.dependency_overrides.clear()
+    return app
+
+
+@pytest.fixture
+def api(redis_conn: Redis) -> Iterator[TestClient]:
+    """The reference producer in this process, on the tests' database (emptied first)."""
+    from solutions.producer import app
+
+    with TestClient(fresh(app)) as client:
+        yield client
+    fresh(app)
+
+
+@pytest.fixture
+def down_api(request, monkeypatch, closed_port, silent_port) -> Iterator[TestClient]:
+    """The reference producer with REDIS_URL (holding a password) on a port where nothing
+    listens ("down") or where nothing answers ("silent")."""
+    from solutions.producer import app
+
+    port = closed_port if request.param == "down" else silent_port
+    monkeypatch.setenv("REDIS_URL", f"redis://:{SECRET}@127.0.0.1:{port}/0")
+    with TestClient(fresh(app)) as client:
+        yield client
+    fresh(app)
+
+
+def assert_no_traceback_logged(caplog: pytest.LogCaptureFixture) -> None:
+    logged = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert not logged, [r.getMessage() for r in logged]
+
+
+# --- the pages ------------------------------------------------------------------------------
+
+
+def test_the_queues_page_lists_the_apps_queues_with_their_counts(api, redis_conn):
+    app_queue = get_settings().queue_name
+    for _ in range(3):
+        Queue(app_queue, connection=redis_conn).enqueue(tasks.send_fake_email, ADDRESS, 0)
+    Queue("high", connection=redis_conn).enqueue(tasks.send_fake_email, ADDRESS, 0)
+
+    page = api.get("/dashboard/queues")
+    assert page.status_code == 200, page.text
+    assert page.headers["content-type"].startswith("text/html")
+    assert f">{app_queue}</a>" in page.text and ">high</a>" in page.text
+    counts = {q["queue_name"]: q["queued"] for q in api.get("/dashboard/queues/json").json()}
+    assert counts == {app_queue: 3, "high": 1}
+
+
+def test_dashboard_redirects_to_its_queues_page(api):
+    response = api.get("/dashboard", follow_redirects=True)
+    assert response.status_code == 200
+    assert str(response.url).endswith("/dashboard/queues")
+
+
+# rq-dashboard-fast's job page reads job.exc_info and job.result, which RQ 3 deprecates.
+@pytest.mark.filterwarnings("ignore:job.exc_info is deprecated:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:job.result is deprecated:DeprecationWarning")
+def test_a_jobs_page_shows_the_job(api, redis_conn, caplog):
+    job = Queue(connection=redis_conn).enqueue(tasks.send_fake_email, ADDRESS, 0)
+    page = api.get(f"/dashboard/job/{job.id}")
+    assert page.status_code == 200, page.text
+    assert job.id in page.text and "send_fake_email" in page.text
+    assert_no_traceback_logged(caplog)
+
+
+def test_the_workers_page_answers(api):
+    page = api.get("/dashboard/workers")
+    assert page.status_code == 200, page.text
+    assert 'id="workers"' in page.text
+
+
+def test_the_dashboard_is_not_in_the_openapi_schema(api):
+    """/docs documents the API; the dashboard is a mounted app, not an endpoint of it."""
+    paths = api.get("/openapi.json").json()["paths"]
+    assert "/health" in paths
+    assert not [path for path in paths if path.startswith("/dashboard")]
+
+
+def test_the_site_icon_is_204_so_a_browser_logs_no_error(api):
+    """A browser asks every site for /favicon.ico; a 404 would be an error in its console."""
+    assert api.get("/favicon.ico").status_code == 204
+    assert "/favicon.ico" not in api.get("/openapi.json").json()["paths"]
+
+
+def test_the_dashboard_has_no_docs_of_its_own(api):
+    assert api.get("/dashboard/docs").status_code == 404
+    assert api.get("/dashboard/openapi.json").status_code == 404
+
+
+# --- a job Redis does not hold: 404 ---------------------------------------------------------
+
+STALE = [
+    ("GET", "/dashboard/job/{id}"),
+    ("DELETE", "/dashboard/job/{id}"),
+    ("POST", "/dashboard/job/{id}/requeue"),
+]
+
+
+def assert_no_such_job_page(response, shown: str) -> None:
+    assert response.status_code == 404, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    assert f"No job <code>{shown}</code> in Redis" in response.text
+    assert "expired after RESULT_TTL seconds" in response.text
+    assert '<a href="/dashboard/queues">' in response.text
+
+
+@pytest.mark.parametrize(("method", "path"), STALE, ids=[m for m, _ in STALE])
+def test_a_job_that_expired_is_a_404_page_naming_it(api, redis_conn, caplog, method, path):
+    job = Queue(connection=redis_conn).enqueue(tasks.send_fake_email, ADDRESS, 0)
+    job.delete()  # as Redis drops a finished job after RESULT_TTL
+    response = api.request(method, path.format(id=job.id))
+    assert_no_such_job_page(response, job.id)
+    assert_no_traceback_logged(caplog)
+
+
+ODD_IDS = {
+    "script": ("%3Cscript%3Ealert(1)%3C%2Fscript%3E", "&lt;script&gt;alert(1)&lt;/script&gt;"),
+    "slash": ("a%2Fb", "a/b"),
+    "unicode": ("%C3%A9t%C3%A9-%E2%9C%93", "été-✓"),
+    "quote": ("it's%22", "it&#x27;s&quot;"),
+    "long": ("x" * 10_000, "x" * 10_000),
+}
+
+
+@pytest.mark.parametrize(("method", "path"), STALE, ids=[m for m, _ in STALE])
+@pytest.mark.parametrize(("sent", "shown"), ODD_IDS.values(), ids=ODD_IDS.keys())
+def test_an_odd_job_id_is_named_escaped_in_the_404(api, caplog, method, path, sent, shown):
+    response = api.request(method, path.format(id=sent))
+    assert_no_such_job_page(response, shown)
+    assert "<script>" not in response.text
+    assert_no_traceback_logged(caplog)
+
+
+def test_a_key_that_is_not_a_job_is_a_404_too(api, redis_conn, caplog):
+    """rq-dashboard-fast would read it as a job hash and answer 500 (WRONGTYPE)."""
+    redis_conn.set("rq:job:not-a-hash", "x")
+    assert_no_such_job_page(api.get("/dashboard/job/not-a-hash"), "not-a-hash")
+    assert_no_traceback_logged(caplog)
+
+
+# --- Redis down: 503 ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("down_api", ["down", "silent"], indirect=True)
+@pytest.mark.parametrize(
+    "path", ["/dashboard/queues", "/dashboard/workers", "/dashboard/job/some-job"]
+)
+def test_with_redis_down_a_page_is_503_saying_what_to_do(down_api, caplog, path):
+    started = time.monotonic()
+    response = down_api.get(path)
+    assert response.status_code == 503, response.text
+    assert time.monotonic() - started < 2, "the guard waited longer than REDIS_TIMEOUT"
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Redis is not reachable at redis://:***@127.0.0.1:" in response.text
+    assert "python -m lab redis start" in response.text
+    assert SECRET not in response.text
+    assert_no_traceback_logged(caplog)
+
+
+@pytest.mark.parametrize("down_api", ["down"], indirect=True)
+@pytest.mark.parametrize("path", ["/dashboard/queues/json", "/dashboard/workers/json"])
+def test_with_redis_down_what_a_page_fetches_is_503_json(down_api, path):
+    """A page left open keeps fetching its counts: those answers are 503, not 500."""
+    response = down_api.get(path)
+    assert response.status_code == 503, response.text
+    assert "python -m lab redis start" in response.json()["detail"]
+    assert SECRET not in response.text
+
+
+@pytest.mark.parametrize("down_api", ["down"], indirect=True)
+def test_with_redis_down_the_static_files_are_served(down_api):
+    response = down_api.get("/dashboard/static/js/autorefresh.js")
+    assert response.status_code == 200
+    assert "initAutorefresh" in response.text
+
+
+def test_a_bad_redis_url_is_503_naming_it(api, monkeypatch):
+    from solutions.producer import app
+
+    monkeypatch.setenv("REDIS_URL", f"redis://:{SECRET}@127.0.0.1:6379/0?colour=blue")
+    fresh(app)
+    response = api.get("/dashboard/queues")
+    assert response.status_code == 503, response.text
+    assert "is not a usable Redis URL" in response.text
+    assert "unknown option 'colour'" in response.text
+    assert SECRET not in response.text
+
+
+# --- where the dashboard reads --------------------------------------------------------------
+
+
+def test_the_dashboard_reads_redis_url_now_with_timeouts(monkeypatch):
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6390/3")
+    monkeypatch.setenv("REDIS_TIMEOUT", "0.5")
+    assert dashboard_url() == (
+        "redis://127.0.0.1:6390/3?socket_timeout=0.5&socket_connect_timeout=0.5"
+    )
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6390/3?password=pw&socket_timeout=2")
+    assert dashboard_url() == (
+        "redis://127.0.0.1:6390/3?password=pw&socket_timeout=2&socket_connect_timeout=0.5"
+    )
+    client = Redis.from_url(dashboard_url())
+    kwargs = client.connection_pool.connection_kwargs
+    assert (kwargs["socket_timeout"], kwargs["socket_connect_timeout"]) == (2, 0.5)
+    client.close()
+
+
+def test_step_04s_app_serves_the_producers_dashboard_under_queued(redis_conn):
+    """The strategies app mounts the producer under /queued, dashboard and all."""
+    from solutions.strategies import app
+
+    with TestClient(fresh(app)) as client:
+        page = client.get("/queued/dashboard/queues")
+        assert page.status_code == 200, page.text
+        assert_no_such_job_page_under(client.get("/queued/dashboard/job/gone"), "/queued")
+    fresh(app)
+
+
+def assert_no_such_job_page_under(response, root: str) -> None:
+    assert response.status_code == 404, response.text
+    assert f'<a href="{root}/dashboard/queues">' in response.text
