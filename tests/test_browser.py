@@ -1,8 +1,8 @@
 """The dashboard (/dashboard, rq-dashboard-fast) in a real headless browser: Playwright
 driving the Chromium or Chrome installed here (lab/support/browser.py), against the reference
 producer served by uvicorn and a real worker. The page loads without an error, its table
-shows for each of the workbook's queues the counts RQ itself gives, its workers page lists
-the worker, and a stale link to a job shows the 404 page.
+shows for each of the workbook's queues the counts GET /stats reports (and RQ itself gives),
+its workers page lists the worker, and a stale link to a job shows the 404 page.
 
 Skipped when no browser is found, unless CI is set: then it fails. Not an exercise test."""
 
@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 from redis import Redis
 from rq import Queue, Worker
@@ -49,9 +50,11 @@ def chromium() -> str:
 
 
 def expected_counts(api_url: str, connection: Redis) -> dict[str, dict[str, int]]:
-    """Per queue, {column: count} as the dashboard must show it: RQ's own counts (the
-    queue's length, its registries' sizes). GET /stats of the API at `api_url` gives the
-    same, under the same names, once it exists."""
+    """Per queue, {column: count} as the dashboard must show it: what GET /stats of the API
+    at `api_url` reports, once checked against RQ's own counts (the queue's length, the
+    sizes of its registries)."""
+    answer = httpx.get(f"{api_url}/stats", timeout=10).json()
+    counts = {q["name"]: {column: q[column] for column in COLUMNS} for q in answer["queues"]}
     registries = {
         "started": StartedJobRegistry,
         "failed": FailedJobRegistry,
@@ -59,12 +62,12 @@ def expected_counts(api_url: str, connection: Redis) -> dict[str, dict[str, int]
         "finished": FinishedJobRegistry,
         "canceled": CanceledJobRegistry,
     }
-    counts = {}
     for name in QUEUES:
         queue = Queue(name, connection=connection)
-        counts[name] = {"queued": queue.count}
+        rq_says = {"queued": queue.count}
         for column, registry in registries.items():
-            counts[name][column] = registry(queue=queue).count
+            rq_says[column] = registry(queue=queue).get_job_count(cleanup=False)
+        assert counts[name] == rq_says, f"GET /stats says {counts[name]} of {name}, RQ {rq_says}"
     return counts
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -118,7 +119,15 @@ def console_error(message: ConsoleMessage) -> list[str]:
 
 def screenshot(url: str, path: str | Path, wait_for: str | None = None, **options) -> Path:
     """Save a PNG of `url` as headless Chromium shows it, once `wait_for` (a CSS selector)
-    is on the page; raise if the page met an error. `options` go to open_page()."""
+    is on the page; raise if the page met an error. `options` go to open_page().
+
+    It runs in a thread of its own: Playwright's sync API refuses to run in a thread that
+    has an asyncio loop, as a notebook's has."""
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(_screenshot, url, Path(path), wait_for, options).result()
+
+
+def _screenshot(url: str, path: Path, wait_for: str | None, options: dict) -> Path:
     with open_page(url, **options) as (page, errors):
         if wait_for:
             page.wait_for_selector(wait_for)
@@ -126,4 +135,4 @@ def screenshot(url: str, path: str | Path, wait_for: str | None = None, **option
         if errors:
             raise RuntimeError(f"{url} met errors: {errors}")
         page.screenshot(path=str(path), full_page=True)
-    return Path(path)
+    return path
