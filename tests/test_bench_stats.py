@@ -5,11 +5,13 @@ it runs solutions/ whatever --impl says, and uses no learner fixture."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
 from lab.support.bench.settings import IDLE_QUEUE, STATS_QUEUE
 from lab.support.bench.stats_cli import COUNTED, FIELDS, SIZE_FIELDS, sizes_from, split
+from lab.support.reference import copy_checkout
 
 QUICK = ("--jobs", "300", "--requests", "3", "--sizes", "0,300")
 
@@ -58,6 +60,21 @@ def test_a_quick_run_checks_the_counts_it_placed_and_leaves_no_job_behind(
     for key in workers:  # RQ keeps a stopped worker's hash for 60 s, marked dead
         assert redis_conn.hget(key, "death") is not None, f"{key} is still alive"
     assert not redis_conn.smembers(f"rq:workers:{IDLE_QUEUE}")
+
+
+def test_an_unwritten_step_09_is_named_in_one_line_and_nothing_is_left(
+    tmp_path, redis_conn, python_m
+):
+    """Steps 00 and 03 written, lab/stats.py not: with --package lab the bench names
+    queue_stats() in one line, and leaves no job of its own behind."""
+    root = copy_checkout(tmp_path / "checkout", lab="stubs")
+    for name in ["connection", "tasks", "worker"]:
+        shutil.copy2(root / "solutions" / f"{name}.py", root / "lab" / f"{name}.py")
+    result = python_m("lab", "bench", "stats", *QUICK, "--package", "lab", root=root, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr == "bench: queue_stats() in lab/stats.py is not written yet (lab/)\n"
+    assert not redis_conn.keys("rq:job:*")
+    assert not redis_conn.keys(f"*{STATS_QUEUE}*")
 
 
 def test_sizes_end_at_jobs_and_are_checked():
