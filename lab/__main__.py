@@ -33,7 +33,7 @@ def learner_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser(
         "bench",
         help="measure step 04's strategies side by side (blocking, background, queued);"
-        " `bench workers`: the worker side (step 07)",
+        " `bench workers`: the worker side (step 07); `bench stats`: GET /stats's cost (step 09)",
         description=bench_cli.DESCRIPTION,
         epilog=bench_cli.epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -41,7 +41,7 @@ def learner_parser() -> argparse.ArgumentParser:
     bench_cli.add_arguments(bench)
     from .support.bench import workers_cli
 
-    kinds = bench.add_subparsers(dest="bench", metavar="{workers}")
+    kinds = bench.add_subparsers(dest="bench", metavar="{workers,stats}")
     workers = kinds.add_parser(
         "workers",
         help="measure the worker side: classes, N processes, sleep- vs CPU-bound (step 07)",
@@ -51,6 +51,20 @@ def learner_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     workers_cli.add_arguments(workers)
+    from .support.bench import stats_cli
+
+    stats = kinds.add_parser(
+        "stats",
+        help="measure GET /stats and GET /metrics with up to 10,000 jobs in RQ's registries"
+        " (step 09)",
+        description=stats_cli.DESCRIPTION,
+        epilog="--json PATH writes {package, cores, requests, sizes, rows}; each row has:\n"
+        + "\n".join(f"  {k:<22}{v}" for k, v in stats_cli.FIELDS.items())
+        + "\neach size has:\n"
+        + "\n".join(f"  {k:<22}{v}" for k, v in stats_cli.SIZE_FIELDS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    stats_cli.add_arguments(stats)
     return parser
 
 
@@ -140,9 +154,9 @@ def run_learner(args: argparse.Namespace) -> int:
     if args.command == "bench":
         from .support import redis_server
         from .support.bench import cli as bench_cli
-        from .support.bench import workers_cli
+        from .support.bench import stats_cli, workers_cli
 
-        bench = workers_cli if args.bench == "workers" else bench_cli
+        bench = {"workers": workers_cli, "stats": stats_cli}.get(args.bench, bench_cli)
         return redis_server.run_with_redis(lambda: bench.main(args))
     raise AssertionError(args.command)
 
