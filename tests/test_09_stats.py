@@ -3,8 +3,6 @@ them, compared with what RQ itself reports, in process and over HTTP with real p
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -105,31 +103,6 @@ def test_the_oldest_queued_age_is_that_of_the_job_at_the_head(stats, queue, task
     )
 
 
-def test_worker_stats_give_state_job_and_heartbeat_age(stats, queue, tasks, redis_url, impl):
-    """worker_stats() gives a real worker's queues, state, current job and heartbeat age."""
-    with start_worker("--simple", package=impl, env=FAST_HEARTBEAT):
-        (worker,) = poll(
-            lambda: Worker.all(connection=queue.connection),
-            lambda workers: [w.get_state() for w in workers] == ["idle"],
-            "the worker to register and wait for jobs",
-            timeout=10,
-        )[-1]
-        idle = stats.worker_stats(worker, worker.last_heartbeat + timedelta(seconds=7.25))
-        assert idle["name"] == worker.name and idle["queues"] == [queue.name], idle
-        assert idle["state"] == "idle" and idle["current_job"] is None, idle
-        assert idle["seconds_since_heartbeat"] == pytest.approx(7.25, abs=1e-3), (
-            f"7.25 s after the last heartbeat, seconds_since_heartbeat is {idle}"
-        )
-        job = queue.enqueue(tasks.send_fake_email, ADDRESS, 1.0)
-        wait_for_status(job, "started", "finished", "failed", timeout=10)
-        busy = stats.worker_stats(
-            Worker.all(connection=queue.connection)[0], datetime.now(timezone.utc)
-        )
-        assert busy["state"] == "busy" and busy["current_job"] == job.id, (
-            f"while it runs job {job.id} the worker's numbers are {busy}"
-        )
-
-
 def test_metrics_carry_the_stats_numbers_for_prometheus(client, queue, tasks, run_queued_jobs):
     """GET /metrics, read by prometheus_client's parser, holds RQ's counts by queue and status."""
     expected = fill(queue, tasks, run_queued_jobs)
@@ -152,50 +125,42 @@ def test_metrics_carry_the_stats_numbers_for_prometheus(client, queue, tasks, ru
     assert finished.value == 4, f"rq_jobs_finished_last_minute is {finished.value}, not 4"
 
 
-def test_stats_and_metrics_over_http_match_rq_while_a_worker_runs(redis_conn, queue, tasks, impl):
-    """Served by uvicorn, /stats and /metrics show a busy worker and its started job as RQ does."""
+def test_a_real_worker_idle_then_busy_in_worker_stats_stats_and_metrics(stats, queue, tasks, impl):
+    """worker_stats(), /stats and /metrics over HTTP give a real worker's state, job and age."""
     with (
         start_api(package=impl) as api,
-        start_worker("--simple", package=impl, env=FAST_HEARTBEAT) as worker_process,
+        start_worker("--simple", package=impl, env=FAST_HEARTBEAT),
     ):
+        (worker,) = poll(
+            lambda: Worker.all(connection=queue.connection),
+            lambda workers: [w.get_state() for w in workers] == ["idle"],
+            "the worker to register and wait for jobs",
+            timeout=10,
+        )[-1]
+        idle = stats.worker_stats(worker, worker.last_heartbeat + timedelta(seconds=7.25))
+        assert idle["name"] == worker.name and idle["queues"] == [queue.name], idle
+        assert idle["state"] == "idle" and idle["current_job"] is None, idle
+        assert idle["seconds_since_heartbeat"] == pytest.approx(7.25, abs=1e-3), (
+            f"7.25 s after the last heartbeat, seconds_since_heartbeat is {idle}"
+        )
         for _ in range(3):
             queue.enqueue(tasks.send_fake_email, ADDRESS, 0)
-        slow = queue.enqueue(tasks.send_fake_email, ADDRESS, 1.0)
-        waiting = queue.enqueue(tasks.send_fake_email, ADDRESS, 0)
+        slow = queue.enqueue(tasks.send_fake_email, ADDRESS, 0.8)
+        queue.enqueue(tasks.send_fake_email, ADDRESS, 0)  # waits behind the slow one
         wait_for_status(slow, "started", "finished", "failed", timeout=10)
         answer = httpx.get(f"{api.url}/stats", timeout=10).json()
         metrics = metric_samples(httpx.get(f"{api.url}/metrics", timeout=10).text)
         rq_says = rq_counts(queue)
         assert counts_of(answer)[queue.name] == rq_says, (answer, rq_says)
         assert rq_says["started"] == 1 and rq_says["queued"] == 1 and rq_says["finished"] == 3
-        (worker,) = answer["workers"]
-        assert worker["state"] == "busy" and worker["current_job"] == slow.id, worker
+        (busy,) = answer["workers"]
+        assert busy["state"] == "busy" and busy["current_job"] == slow.id, (
+            f"while it runs job {slow.id} the worker's numbers are {busy}"
+        )
         assert answer["finished_last_minute"] == 3, answer
         assert answer["queues"][0]["oldest_queued_age"] > 0, answer["queues"][0]
         states = {s.labels["state"]: s.value for s in metrics["rq_workers"]}
         assert states["busy"] == 1 and states["idle"] == 0, states
-        # A worker that stops (SIGSTOP) sends no heartbeat: its age grows past WORKER_TTL - 15.
-        wait_for_status(waiting, "finished", timeout=10)
-        os.kill(worker_process.process.pid, signal.SIGSTOP)
-        try:
-            ages = poll(
-                lambda: httpx.get(f"{api.url}/stats", timeout=10).json()["workers"][0],
-                lambda w: w["seconds_since_heartbeat"] > 2.2,
-                "the stopped worker's heartbeat age to pass 2.2 s",
-                timeout=6,
-                every=0.25,
-            )
-        finally:
-            os.kill(worker_process.process.pid, signal.SIGCONT)
-        assert ages[-1]["state"] == "idle", ages[-1]
-        again = poll(
-            lambda: httpx.get(f"{api.url}/stats", timeout=10).json()["workers"][0],
-            lambda w: w["seconds_since_heartbeat"] < 1.5,
-            "the resumed worker's next heartbeat",
-            timeout=5,
-            every=0.1,
-        )
-        assert again[-1]["seconds_since_heartbeat"] < 1.5
 
 
 def test_stats_and_metrics_with_redis_down_are_503_saying_what_to_do(api_client, closed_port):
