@@ -16,7 +16,7 @@ from fastapi import APIRouter
 from rq import Queue, Worker
 
 from lab.support.api import EmailQueue, served_queues, sibling_queue
-from lab.support.monitor import Stats, finished_since
+from lab.support.monitor import Stats, finished_since, readable_workers, reporting
 
 router = APIRouter()
 
@@ -63,15 +63,18 @@ def worker_stats(worker: Worker, now: datetime) -> dict:
 def read_stats(queue: Queue) -> dict:
     """The numbers GET /stats answers, read now: each queue this API serves (the app's,
     high, low and JOB_QUEUES), every worker on this Redis database, and how many jobs of
-    those queues finished in the last minute."""
+    those queues finished in the last minute. A damaged job or worker key is reported in
+    "problems" instead of failing the whole answer."""
     now = datetime.now(timezone.utc)
-    queues = [sibling_queue(queue, name) for name in served_queues(queue)]
-    workers = sorted(Worker.all(connection=queue.connection), key=lambda worker: worker.name)
+    problems: list[str] = []
+    queues = [reporting(sibling_queue(queue, name), problems) for name in served_queues(queue)]
+    workers = readable_workers(queue.connection, problems)
     return {
         "at": now,
         "queues": [queue_stats(each, now) for each in queues],
         "workers": [worker_stats(worker, now) for worker in workers],
         "finished_last_minute": finished_since(queues, now - timedelta(minutes=1)),
+        "problems": problems,
     }
 
 

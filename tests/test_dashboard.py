@@ -8,18 +8,21 @@ reference producer whatever --impl says."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterator
 
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from fastapi.testclient import TestClient
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue
 
 from lab.support.config import get_settings
-from lab.support.dashboard import dashboard_url
+from lab.support.dashboard import DashboardGuard, dashboard_url, lost_redis
 from solutions import tasks
 
 ADDRESS = "user@example.com"
@@ -253,3 +256,86 @@ def test_step_04s_app_serves_the_producers_dashboard_under_queued(redis_conn):
 def assert_no_such_job_page_under(response, root: str) -> None:
     assert response.status_code == 404, response.text
     assert f'<a href="{root}/dashboard/queues">' in response.text
+
+
+# --- Redis lost between the guard's PING and the dashboard's reads -------------------------
+
+
+def broken_dashboard(status: int):
+    """An ASGI app that answers `status` with a JSON body, as rq-dashboard-fast does when a
+    read of Redis fails after the guard's PING."""
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b'{"detail": "Error reading"}'})
+
+    return app
+
+
+def answer_of(guard: DashboardGuard, path: str) -> tuple[int, bytes]:
+    scope = {"type": "http", "method": "GET", "path": path, "root_path": "", "headers": []}
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b""}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(guard(scope, receive, send))
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return sent[0]["status"], body
+
+
+def test_a_500_after_redis_went_away_becomes_the_503(monkeypatch, closed_port):
+    from solutions.producer import app
+
+    guard = next(r.app for r in app.routes if isinstance(getattr(r, "app", None), DashboardGuard))
+    monkeypatch.setattr(guard, "dashboard", broken_dashboard(500))
+    first_look, looks = guard.refusal, []
+
+    def refusal(scope):  # Redis answers the first PING, and is gone by the second
+        looks.append(scope["path"])
+        if len(looks) == 1:
+            return None
+        monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{closed_port}/0")
+        fresh(app)
+        return first_look(scope)
+
+    monkeypatch.setattr(guard, "refusal", refusal)
+    fresh(app)
+    try:
+        status, body = answer_of(guard, "/queues/json")
+    finally:
+        fresh(app)
+    assert len(looks) == 2, f"the guard asked Redis {len(looks)} times, not before and after"
+    assert status == 503 and b"python -m lab redis start" in body, (status, body[:300])
+
+
+def test_a_500_with_redis_up_is_passed_on_as_it_is(monkeypatch, redis_conn):
+    from solutions.producer import app
+
+    guard = next(r.app for r in app.routes if isinstance(getattr(r, "app", None), DashboardGuard))
+    monkeypatch.setattr(guard, "dashboard", broken_dashboard(500))
+    fresh(app)
+    try:
+        status, body = answer_of(guard, "/queues/json")
+    finally:
+        fresh(app)
+    assert (status, body) == (500, b'{"detail": "Error reading"}')
+
+
+def test_only_tracebacks_of_a_lost_redis_are_dropped_from_the_dashboards_log():
+    def record(exc: BaseException) -> logging.LogRecord:
+        return logging.LogRecord("x", logging.ERROR, "f", 1, "m", None, (type(exc), exc, None))
+
+    try:
+        try:
+            raise RedisConnectionError("Connection refused")
+        except RedisConnectionError as exc:
+            raise HTTPException(500, "Error reading") from exc
+    except HTTPException as wrapped:
+        lost = wrapped
+    assert lost_redis(record(lost)) is False, "a lost Redis, under the dashboard's 500"
+    assert lost_redis(record(RedisTimeoutError("Timeout reading"))) is False
+    assert lost_redis(record(ValueError("a bug"))) is True, "a real error must still be logged"

@@ -12,7 +12,9 @@ answer a bare 500 and log a traceback:
 - a job Redis does not hold (a stale link: the job finished and its result expired after
   RESULT_TTL seconds, or it was deleted): a 404 page that says so, with a link back to
   the queues. rq-dashboard-fast itself answers `{"detail": "Error fetching job"}` with a
-  500 for those.
+  500 for those;
+- Redis lost between the guard's PING and the dashboard's own reads: the dashboard's 500
+  is replaced by the 503, and the traceback it logs for a lost connection is dropped.
 
 The dashboard reads REDIS_URL at each request, with REDIS_TIMEOUT as its socket timeouts:
 without them, rq-dashboard-fast's own connections would wait forever on a silent Redis.
@@ -20,6 +22,7 @@ without them, rq-dashboard-fast's own connections would wait forever on a silent
 
 from __future__ import annotations
 
+import logging
 import re
 import warnings
 from html import escape
@@ -28,18 +31,35 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from fastapi import FastAPI
 from fastapi.exceptions import FastAPIDeprecationWarning
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq.job import Job
 from rq_dashboard_fast import RedisQueueDashboard
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from .api import app_queue, unavailable_detail
 from .config import get_settings
 
 #: The dashboard's pages about one job: GET /job/{id}, DELETE /job/{id}, POST /job/{id}/requeue.
 JOB_PATH = re.compile(r"/job/(?P<job_id>.*)", re.DOTALL)
+#: rq-dashboard-fast's loggers: each logs a traceback when a read of Redis fails.
+DASHBOARD_LOGGERS = ("rq_dashboard_fast.rq_dashboard_fast",) + tuple(
+    f"rq_dashboard_fast.utils.{name}" for name in ("jobs", "queues", "schedulers", "workers")
+)
+
+
+def lost_redis(record: logging.LogRecord) -> bool:
+    """False (drop it) for a log record about a lost or silent Redis: the guard answers
+    those requests with its 503, which says what to do."""
+    error = record.exc_info[1] if record.exc_info else None
+    while error is not None:
+        if isinstance(error, (RedisConnectionError, RedisTimeoutError)):
+            return False
+        error = error.__cause__ or error.__context__
+    return True
 
 
 def mount_dashboard(app: FastAPI, path: str = "/dashboard") -> None:
@@ -55,6 +75,10 @@ def mount_dashboard(app: FastAPI, path: str = "/dashboard") -> None:
     # The mount gives the dashboard its root path; the one its constructor set would replace
     # that of an app mounted in another (step 04's app serves the producer under /queued).
     dashboard.root_path = ""
+    for name in DASHBOARD_LOGGERS:
+        logger = logging.getLogger(name)
+        if lost_redis not in logger.filters:
+            logger.addFilter(lost_redis)
     app.mount(path, DashboardGuard(app, dashboard), name="dashboard")
     # A browser asks the site for its icon; the dashboard's pages name none. 204 instead of a
     # 404, which the browser's console would show as an error on every page.
@@ -96,7 +120,32 @@ class DashboardGuard:
                 await answer(scope, receive, send)
                 return
             self.dashboard.redis_url = dashboard_url()
+            send = self.second_look(scope, receive, send)
         await self.dashboard(scope, receive, send)
+
+    def second_look(self, scope: Scope, receive: Receive, send: Send) -> Send:
+        """`send`, except that a 500 of the dashboard is held back until the guard has
+        asked Redis again: if Redis went away since the first PING, the 503 goes instead."""
+        held: list[Message] = []
+
+        async def guarded(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 500:
+                held.append(message)
+                return
+            if not held:
+                await send(message)
+                return
+            held.append(message)
+            if message.get("more_body"):
+                return
+            answer = await run_in_threadpool(self.refusal, scope)
+            if answer is not None and answer.status_code == 503:
+                await answer(scope, receive, send)
+                return
+            for each in held:
+                await send(each)
+
+        return guarded
 
     def refusal(self, scope: Scope) -> Response | None:
         """The answer the guard gives instead of the dashboard; None to let it answer."""

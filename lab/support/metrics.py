@@ -9,6 +9,7 @@ the API's memory, so every API process answers the same.
     rq_workers{state}                            workers by state
     rq_worker_heartbeat_age_seconds{worker}      seconds since each worker's last heartbeat
     rq_jobs_finished_last_minute                 jobs finished in the last 60 s
+    rq_unreadable_keys                           damaged keys GET /stats could not read
 """
 
 from __future__ import annotations
@@ -65,7 +66,11 @@ class RQCollector(Collector):
             "rq_jobs_finished_last_minute", "Jobs finished in the last 60 seconds."
         )
         finished.add_metric([], stats.finished_last_minute)
-        yield from (jobs, oldest, workers, heartbeat, finished)
+        unreadable = GaugeMetricFamily(
+            "rq_unreadable_keys", "Damaged jobs or workers in Redis that could not be read."
+        )
+        unreadable.add_metric([], len(stats.problems))
+        yield from (jobs, oldest, workers, heartbeat, finished, unreadable)
 
 
 def metrics_router(read_stats: Callable[[Queue], dict]) -> APIRouter:

@@ -1,17 +1,22 @@
-"""PROVIDED: what GET /stats answers (step 09, lab/stats.py), and the count of jobs
-finished lately, which GET /stats and GET /metrics share.
+"""PROVIDED: what GET /stats answers (step 09, lab/stats.py), and what its read_stats()
+uses besides your functions: the jobs finished lately, and the queues and workers read so
+that one damaged key in Redis is reported in the answer instead of failing it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from enum import Enum
 
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
-from rq import Queue
+from redis import Redis
+from redis.exceptions import RedisError, ResponseError
+from rq import Queue, Worker, worker_registration
 from rq.job import Job
 from rq.utils import utcformat
+
+from .errors import named, unreadable_detail
 
 #: The statuses GET /stats counts for each queue: its list, then RQ's registries.
 STATUSES = ("queued", "started", "finished", "failed", "scheduled", "deferred", "canceled")
@@ -54,8 +59,9 @@ class WorkerStats(BaseModel):
     current_job: str | None = Field(description="The id of the job it runs; null when idle.")
     seconds_since_heartbeat: float | None = Field(
         description="Seconds since its last heartbeat. An idle worker sends one every"
-        " WORKER_TTL - 15 s; a forking worker during a job, every 30 s; a SimpleWorker none"
-        " until its job ends. Far more than that: the worker is stopped or stuck."
+        " WORKER_TTL - 15 s; during a job, a forking Worker every 30 s (RQ's"
+        " job_monitoring_interval), a SimpleWorker none until the job ends. Far more than"
+        " that: the worker is stopped or stuck."
     )
 
     @field_validator("seconds_since_heartbeat")
@@ -76,6 +82,50 @@ class Stats(BaseModel):
     finished_last_minute: int = Field(
         ge=0, description="Jobs of these queues that finished in the 60 s before `at`."
     )
+    problems: list[str] = Field(
+        default=[],
+        description="Keys in Redis that could not be read (a damaged job at the head of a"
+        " queue, whose age is then null; a damaged worker, left out), each in a sentence.",
+    )
+
+
+def damage(exc: Exception) -> bool:
+    """Whether `exc`, raised while RQ loaded a key, means the key is damaged (so it can be
+    reported and skipped) rather than Redis being down (a 503 for the whole request)."""
+    return not isinstance(exc, RedisError) or isinstance(exc, ResponseError)
+
+
+def reporting(queue: Queue, problems: list[str]) -> Queue:
+    """`queue`, whose fetch_job() returns None for a job it cannot load (its data damaged,
+    or its function not importable here) after adding a sentence about it to `problems`."""
+    fetch = queue.fetch_job
+
+    def fetch_job(job_id: str) -> Job | None:
+        try:
+            return fetch(job_id)
+        except Exception as exc:
+            if not damage(exc):
+                raise
+            problems.append(f"In queue {queue.name}: {unreadable_detail(job_id, exc)}")
+            return None
+
+    queue.fetch_job = fetch_job
+    return queue
+
+
+def readable_workers(connection: Redis, problems: list[str]) -> Iterator[Worker]:
+    """Every worker registered on this Redis database, by name; one whose key cannot be
+    read is left out, with a sentence about it in `problems`."""
+    for key in sorted(worker_registration.get_keys(connection=connection)):
+        try:
+            worker = Worker.find_by_key(key, connection=connection)
+        except Exception as exc:
+            if not damage(exc):
+                raise
+            problems.append(f"Worker {key} cannot be read ({named(exc)}): its data is damaged.")
+            continue
+        if worker is not None:  # None: its key expired, RQ has just unregistered it
+            yield worker
 
 
 def finished_since(queues: Sequence[Queue], since: datetime) -> int:
