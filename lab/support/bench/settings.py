@@ -7,15 +7,19 @@ from the environment (REDIS_URL among them, which the bench reads there too).
 
 from __future__ import annotations
 
+import json
 import sys
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     import argparse
 
 T = TypeVar("T")
+S = TypeVar("S", bound=Any)  # a dataclass of settings with a `package` field
 
 QUEUE = "bench-emails"
 """The RQ queue of the bench's workers: not the one a notebook or a test fills."""
@@ -62,6 +66,40 @@ def with_fallback(measure: Callable[[str], T], package: str, fallback: bool) -> 
             file=sys.stderr,
         )
         return measure("solutions")
+
+
+def run_and_report(
+    measure: Callable[[S], dict],
+    settings: S,
+    fallback: bool,
+    report: Callable[[dict], str],
+    counted: Callable[[dict], str],
+    json_path: Path | None,
+) -> int:
+    """A bench command's run: measure(settings) with its package (with_fallback()), then
+    print report(result) and "<counted(result)> in <seconds> s.", and write the JSON to
+    `json_path`. Returns the exit code: 1, after one line, when it cannot measure."""
+    from redis.exceptions import RedisError  # noqa: PLC0415 (see the package's docstring)
+
+    started = time.perf_counter()
+    try:
+        result = with_fallback(
+            lambda package: measure(replace(settings, package=package)),
+            settings.package,
+            fallback=fallback,
+        )
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    except RedisError as exc:
+        print(f"bench: Redis stopped answering ({type(exc).__name__}: {exc}).", file=sys.stderr)
+        return 1
+    print(report(result))
+    print(f"\n{counted(result)} in {time.perf_counter() - started:.0f} s.")
+    if json_path:
+        json_path.write_text(json.dumps(result, indent=1) + "\n")
+        print(f"wrote {json_path}")
+    return 0
 
 
 @dataclass(frozen=True)

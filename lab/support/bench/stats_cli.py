@@ -18,7 +18,6 @@ shows (high, low, JOB_QUEUES) are only read.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 import time
@@ -34,7 +33,7 @@ from .settings import (
     STATS_QUEUE,
     BenchError,
     add_package_argument,
-    with_fallback,
+    run_and_report,
 )
 
 if TYPE_CHECKING:
@@ -461,9 +460,6 @@ def report(result: dict) -> str:
 
 def main(args: argparse.Namespace) -> int:
     """Run the stats bench as `args` say; print the report (and write the JSON)."""
-    from dataclasses import replace
-
-    from redis.exceptions import RedisError
 
     try:
         sizes = sizes_from(args.sizes, args.jobs)
@@ -473,22 +469,11 @@ def main(args: argparse.Namespace) -> int:
     settings = StatsBenchSettings(
         jobs=args.jobs, sizes=sizes, requests=max(1, args.requests), package=args.package or "lab"
     )
-    started = time.perf_counter()
-    try:
-        result = with_fallback(
-            lambda package: measure(replace(settings, package=package)),
-            settings.package,
-            fallback=args.package is None,
-        )
-    except BenchError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 1
-    except RedisError as exc:
-        print(f"bench: Redis stopped answering ({type(exc).__name__}: {exc}).", file=sys.stderr)
-        return 1
-    print(report(result))
-    print(f"\n{len(result['sizes'])} sizes in {time.perf_counter() - started:.0f} s.")
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=1) + "\n")
-        print(f"wrote {args.json}")
-    return 0
+    return run_and_report(
+        measure,
+        settings,
+        args.package is None,
+        report,
+        lambda result: f"{len(result['sizes'])} sizes",
+        args.json,
+    )

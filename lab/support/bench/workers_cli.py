@@ -18,13 +18,11 @@ to the last job's end; worker start-up is not in it.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from .settings import BenchError, add_package_argument, with_fallback
+from .settings import BenchError, add_package_argument, run_and_report
 
 #: `--help`'s description: this docstring without its first line.
 DESCRIPTION = __doc__.split("\n", 2)[2]
@@ -282,25 +280,12 @@ def report(result: dict) -> str:
 
 def main(args: argparse.Namespace) -> int:
     """Run the worker bench as `args` say; print the report (and write the JSON)."""
-    from redis.exceptions import RedisError
-
     settings = replace(QUICK if args.quick else DEFAULT, package=args.package or "lab")
-    started = time.perf_counter()
-    try:
-        result = with_fallback(
-            lambda package: measure(replace(settings, package=package)),
-            settings.package,
-            fallback=args.package is None,
-        )
-    except BenchError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 1
-    except RedisError as exc:
-        print(f"bench: Redis stopped answering ({type(exc).__name__}: {exc}).", file=sys.stderr)
-        return 1
-    print(report(result))
-    print(f"\n{len(result['runs'])} runs in {time.perf_counter() - started:.0f} s.")
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=1) + "\n")
-        print(f"wrote {args.json}")
-    return 0
+    return run_and_report(
+        measure,
+        settings,
+        args.package is None,
+        report,
+        lambda result: f"{len(result['runs'])} runs",
+        args.json,
+    )
