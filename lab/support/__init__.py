@@ -1,6 +1,8 @@
 """PROVIDED support code: you do not edit anything in lab/support/.
 
     api.py          the producer's models, provided endpoints, and create_app()
+    monitor.py      what GET /stats answers (step 09), and what read_stats() uses
+    metrics.py      GET /metrics: the numbers of GET /stats for Prometheus
     dashboard.py    RQ's web dashboard (rq-dashboard-fast) at /dashboard, guarded
     browser.py      a headless Chromium for notebooks and tests (Playwright)
     errors.py       the API's error answers: their JSON shape, short and always writable
