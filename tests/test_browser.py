@@ -25,7 +25,7 @@ from rq.registry import (
 )
 
 from lab.support.background import start_api, start_worker
-from lab.support.browser import find_chromium, missing_browser, open_page
+from lab.support.browser import find_chromium, missing_browser, open_page, screenshot
 from lab.support.helpers import poll
 from solutions import tasks
 
@@ -150,3 +150,9 @@ def test_a_stale_job_link_in_a_browser_is_the_404_page(scene, redis_conn):
         page.wait_for_url("**/dashboard/queues")
         page.wait_for_selector("#queues tbody tr")
     assert "Traceback" not in api.output()
+
+
+def test_screenshot_gives_the_png_of_the_rendered_page(scene):
+    """screenshot() (the notebook's picture of the dashboard) returns PNG bytes, in memory."""
+    png = screenshot(f"{scene['api'].url}/dashboard/queues", wait_for="#queues tbody tr")
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000, png[:16]

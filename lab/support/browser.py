@@ -5,7 +5,7 @@ Chromium (or Chrome) installed on this machine.
         page.wait_for_selector("#queues tbody tr")
         assert not errors
 
-    screenshot(f"{api.url}/dashboard/queues", "dashboard.png", wait_for="#queues tbody tr")
+    png = screenshot(f"{api.url}/dashboard/queues", wait_for="#queues tbody tr")
 
 No browser is downloaded (`playwright install` is not needed): `find_chromium()` looks for
 one on this machine. On Debian/Ubuntu `sudo apt install chromium`; on macOS install Google
@@ -117,22 +117,21 @@ def console_error(message: ConsoleMessage) -> list[str]:
     return [f"console: {message.text} ({where})"]
 
 
-def screenshot(url: str, path: str | Path, wait_for: str | None = None, **options) -> Path:
-    """Save a PNG of `url` as headless Chromium shows it, once `wait_for` (a CSS selector)
-    is on the page; raise if the page met an error. `options` go to open_page().
+def screenshot(url: str, wait_for: str | None = None, **options) -> bytes:
+    """A PNG of `url` as headless Chromium shows it, once `wait_for` (a CSS selector) is on
+    the page; raise if the page met an error. `options` go to open_page().
 
     It runs in a thread of its own: Playwright's sync API refuses to run in a thread that
     has an asyncio loop, as a notebook's has."""
     with ThreadPoolExecutor(max_workers=1) as thread:
-        return thread.submit(_screenshot, url, Path(path), wait_for, options).result()
+        return thread.submit(_screenshot, url, wait_for, options).result()
 
 
-def _screenshot(url: str, path: Path, wait_for: str | None, options: dict) -> Path:
+def _screenshot(url: str, wait_for: str | None, options: dict) -> bytes:
     with open_page(url, **options) as (page, errors):
         if wait_for:
             page.wait_for_selector(wait_for)
         page.wait_for_load_state("networkidle")
         if errors:
             raise RuntimeError(f"{url} met errors: {errors}")
-        page.screenshot(path=str(path), full_page=True)
-    return path
+        return page.screenshot(full_page=True)
