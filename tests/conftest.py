@@ -242,6 +242,43 @@ def redis_conn(redis_url: str) -> Iterator[Redis]:
     client.close()
 
 
+def with_mounted(app: FastAPI) -> list[FastAPI]:
+    """`app` and the FastAPI apps it mounts (the dashboard, or step 04's /queued producer)."""
+    return [app, *(r.app for r in app.routes if isinstance(getattr(r, "app", None), FastAPI))]
+
+
+def fresh(app: FastAPI) -> FastAPI:
+    """`app` (and the apps it mounts) with no queue made yet and no dependency override:
+    its next request makes its queue on REDIS_URL, as a served app does."""
+    for each in with_mounted(app):
+        each.state.queue = None
+        each.dependency_overrides.clear()
+    return app
+
+
+@pytest.fixture
+def fresh_app() -> Callable[[FastAPI], FastAPI]:
+    """fresh_app(app): `app` made fresh (fresh()), for a test that changes REDIS_URL first."""
+    return fresh
+
+
+@pytest.fixture
+def reference_app(redis_conn: Redis) -> Iterator[FastAPI]:
+    """The reference producer (solutions.producer:app), fresh: it makes its queue on the
+    tests' database (emptied first). Not an exercise test's: it runs no learner code."""
+    from solutions.producer import app
+
+    yield fresh(app)
+    fresh(app)
+
+
+@pytest.fixture
+def reference_api(reference_app: FastAPI) -> Iterator[TestClient]:
+    """The reference producer in this process, with FastAPI's TestClient."""
+    with TestClient(reference_app) as client:
+        yield client
+
+
 @pytest.fixture
 def api_client(connection: ModuleType, producer: ModuleType) -> Iterator[Callable[..., TestClient]]:
     """api_client(url=None, app=None): the learner's API (default: the producer's app) in
@@ -260,10 +297,7 @@ def api_client(connection: ModuleType, producer: ModuleType) -> Iterator[Callabl
     ) -> TestClient:
         app = app or producer.app
         queue = connection.get_queue(connection.get_redis(url or get_settings().redis_url))
-        for each in [
-            app,
-            *(r.app for r in app.routes if isinstance(getattr(r, "app", None), FastAPI)),
-        ]:
+        for each in with_mounted(app):
             each.dependency_overrides[email_queue] = lambda: queue
             apps.append(each)
         clients.append(TestClient(app, raise_server_exceptions=raise_errors).__enter__())

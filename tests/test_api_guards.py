@@ -17,7 +17,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from redis import Redis
 from rq import Queue
@@ -44,38 +43,20 @@ BAD_NUMBERS = {
 JSON = {"Content-Type": "application/json"}
 
 
-def fresh(app: FastAPI) -> FastAPI:
-    """`app` with no queue made yet, so that its next request makes one on REDIS_URL (the
-    tests' database), as a served app does."""
-    for each in [app, *(r.app for r in app.routes if isinstance(getattr(r, "app", None), FastAPI))]:
-        each.state.queue = None
-        each.dependency_overrides.clear()
-    return app
-
-
 @pytest.fixture
-def producer_app(redis_conn: Redis) -> Iterator[FastAPI]:
-    from solutions.producer import app
-
-    yield fresh(app)
-    fresh(app)
-
-
-@pytest.fixture
-def api(producer_app: FastAPI) -> Iterator[TestClient]:
+def api(reference_api: TestClient) -> TestClient:
     """The reference producer in this process, on the tests' database."""
-    with TestClient(producer_app) as client:
-        yield client
+    return reference_api
 
 
 @pytest.fixture
-def strategies_api(redis_conn: Redis) -> Iterator[TestClient]:
+def strategies_api(redis_conn: Redis, fresh_app) -> Iterator[TestClient]:
     """Step 04's reference app (the strategies, with the producer under /queued)."""
     from solutions.strategies import app
 
-    with TestClient(fresh(app)) as client:
+    with TestClient(fresh_app(app)) as client:
         yield client
-    fresh(app)
+    fresh_app(app)
 
 
 def openapi(client: TestClient) -> dict:

@@ -21,17 +21,13 @@ declare; they run and find nothing to compare.)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import jsonschema_rs
-import pytest
 import schemathesis
-from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from pydantic import EmailStr, TypeAdapter, ValidationError
-from redis import Redis
 from schemathesis.checks import CHECKS, load_all_checks
 
 from lab.support.config import get_settings
@@ -106,14 +102,6 @@ def move_send_at_ahead(body: object) -> None:
         return
     ahead = datetime.now(timezone.utc).astimezone(when.tzinfo) + timedelta(days=1)
     body["send_at"] = ahead.isoformat()
-
-
-@pytest.fixture
-def reference_app(redis_conn: Redis) -> Iterator[FastAPI]:
-    """The reference producer with no queue made yet: it makes one on the tests' database."""
-    app.state.queue = None
-    yield app
-    app.state.queue = None
 
 
 @schema.parametrize()

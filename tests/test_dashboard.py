@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from fastapi import FastAPI, HTTPException
+from fastapi import HTTPException
 from fastapi.testclient import TestClient
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -29,36 +29,17 @@ ADDRESS = "user@example.com"
 SECRET = "s3cret-Pa55"
 
 
-def fresh(app: FastAPI) -> FastAPI:
-    """`app` (and the apps it mounts) with no queue made yet: its next request makes one on
-    REDIS_URL."""
-    for each in [app, *(r.app for r in app.routes if isinstance(getattr(r, "app", None), FastAPI))]:
-        each.state.queue = None
-        each.dependency_overrides.clear()
-    return app
-
-
 @pytest.fixture
-def api(redis_conn: Redis) -> Iterator[TestClient]:
-    """The reference producer in this process, on the tests' database (emptied first)."""
-    from solutions.producer import app
-
-    with TestClient(fresh(app)) as client:
-        yield client
-    fresh(app)
-
-
-@pytest.fixture
-def down_api(request, monkeypatch, closed_port, silent_port) -> Iterator[TestClient]:
+def down_api(request, monkeypatch, closed_port, silent_port, fresh_app) -> Iterator[TestClient]:
     """The reference producer with REDIS_URL (holding a password) on a port where nothing
     listens ("down") or where nothing answers ("silent")."""
     from solutions.producer import app
 
     port = closed_port if request.param == "down" else silent_port
     monkeypatch.setenv("REDIS_URL", f"redis://:{SECRET}@127.0.0.1:{port}/0")
-    with TestClient(fresh(app)) as client:
+    with TestClient(fresh_app(app)) as client:
         yield client
-    fresh(app)
+    fresh_app(app)
 
 
 def assert_no_traceback_logged(caplog: pytest.LogCaptureFixture) -> None:
@@ -69,22 +50,24 @@ def assert_no_traceback_logged(caplog: pytest.LogCaptureFixture) -> None:
 # --- the pages ------------------------------------------------------------------------------
 
 
-def test_the_queues_page_lists_the_apps_queues_with_their_counts(api, redis_conn):
+def test_the_queues_page_lists_the_apps_queues_with_their_counts(reference_api, redis_conn):
     app_queue = get_settings().queue_name
     for _ in range(3):
         Queue(app_queue, connection=redis_conn).enqueue(tasks.send_fake_email, ADDRESS, 0)
     Queue("high", connection=redis_conn).enqueue(tasks.send_fake_email, ADDRESS, 0)
 
-    page = api.get("/dashboard/queues")
+    page = reference_api.get("/dashboard/queues")
     assert page.status_code == 200, page.text
     assert page.headers["content-type"].startswith("text/html")
     assert f">{app_queue}</a>" in page.text and ">high</a>" in page.text
-    counts = {q["queue_name"]: q["queued"] for q in api.get("/dashboard/queues/json").json()}
+    counts = {
+        q["queue_name"]: q["queued"] for q in reference_api.get("/dashboard/queues/json").json()
+    }
     assert counts == {app_queue: 3, "high": 1}
 
 
-def test_dashboard_redirects_to_its_queues_page(api):
-    response = api.get("/dashboard", follow_redirects=True)
+def test_dashboard_redirects_to_its_queues_page(reference_api):
+    response = reference_api.get("/dashboard", follow_redirects=True)
     assert response.status_code == 200
     assert str(response.url).endswith("/dashboard/queues")
 
@@ -92,36 +75,36 @@ def test_dashboard_redirects_to_its_queues_page(api):
 # rq-dashboard-fast's job page reads job.exc_info and job.result, which RQ 3 deprecates.
 @pytest.mark.filterwarnings("ignore:job.exc_info is deprecated:DeprecationWarning")
 @pytest.mark.filterwarnings("ignore:job.result is deprecated:DeprecationWarning")
-def test_a_jobs_page_shows_the_job(api, redis_conn, caplog):
+def test_a_jobs_page_shows_the_job(reference_api, redis_conn, caplog):
     job = Queue(connection=redis_conn).enqueue(tasks.send_fake_email, ADDRESS, 0)
-    page = api.get(f"/dashboard/job/{job.id}")
+    page = reference_api.get(f"/dashboard/job/{job.id}")
     assert page.status_code == 200, page.text
     assert job.id in page.text and "send_fake_email" in page.text
     assert_no_traceback_logged(caplog)
 
 
-def test_the_workers_page_answers(api):
-    page = api.get("/dashboard/workers")
+def test_the_workers_page_answers(reference_api):
+    page = reference_api.get("/dashboard/workers")
     assert page.status_code == 200, page.text
     assert 'id="workers"' in page.text
 
 
-def test_the_dashboard_is_not_in_the_openapi_schema(api):
+def test_the_dashboard_is_not_in_the_openapi_schema(reference_api):
     """/docs documents the API; the dashboard is a mounted app, not an endpoint of it."""
-    paths = api.get("/openapi.json").json()["paths"]
+    paths = reference_api.get("/openapi.json").json()["paths"]
     assert "/health" in paths
     assert not [path for path in paths if path.startswith("/dashboard")]
 
 
-def test_the_site_icon_is_204_so_a_browser_logs_no_error(api):
+def test_the_site_icon_is_204_so_a_browser_logs_no_error(reference_api):
     """A browser asks every site for /favicon.ico; a 404 would be an error in its console."""
-    assert api.get("/favicon.ico").status_code == 204
-    assert "/favicon.ico" not in api.get("/openapi.json").json()["paths"]
+    assert reference_api.get("/favicon.ico").status_code == 204
+    assert "/favicon.ico" not in reference_api.get("/openapi.json").json()["paths"]
 
 
-def test_the_dashboard_has_no_docs_of_its_own(api):
-    assert api.get("/dashboard/docs").status_code == 404
-    assert api.get("/dashboard/openapi.json").status_code == 404
+def test_the_dashboard_has_no_docs_of_its_own(reference_api):
+    assert reference_api.get("/dashboard/docs").status_code == 404
+    assert reference_api.get("/dashboard/openapi.json").status_code == 404
 
 
 # --- a job Redis does not hold: 404 ---------------------------------------------------------
@@ -142,10 +125,12 @@ def assert_no_such_job_page(response, shown: str) -> None:
 
 
 @pytest.mark.parametrize(("method", "path"), STALE, ids=[m for m, _ in STALE])
-def test_a_job_that_expired_is_a_404_page_naming_it(api, redis_conn, caplog, method, path):
+def test_a_job_that_expired_is_a_404_page_naming_it(
+    reference_api, redis_conn, caplog, method, path
+):
     job = Queue(connection=redis_conn).enqueue(tasks.send_fake_email, ADDRESS, 0)
     job.delete()  # as Redis drops a finished job after RESULT_TTL
-    response = api.request(method, path.format(id=job.id))
+    response = reference_api.request(method, path.format(id=job.id))
     assert_no_such_job_page(response, job.id)
     assert_no_traceback_logged(caplog)
 
@@ -161,17 +146,19 @@ ODD_IDS = {
 
 @pytest.mark.parametrize(("method", "path"), STALE, ids=[m for m, _ in STALE])
 @pytest.mark.parametrize(("sent", "shown"), ODD_IDS.values(), ids=ODD_IDS.keys())
-def test_an_odd_job_id_is_named_escaped_in_the_404(api, caplog, method, path, sent, shown):
-    response = api.request(method, path.format(id=sent))
+def test_an_odd_job_id_is_named_escaped_in_the_404(
+    reference_api, caplog, method, path, sent, shown
+):
+    response = reference_api.request(method, path.format(id=sent))
     assert_no_such_job_page(response, shown)
     assert "<script>" not in response.text
     assert_no_traceback_logged(caplog)
 
 
-def test_a_key_that_is_not_a_job_is_a_404_too(api, redis_conn, caplog):
+def test_a_key_that_is_not_a_job_is_a_404_too(reference_api, redis_conn, caplog):
     """rq-dashboard-fast would read it as a job hash and answer 500 (WRONGTYPE)."""
     redis_conn.set("rq:job:not-a-hash", "x")
-    assert_no_such_job_page(api.get("/dashboard/job/not-a-hash"), "not-a-hash")
+    assert_no_such_job_page(reference_api.get("/dashboard/job/not-a-hash"), "not-a-hash")
     assert_no_traceback_logged(caplog)
 
 
@@ -211,12 +198,12 @@ def test_with_redis_down_the_static_files_are_served(down_api):
     assert "initAutorefresh" in response.text
 
 
-def test_a_bad_redis_url_is_503_naming_it(api, monkeypatch):
+def test_a_bad_redis_url_is_503_naming_it(reference_api, monkeypatch, fresh_app):
     from solutions.producer import app
 
     monkeypatch.setenv("REDIS_URL", f"redis://:{SECRET}@127.0.0.1:6379/0?colour=blue")
-    fresh(app)
-    response = api.get("/dashboard/queues")
+    fresh_app(app)
+    response = reference_api.get("/dashboard/queues")
     assert response.status_code == 503, response.text
     assert "is not a usable Redis URL" in response.text
     assert "unknown option 'colour'" in response.text
@@ -242,15 +229,15 @@ def test_the_dashboard_reads_redis_url_now_with_timeouts(monkeypatch):
     client.close()
 
 
-def test_step_04s_app_serves_the_producers_dashboard_under_queued(redis_conn):
+def test_step_04s_app_serves_the_producers_dashboard_under_queued(redis_conn, fresh_app):
     """The strategies app mounts the producer under /queued, dashboard and all."""
     from solutions.strategies import app
 
-    with TestClient(fresh(app)) as client:
+    with TestClient(fresh_app(app)) as client:
         page = client.get("/queued/dashboard/queues")
         assert page.status_code == 200, page.text
         assert_no_such_job_page_under(client.get("/queued/dashboard/job/gone"), "/queued")
-    fresh(app)
+    fresh_app(app)
 
 
 def assert_no_such_job_page_under(response, root: str) -> None:
@@ -287,7 +274,7 @@ def answer_of(guard: DashboardGuard, path: str) -> tuple[int, bytes]:
     return sent[0]["status"], body
 
 
-def test_a_500_after_redis_went_away_becomes_the_503(monkeypatch, closed_port):
+def test_a_500_after_redis_went_away_becomes_the_503(monkeypatch, closed_port, fresh_app):
     from solutions.producer import app
 
     guard = next(r.app for r in app.routes if isinstance(getattr(r, "app", None), DashboardGuard))
@@ -299,29 +286,29 @@ def test_a_500_after_redis_went_away_becomes_the_503(monkeypatch, closed_port):
         if len(looks) == 1:
             return None
         monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{closed_port}/0")
-        fresh(app)
+        fresh_app(app)
         return first_look(scope)
 
     monkeypatch.setattr(guard, "refusal", refusal)
-    fresh(app)
+    fresh_app(app)
     try:
         status, body = answer_of(guard, "/queues/json")
     finally:
-        fresh(app)
+        fresh_app(app)
     assert len(looks) == 2, f"the guard asked Redis {len(looks)} times, not before and after"
     assert status == 503 and b"python -m lab redis start" in body, (status, body[:300])
 
 
-def test_a_500_with_redis_up_is_passed_on_as_it_is(monkeypatch, redis_conn):
+def test_a_500_with_redis_up_is_passed_on_as_it_is(monkeypatch, redis_conn, fresh_app):
     from solutions.producer import app
 
     guard = next(r.app for r in app.routes if isinstance(getattr(r, "app", None), DashboardGuard))
     monkeypatch.setattr(guard, "dashboard", broken_dashboard(500))
-    fresh(app)
+    fresh_app(app)
     try:
         status, body = answer_of(guard, "/queues/json")
     finally:
-        fresh(app)
+        fresh_app(app)
     assert (status, body) == (500, b'{"detail": "Error reading"}')
 
 

@@ -7,14 +7,9 @@ solutions/ whatever --impl says."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
-import pytest
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
-from redis import Redis
 from redis.exceptions import ConnectionError, ResponseError
 from rq import Queue
 from rq.utils import utcformat
@@ -24,21 +19,6 @@ from lab.support.monitor import damage, finished_since
 from solutions import tasks
 
 ADDRESS = "user@example.com"
-
-
-@pytest.fixture
-def api(redis_conn: Redis) -> Iterator[TestClient]:
-    """The reference producer in process, making its queue on REDIS_URL (the tests' own)."""
-    from solutions.producer import app
-
-    def fresh(each: FastAPI) -> None:
-        each.state.queue = None
-        each.dependency_overrides.clear()
-
-    fresh(app)
-    with TestClient(app) as client:
-        yield client
-    fresh(app)
 
 
 def samples(text: str) -> dict[str, list]:
@@ -57,28 +37,28 @@ def test_finished_since_counts_by_when_each_job_ended(queue, run_queued_jobs):
     assert finished_since([queue], old - timedelta(seconds=1)) == 3
 
 
-def test_a_damaged_job_at_the_head_is_reported_and_the_rest_answered(api, queue):
+def test_a_damaged_job_at_the_head_is_reported_and_the_rest_answered(reference_api, queue):
     job = queue.enqueue(tasks.send_fake_email, ADDRESS, 0)
     queue.enqueue(tasks.send_fake_email, ADDRESS, 0)
     queue.connection.hset(job.key, "enqueued_at", "not a time")
-    response = api.get("/stats")
+    response = reference_api.get("/stats")
     assert response.status_code == 200, response.text[:500]
     answer = response.json()
     (mine,) = [q for q in answer["queues"] if q["name"] == queue.name]
     assert mine["queued"] == 2 and mine["oldest_queued_age"] is None, mine
     (problem,) = answer["problems"]
     assert job.id in problem and "ValueError" in problem and queue.name in problem, problem
-    (unreadable,) = samples(api.get("/metrics").text)["rq_unreadable_keys"]
+    (unreadable,) = samples(reference_api.get("/metrics").text)["rq_unreadable_keys"]
     assert unreadable.value == 1
 
 
-def test_a_damaged_worker_key_is_reported_and_left_out(api, redis_conn):
+def test_a_damaged_worker_key_is_reported_and_left_out(reference_api, redis_conn):
     redis_conn.sadd("rq:workers", "rq:worker:damaged")
     redis_conn.hset(
         "rq:worker:damaged",
         mapping={"queues": "default", "state": "idle", "last_heartbeat": "garbage"},
     )
-    response = api.get("/stats")
+    response = reference_api.get("/stats")
     assert response.status_code == 200, response.text[:500]
     answer = response.json()
     assert answer["workers"] == [], answer["workers"]
@@ -154,9 +134,9 @@ def test_the_collector_names_and_labels_follow_prometheus_conventions():
     assert beats == [({"worker": "w1"}, 0.5)], "a worker with no heartbeat has no sample"
 
 
-def test_metrics_scrapes_twice_without_a_duplicate_registration(api, queue):
+def test_metrics_scrapes_twice_without_a_duplicate_registration(reference_api, queue):
     queue.enqueue(tasks.send_fake_email, ADDRESS, 0)
-    first, second = api.get("/metrics"), api.get("/metrics")
+    first, second = reference_api.get("/metrics"), reference_api.get("/metrics")
     assert first.status_code == second.status_code == 200, second.text[:300]
     (sample,) = [
         s for s in samples(second.text)["rq_jobs"]
@@ -165,11 +145,11 @@ def test_metrics_scrapes_twice_without_a_duplicate_registration(api, queue):
     assert sample.value == 1
 
 
-def test_stats_reads_every_served_queue_without_changing_them(api, queue: Queue):
+def test_stats_reads_every_served_queue_without_changing_them(reference_api, queue: Queue):
     """GET /stats lists the app's queue, high and low, and reading leaves their jobs alone."""
     queue.enqueue(tasks.send_fake_email, ADDRESS, 0)
     before = {key: queue.connection.type(key) for key in queue.connection.keys("rq:*")}
-    names = [q["name"] for q in api.get("/stats").json()["queues"]]
+    names = [q["name"] for q in reference_api.get("/stats").json()["queues"]]
     after = {key: queue.connection.type(key) for key in queue.connection.keys("rq:*")}
     assert names == [queue.name, "high", "low"], names
     assert before == after, "GET /stats changed what Redis holds"
