@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-from rq import Queue, SimpleWorker
+from rq import Queue, SimpleWorker, Worker
 
 from lab.support.background import Background, start_worker
+from lab.support.helpers import poll
 from lab.support.reference import copy_checkout
 from lab.support.worker_cli import exit_promptly
 
@@ -140,3 +141,19 @@ def alive(pid: int) -> bool:
         return stat.read_text().rpartition(")")[2].split()[0] != "Z"
     except OSError:  # no /proc (macOS), or gone just now
         return True
+
+
+@pytest.mark.parametrize("flags", [("--simple",), ("--simple", "--processes", "2")])
+def test_worker_ttl_sets_how_long_redis_keeps_a_silent_worker(redis_conn, flags):
+    """WORKER_TTL=16: Redis keeps each worker of the command (of a pool too) WORKER_TTL + 60
+    = 76 s after a heartbeat (480 s with RQ's default of 420)."""
+    count = 2 if "--processes" in flags else 1
+    with start_worker(*flags, package="solutions", env={"WORKER_TTL": "16"}):
+        workers = poll(
+            lambda: Worker.all(connection=redis_conn),
+            lambda found: len(found) == count,
+            f"{count} workers to register",
+            timeout=15,
+        )[-1]
+        kept = [redis_conn.ttl(worker.key) for worker in workers]
+    assert all(60 < ttl <= 76 for ttl in kept), f"Redis keeps the workers {kept} s, not 76"
