@@ -13,20 +13,11 @@ from rq import Queue, Worker
 
 from lab.support.background import start_api, start_worker
 from lab.support.helpers import poll, unexpected, wait_for_status
-from lab.support.monitor import STATUSES
+from lab.support.monitor import STATUSES, rq_counts
 
 ADDRESS = "user@example.com"
 #: A heartbeat every second (WORKER_TTL - 15) while idle, so that a stopped one shows fast.
 FAST_HEARTBEAT = {"WORKER_TTL": "16"}
-
-
-def rq_counts(queue: Queue) -> dict[str, int]:
-    """What RQ says of `queue`: its length and the size of each of its registries."""
-    counts = {"queued": queue.count}
-    for status in STATUSES[1:]:
-        registry = getattr(queue, f"{status}_job_registry")
-        counts[status] = registry.get_job_count(cleanup=False)
-    return counts
 
 
 def counts_of(answer: dict) -> dict[str, dict[str, int]]:

@@ -10,7 +10,8 @@ import shutil
 import pytest
 
 from lab.support.bench.settings import IDLE_QUEUE, STATS_QUEUE
-from lab.support.bench.stats_cli import COUNTED, FIELDS, SIZE_FIELDS, sizes_from, split
+from lab.support.bench.stats_cli import FIELDS, SIZE_FIELDS, sizes_from, split
+from lab.support.monitor import STATUSES
 from lab.support.reference import copy_checkout
 
 QUICK = ("--jobs", "300", "--requests", "3", "--sizes", "0,300")
@@ -36,7 +37,7 @@ def test_a_quick_run_checks_the_counts_it_placed_and_leaves_no_job_behind(
     assert [size["jobs"] for size in data["sizes"]] == [0, 300]
     for size in data["sizes"]:
         assert set(size) == keys_of(SIZE_FIELDS)
-        expected = {**dict.fromkeys(COUNTED, 0), **split(size["jobs"])}
+        expected = {**dict.fromkeys(STATUSES, 0), **split(size["jobs"])}
         assert size["placed"] == expected
         assert size["rq_counts"] == size["stats_counts"] == size["metrics_counts"] == expected
         last_minute = size["finished_last_minute"]

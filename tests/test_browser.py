@@ -16,17 +16,11 @@ import httpx
 import pytest
 from redis import Redis
 from rq import Queue, Worker
-from rq.registry import (
-    CanceledJobRegistry,
-    DeferredJobRegistry,
-    FailedJobRegistry,
-    FinishedJobRegistry,
-    StartedJobRegistry,
-)
 
 from lab.support.background import start_api, start_worker
 from lab.support.browser import find_chromium, missing_browser, open_page, screenshot
 from lab.support.helpers import poll
+from lab.support.monitor import rq_counts
 from solutions import tasks
 
 if TYPE_CHECKING:
@@ -55,18 +49,9 @@ def expected_counts(api_url: str, connection: Redis) -> dict[str, dict[str, int]
     sizes of its registries)."""
     answer = httpx.get(f"{api_url}/stats", timeout=10).json()
     counts = {q["name"]: {column: q[column] for column in COLUMNS} for q in answer["queues"]}
-    registries = {
-        "started": StartedJobRegistry,
-        "failed": FailedJobRegistry,
-        "deferred": DeferredJobRegistry,
-        "finished": FinishedJobRegistry,
-        "canceled": CanceledJobRegistry,
-    }
     for name in QUEUES:
-        queue = Queue(name, connection=connection)
-        rq_says = {"queued": queue.count}
-        for column, registry in registries.items():
-            rq_says[column] = registry(queue=queue).get_job_count(cleanup=False)
+        every = rq_counts(Queue(name, connection=connection))
+        rq_says = {column: every[column] for column in COLUMNS}
         assert counts[name] == rq_says, f"GET /stats says {counts[name]} of {name}, RQ {rq_says}"
     return counts
 
@@ -86,7 +71,7 @@ def scene(redis_conn: Redis, chromium: str) -> Iterator[dict]:
     default.enqueue(tasks.send_fake_email, ADDRESS, 0, depends_on=waiting)  # deferred
     with start_worker("default", "high", "--simple", package="solutions") as worker:
         poll(
-            lambda: (len(FinishedJobRegistry(queue=default)), len(FailedJobRegistry(queue=high))),
+            lambda: (default.finished_job_registry.count, high.failed_job_registry.count),
             lambda done: done == (3, 2),
             "3 finished and 2 failed jobs",
             timeout=10,

@@ -128,6 +128,15 @@ def readable_workers(connection: Redis, problems: list[str]) -> Iterator[Worker]
             yield worker
 
 
+def rq_counts(queue: Queue) -> dict[str, int]:
+    """RQ's own counts of `queue`, by STATUSES: its length and each registry's size, as
+    they are (no cleanup first): what GET /stats is checked against."""
+    counts = {"queued": queue.count}
+    for status in STATUSES[1:]:
+        counts[status] = getattr(queue, f"{status}_job_registry").get_job_count(cleanup=False)
+    return counts
+
+
 def finished_since(queues: Sequence[Queue], since: datetime) -> int:
     """How many jobs of `queues` finished at `since` or later (an aware datetime).
 

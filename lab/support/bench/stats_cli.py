@@ -21,6 +21,7 @@ import argparse
 import random
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -46,7 +47,6 @@ DESCRIPTION = __doc__.split("\n", 2)[2]
 #: How the jobs of each size are shared out among the statuses (the rest: finished).
 SHARES = {"finished": 0.4, "failed": 0.2, "queued": 0.2, "scheduled": 0.1, "deferred": 0.1}
 #: The statuses GET /stats counts (lab.support.monitor.STATUSES), in its order.
-COUNTED = ("queued", "started", "finished", "failed", "scheduled", "deferred", "canceled")
 #: Seconds every job the bench writes lives at most (its result_ttl, failure_ttl and key
 #: expiry): a run stopped by SIGKILL leaves nothing behind for longer than this.
 JOB_TTL = 3600
@@ -89,7 +89,8 @@ class Placed:
     """What the bench wrote so far: ids, counts by status, when each finished job ended."""
 
     ids: list[str] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTED, 0))
+    counts: Counter[str] = field(default_factory=Counter)
+    """Jobs placed so far, by status."""
     finished_ends: list[str] = field(default_factory=list)
     """The ended_at of each finished job, as RQ writes it (fixed-width UTC text)."""
 
@@ -209,10 +210,10 @@ def reset(queue: Queue, placed: Placed | None = None) -> None:
     dependency sets); also what an earlier run stopped part way left behind."""
     from rq.job import Job
 
+    from ..monitor import STATUSES
+
     connection = queue.connection
-    registries = [
-        getattr(queue, f"{status}_job_registry").key for status in COUNTED if status != "queued"
-    ]
+    registries = [getattr(queue, f"{status}_job_registry").key for status in STATUSES[1:]]
     ids = list(placed.ids) if placed else []
     for key in registries:  # a run that was killed: its jobs are still listed here
         ids += [i.decode() for i in connection.zrange(key, 0, -1)]
@@ -233,14 +234,6 @@ def reset(queue: Queue, placed: Placed | None = None) -> None:
 # --- checking ------------------------------------------------------------------------------
 
 
-def rq_counts(queue: Queue) -> dict[str, int]:
-    """RQ's own counts of `queue`: its length and each registry's size, not cleaned up."""
-    counts = {"queued": queue.count}
-    for status in COUNTED[1:]:
-        counts[status] = getattr(queue, f"{status}_job_registry").get_job_count(cleanup=False)
-    return counts
-
-
 def metrics_counts(text: str, queue_name: str) -> dict[str, int]:
     """The rq_jobs samples of `queue_name` in GET /metrics's text, by status."""
     from prometheus_client.parser import text_string_to_metric_families
@@ -258,9 +251,9 @@ def check(queue: Queue, client, placed: Placed, package: str) -> dict:
     what was placed, and GET /stats's finished_last_minute equal to the placed finished
     jobs of the last minute (plus the other served queues'): a BenchError if not."""
     from ..api import served_queues, sibling_queue
-    from ..monitor import finished_since
+    from ..monitor import STATUSES, finished_since, rq_counts
 
-    expected = dict(placed.counts)
+    expected = {status: placed.counts[status] for status in STATUSES}
     counted = rq_counts(queue)
     answer = _get(client, "/stats", package).json()
     stats = next((q for q in answer["queues"] if q["name"] == queue.name), None)
@@ -270,7 +263,7 @@ def check(queue: Queue, client, placed: Placed, package: str) -> dict:
             f"GET /stats shows the queues {shown}, not {queue.name!r}: does {package}/"
             "connection.py's get_queue() use the QUEUE_NAME setting?"
         )
-    stats_counts = {status: stats[status] for status in COUNTED}
+    stats_counts = {status: stats[status] for status in STATUSES}
     shown_metrics = metrics_counts(_get(client, "/metrics", package).text, queue.name)
     at = datetime.fromisoformat(answer["at"])
     cutoff = _utc_text(at - timedelta(minutes=1))
