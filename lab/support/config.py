@@ -48,6 +48,27 @@ class Settings:
     webhook_secret: str
     """The secret a payment provider signs its webhooks with (step 08e): WEBHOOK_SECRET. The
     default, DEV_WEBHOOK_SECRET, is public and unsafe: set your own outside the workbook."""
+    redis_outage_limit: int
+    """Seconds a worker of `python -m lab.worker` keeps retrying, with backoff, once Redis
+    stops answering, before it exits with one line: REDIS_OUTAGE_LIMIT (300)."""
+    maintenance_interval: int
+    """Seconds between two runs of RQ's maintenance (registry cleanup: abandoned jobs are
+    failed or retried) and the workbook's recovery of lost jobs, in a worker of
+    `python -m lab.worker`: MAINTENANCE_INTERVAL (15; RQ's default is 600)."""
+    job_heartbeat: int
+    """Seconds between two heartbeats of a worker that runs a job: JOB_HEARTBEAT (5; RQ's
+    job_monitoring_interval, default 30)."""
+    job_lease: int
+    """Seconds a started job stays its worker's without a heartbeat: JOB_LEASE (45, more
+    than JOB_HEARTBEAT). Past that, GET /jobs/{id} says the worker is not alive and the next
+    maintenance fails or retries the job (AbandonedJobError). Longer than a Redis outage
+    that workers ride out without losing the jobs they run."""
+    idempotency_claim_ttl: int
+    """Seconds an Idempotency-Key claimed by a request whose answer was never stored (Redis
+    went away) keeps a repeat waiting (409): IDEMPOTENCY_CLAIM_TTL (30)."""
+    serializer: str
+    """How RQ writes a job's function, arguments and result into Redis, for the producer
+    and the worker alike: RQ_SERIALIZER, pickle (RQ's default) or json."""
     job_queues: tuple[str, ...]
     """Other queues, besides QUEUE_NAME and the priorities' high and low (step 08a), whose
     jobs GET /jobs/{id}, retry and cancel act on:
@@ -108,6 +129,12 @@ def get_settings() -> Settings:
         idempotency_ttl=_seconds("IDEMPOTENCY_TTL", 86400),
         job_timeout=_seconds("JOB_TIMEOUT", 180),
         max_body_bytes=_seconds("MAX_BODY_BYTES", 65536),
+        redis_outage_limit=_seconds("REDIS_OUTAGE_LIMIT", 300),
+        maintenance_interval=_seconds("MAINTENANCE_INTERVAL", 15),
+        job_heartbeat=_seconds("JOB_HEARTBEAT", 5),
+        job_lease=_seconds("JOB_LEASE", 45),
+        idempotency_claim_ttl=_seconds("IDEMPOTENCY_CLAIM_TTL", 30),
+        serializer=(os.environ.get("RQ_SERIALIZER") or "pickle").strip().lower(),
         job_queues=_names("JOB_QUEUES"),
         webhook_secret=os.environ.get("WEBHOOK_SECRET") or DEV_WEBHOOK_SECRET,
     )
@@ -117,8 +144,21 @@ def get_settings() -> Settings:
             f" and {settings.max_work_seconds:g} seconds ({WORK_SHARE:.0%} of"
             f" JOB_TIMEOUT={settings.job_timeout})."
         )
+    if settings.job_lease <= settings.job_heartbeat:
+        raise ValueError(
+            f"JOB_LEASE={settings.job_lease} must be more than"
+            f" JOB_HEARTBEAT={settings.job_heartbeat} seconds: a busy worker's heartbeat must"
+            " come before its lease runs out."
+        )
+    if settings.serializer not in SERIALIZERS:
+        raise ValueError(
+            f"RQ_SERIALIZER={settings.serializer!r} is not one of {', '.join(SERIALIZERS)}."
+        )
     return settings
 
+
+#: The values RQ_SERIALIZER may take.
+SERIALIZERS = ("pickle", "json")
 
 #: Query parameters of a Redis URL whose value is a secret.
 SECRET_PARAMETERS = {"password"}
