@@ -8,7 +8,8 @@ notebook cell.
 You write send_fake_email() in step 01. Later steps add to this one module of tasks:
 send_newsletter() in step 05 (a task that reports progress), send_flaky_email() and
 record_failure() in step 06 (a task that fails until retried, and a callback that RQ
-calls when a job fails), hash_chain() in step 07 (work for the CPU, not a wait).
+calls when a job fails), hash_chain() in step 07 (work for the CPU, not a wait),
+send_email_once() in step 10 (an email sent once, however often its job runs).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from redis import Redis
 from rq import get_current_job
 from rq.job import Job
 
+from lab.support import outbox
 from lab.support.config import get_settings
 
 log = logging.getLogger(__name__)
@@ -94,3 +96,16 @@ def hash_chain(rounds: int, seed: str = "workbook") -> str:
     """
     # TODO: check rounds, then digest = sha256(digest).digest() `rounds` times
     raise NotImplementedError("hash_chain() in lab/tasks.py is not written yet")
+
+
+def send_email_once(email_address: str, delay: float = 0) -> str:
+    """Send an email to `email_address` once per job, however many times the job runs.
+
+    RQ delivers a job at least once: a job whose worker died mid-way is run again from the
+    start (when it has retries left), under the same job id. So the email goes to the mail
+    provider, outbox.deliver(), with the job's id as its idempotency key: the provider sends
+    it only the first time. Then it works `delay` seconds and returns "Task complete: Email
+    sent to <address>", on every run. Outside a job (no id to use) it raises RuntimeError.
+    """
+    # TODO: deliver with idempotency_key=job.id, then sleep, then return the receipt
+    raise NotImplementedError("send_email_once() in lab/tasks.py is not written yet")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import configparser
 import json
+import re
 import shutil
 
 import nbformat
@@ -171,3 +172,26 @@ def test_a_notebook_that_starts_the_api_stops_it(path):
     ]
     if any("notebook_api(" in source for source in code):
         assert any("api.stop()" in source for source in code), f"{path.name} never calls api.stop()"
+
+
+#: "notebook 07", "Notebooks 05 and 06", "notebooks 02, 03 or 04": the numbers it names.
+MENTION = re.compile(r"\b[Nn]otebooks? (\d\d\b(?:(?:, | and | or )\d\d\b)*)")
+
+
+def test_every_notebook_mentioned_exists():
+    """A "notebook NN" in the README or in any notebook names a notebooks/NN_*.ipynb."""
+    existing = {path.name[:2] for path in NOTEBOOKS}
+    missing = []
+    for path in [PROJECT_ROOT / "README.md", *NOTEBOOKS]:
+        for match in MENTION.finditer(path.read_text()):
+            for number in re.findall(r"\d\d", match.group(1)):
+                if number not in existing:
+                    missing.append(f"{path.name}: {match.group(0)!r}")
+    assert not missing, f"these name a notebook that does not exist: {missing}"
+
+
+def test_the_mention_pattern_finds_every_number():
+    found = [re.findall(r"\d\d", m.group(1)) for m in MENTION.finditer(
+        "see notebook 07; Notebooks 05 and 06; notebooks 02, 03 or 11. notebook 100 is no one"
+    )]  # fmt: skip
+    assert found == [["07"], ["05", "06"], ["02", "03", "11"]]

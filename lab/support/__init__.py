@@ -13,6 +13,7 @@
     redis_server.py a local Redis without Docker or root
     config.py       every setting, read from environment variables
     idempotency.py  the Idempotency-Key middleware (step 06)
+    outbox.py       a fake mail provider that honours idempotency keys (step 10)
     check.py        `python -m lab check`; exercises.py lists the steps
     check_timing.py `python -m lab dev time-check`: how long the checks take
     bench/          `python -m lab bench`

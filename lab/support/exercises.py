@@ -197,6 +197,17 @@ STEPS: tuple[Step, ...] = (
         ".total_seconds(); worker_stats() gives worker.queue_names(), get_state(),"
         " get_current_job_id() and (now - worker.last_heartbeat).total_seconds().",
     ),
+    Step(
+        "10",
+        "The crash lab: an email sent once under at-least-once delivery",
+        "notebooks/10_crash_lab.ipynb",
+        ("lab/tasks.py:send_email_once",),
+        "tests/test_10_delivery.py",
+        "send_email_once() raises RuntimeError when get_current_job() is None, else calls"
+        " outbox.deliver(job.connection, email_address, idempotency_key=job.id) - the job's id,"
+        " which a retried job keeps - then time.sleep(delay), and returns"
+        " f'Task complete: Email sent to {email_address}'.",
+    ),
 )
 
 
