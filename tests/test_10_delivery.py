@@ -84,8 +84,14 @@ def test_a_worker_killed_after_sending_the_job_runs_again_and_sends_once(impl, t
     and the second run sends nothing: one email in the outbox."""
     job = queue.enqueue(tasks.send_email_once, ADDRESS, 2, retry=Retry(max=1))
     with start_worker("--simple", package=impl, env=FAST) as first:
-        poll(lambda: outbox.sent(queue.connection), lambda n: n >= 1, "the first email", 15)
+        sent, status = poll(
+            lambda: (outbox.sent(queue.connection), job.get_status(refresh=True)),
+            lambda seen: seen[0] >= 1 or seen[1] in ("finished", "failed"),
+            "the first email",
+            15,
+        )[-1]
         first.kill()  # SIGKILL mid-job: the job is still started
+    assert sent == 1, f"the first run sent no email; the job is {job_outcome(job)}"
     assert job.get_status(refresh=True) == "started", f"after the kill: {job_outcome(job)}"
     with start_worker("--simple", package=impl, env=FAST) as second:
         status = wait_for_status(job, "finished", "failed", timeout=20)
