@@ -129,8 +129,12 @@ def empty_queue(queue: Any) -> None:
     ):  # fmt: skip
         for job_id in registry.get_job_ids(cleanup=False):
             job = queue.fetch_job(job_id)
-            if job is not None:
+            if job is None:
+                continue
+            try:
                 job.delete()
+            except ValueError:  # RQ 3.0, a job whose worker was killed: its execution expired
+                queue.connection.delete(job.key)
         queue.connection.delete(registry.key)
 
 

@@ -1,0 +1,90 @@
+"""Provided code of notebook 10: the fake mail provider (lab/support/outbox.py), and
+empty_queue() after a worker was killed mid-job."""
+
+from __future__ import annotations
+
+import threading
+
+from rq import Queue, SimpleWorker
+
+from lab.support import outbox
+from lab.support.helpers import empty_queue
+
+ADDRESS = "user@example.com"
+
+
+def test_deliver_without_a_key_sends_every_time(redis_conn):
+    assert outbox.deliver(redis_conn, ADDRESS) is True
+    assert outbox.deliver(redis_conn, ADDRESS) is True
+    assert outbox.sent(redis_conn, ADDRESS) == 2
+    assert [e["key"] for e in outbox.deliveries(redis_conn)] == [None, None]
+
+
+def test_deliver_with_a_key_sends_once_per_key(redis_conn):
+    assert outbox.deliver(redis_conn, ADDRESS, "k1") is True
+    assert outbox.deliver(redis_conn, ADDRESS, "k1") is False
+    assert outbox.deliver(redis_conn, ADDRESS, "k2") is True
+    assert outbox.deliver(redis_conn, "other@example.com", "k3") is True
+    assert outbox.sent(redis_conn, ADDRESS) == 2
+    assert outbox.sent(redis_conn) == 3
+
+
+def test_keys_and_the_outbox_expire_after_a_day(redis_conn):
+    outbox.deliver(redis_conn, ADDRESS, "k1")
+    assert 0 < redis_conn.ttl(outbox.KEY_PREFIX + "k1") <= outbox.KEY_TTL == 86400
+    assert 0 < redis_conn.ttl(outbox.OUTBOX_KEY) <= 86400
+
+
+def test_many_deliveries_with_one_key_at_once_send_once(redis_url, redis_conn):
+    """Two runs of a job at the same moment (a worker thought dead, still running): the key
+    is checked and the email recorded in one step, so one of them sends."""
+    from redis import Redis
+
+    barrier = threading.Barrier(20)
+    results: list[bool] = []
+
+    def one() -> None:
+        client = Redis.from_url(redis_url)
+        barrier.wait()
+        results.append(outbox.deliver(client, ADDRESS, "same"))
+        client.close()
+
+    threads = [threading.Thread(target=one) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert sorted(results) == [False] * 19 + [True]
+    assert outbox.sent(redis_conn) == 1
+
+
+def test_clear_forgets_the_emails_and_the_keys(redis_conn):
+    outbox.deliver(redis_conn, ADDRESS, "k1")
+    outbox.clear(redis_conn)
+    assert outbox.sent(redis_conn) == 0
+    assert outbox.deliver(redis_conn, ADDRESS, "k1") is True
+
+
+def test_send_receipt_sends_on_every_run(redis_conn):
+    """The naive task: the same job run twice sends twice."""
+    queue = Queue("receipts", connection=redis_conn)
+    job = queue.enqueue(outbox.send_receipt, ADDRESS, 0)
+    for _ in range(2):
+        SimpleWorker([queue], connection=redis_conn).work(burst=True)
+        queue.enqueue_job(job)
+    assert outbox.sent(redis_conn, ADDRESS) == 2
+    assert job.return_value() == f"Receipt sent to {ADDRESS}"
+
+
+def test_empty_queue_after_a_worker_was_killed_mid_job(redis_conn):
+    """A job whose worker was killed keeps an execution in its index after the execution
+    itself expired; RQ's job.delete() then raises. empty_queue() deletes it all the same."""
+    queue = Queue("killed", connection=redis_conn)
+    job = queue.enqueue(outbox.send_receipt, ADDRESS, 0)
+    redis_conn.lrem(queue.key, 0, job.id)  # a worker took it, and started it
+    redis_conn.hset(job.key, "status", "started")
+    redis_conn.zadd(queue.started_job_registry.key, {f"{job.id}:x": 1})
+    redis_conn.zadd(f"rq:executions:{job.id}", {"x": 1e12})  # an execution whose hash is gone
+    empty_queue(queue)
+    assert not redis_conn.exists(job.key)
+    assert queue.started_job_registry.get_job_ids(cleanup=False) == []
