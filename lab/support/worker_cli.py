@@ -24,6 +24,7 @@ from rq.worker import DequeueStrategy, SpawnWorker
 from rq.worker_pool import WorkerPool
 
 from .config import Settings, get_settings, hide_secrets, redis_url_problem, safe_url
+from .trust import apply_serializer
 
 BuildWorker = Callable[[Sequence[str], bool, Redis], Worker]
 
@@ -120,6 +121,7 @@ def configured(worker: Worker, settings: Settings, strategy: str = "default") ->
     (--dequeue-strategy), and no second lost at exit (exit_promptly)."""
     worker.default_result_ttl = settings.result_ttl
     worker.worker_ttl = settings.worker_ttl
+    apply_serializer(worker, settings.serializer)  # RQ_SERIALIZER, as the API's queues
     if strategy != DequeueStrategy.DEFAULT.value:  # a pool calls work() without a strategy
         worker.work = functools.partial(worker.work, dequeue_strategy=DequeueStrategy(strategy))
     return exit_promptly(worker)
