@@ -31,7 +31,7 @@ from fastapi.exceptions import RequestValidationError, ResponseValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import AwareDatetime, BaseModel, EmailStr, Field, ValidationError, model_validator
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import AuthenticationError, RedisError, ResponseError
 from rq import Callback, Queue
 from rq.exceptions import DeserializationError, NoSuchJobError
 from rq.job import Job, JobStatus
@@ -41,7 +41,7 @@ from .body_limit import BodyLimitMiddleware
 from .config import WORK_SHARE, get_settings, hide_secrets, redis_url_problem, safe_url
 from .errors import ErrorAnswer, invalid_request, job_unreadable, unreadable_detail
 from .idempotency import Claim, IdempotencyMiddleware, Remember
-from .trust import rq_serializer
+from .trust import password_refused, rq_serializer
 
 #: The message of every answer that queued an email (the original tutorial's words).
 QUEUED_MESSAGE = "Email sending task has been queued."
@@ -482,6 +482,8 @@ def unavailable_detail(exc: RedisError) -> str:
     without the password of REDIS_URL."""
     if isinstance(exc, BadRedisUrl):
         return f"{exc} Fix REDIS_URL, then start the API again."
+    if isinstance(exc, AuthenticationError):  # a ConnectionError, but "start it" would not help
+        return password_refused(get_settings().redis_url, exc)
     url = safe_url(get_settings().redis_url)
     return (
         f"Redis is not reachable at {url} ({type(exc).__name__}: {hide_secrets(str(exc))})."

@@ -22,13 +22,14 @@ import json
 import pickle
 import uuid
 from pathlib import Path
+from typing import Literal
 
 from redis import Redis
 from rq import Queue, Worker
 from rq.job import Job
 from rq.serializers import JSONSerializer, PickleSerializer, Serializer
 
-from .config import get_settings
+from .config import get_settings, hide_secrets, safe_url
 
 #: What each value of RQ_SERIALIZER means to RQ.
 SERIALIZER_CLASSES: dict[str, Serializer] = {"pickle": PickleSerializer, "json": JSONSerializer}
@@ -50,9 +51,10 @@ class TouchOnLoad:
         return Path.touch, (self.marker,)
 
 
-def plant_job(connection: Redis, queue_name: str, data: bytes) -> str:
-    """Write a job whose `data` field is `data` straight into Redis, as anyone who can write
-    to it could (no RQ, no API), and put it on the queue `queue_name`. Returns its id."""
+def plant_job(connection: Redis, queue_name: str, data: bytes, **fields: bytes) -> str:
+    """Write a job whose `data` field is `data` (and any other `fields`) straight into Redis,
+    as anyone who can write to it could (no RQ, no API), and put it on the queue
+    `queue_name`. Returns its id."""
     job_id = f"planted-{uuid.uuid4().hex[:12]}"
     queue_key = f"rq:queue:{queue_name}"
     with connection.pipeline() as pipe:
@@ -66,6 +68,7 @@ def plant_job(connection: Redis, queue_name: str, data: bytes) -> str:
                 "created_at": "2025-01-01T00:00:00.000000Z",
                 "enqueued_at": "2025-01-01T00:00:00.000000Z",
                 "timeout": 60,
+                **fields,
             },
         )
         pipe.sadd("rq:queues", queue_key)
@@ -74,10 +77,19 @@ def plant_job(connection: Redis, queue_name: str, data: bytes) -> str:
     return job_id
 
 
-def plant_pickle_job(connection: Redis, queue_name: str, marker: Path) -> str:
-    """Plant a job on `queue_name` whose pickled data creates the file `marker` when it is
-    loaded - by a worker, the API or the dashboard - and is otherwise a valid job: it calls
-    str(None). Returns its id. Under RQ_SERIALIZER=json the same job fails to load."""
+def plant_pickle_job(
+    connection: Redis, queue_name: str, marker: Path, field: Literal["data", "meta"] = "data"
+) -> str:
+    """Plant a job on `queue_name` whose pickle creates the file `marker` when it is loaded,
+    and is otherwise a valid job: it calls str(). Returns its id.
+
+    In its `data` (function and arguments, the default), the pickle runs in a worker that
+    takes the job and in the API once it reads the job's function (GET /jobs/{id}); in its
+    `meta`, it runs as soon as any process fetches the job, even to read its status (the
+    dashboard's list of jobs). Under RQ_SERIALIZER=json neither loads."""
+    if field == "meta":
+        data = pickle.dumps(("builtins.str", None, ("planted",), {}))
+        return plant_job(connection, queue_name, data, meta=pickle.dumps(TouchOnLoad(marker)))
     data = pickle.dumps(("builtins.str", None, (TouchOnLoad(marker),), {}))
     return plant_job(connection, queue_name, data)
 
@@ -123,3 +135,27 @@ class SettingQueue(Queue):
 
     def __init__(self, *args, serializer=None, **kwargs) -> None:
         super().__init__(*args, serializer=serializer or rq_serializer(), **kwargs)
+
+
+def credentials(url: str) -> tuple[str | None, str | None]:
+    """(username, password) that redis-py sends to the server of `url`, percent-decoded;
+    None for what the URL does not give (an empty password is none)."""
+    from redis import ConnectionPool  # noqa: PLC0415
+
+    kwargs = ConnectionPool.from_url(url).connection_kwargs
+    return kwargs.get("username") or None, kwargs.get("password") or None
+
+
+def password_refused(url: str, exc: Exception) -> str:
+    """One line for an AuthenticationError from the Redis at `url`: what was refused and what
+    to do, without the password."""
+    shown = safe_url(url)
+    if credentials(url)[1] is None:
+        return (
+            f"Redis at {shown} asks for a password, and REDIS_URL gives none: put it in the URL,"
+            " percent-encoded: redis://:PASSWORD@host:port/0."
+        )
+    return (
+        f"Redis at {shown} refused the password: {hide_secrets(str(exc), url)} Check the"
+        " password (and user name) in REDIS_URL; percent-encode @ : / % and spaces in it."
+    )
