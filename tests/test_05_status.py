@@ -260,9 +260,10 @@ def test_send_newsletter_checks_sends_then_saves_progress(tasks, monkeypatch):
 def test_fetch_job_loads_with_the_serializer_setting(
     status, redis_conn, tasks, monkeypatch, serializer
 ):
-    """fetch_job() loads the job with the RQ_SERIALIZER setting (get_settings().serializer),
-    the serializer the API's queue and the workers use: a JSON job's task, arguments and
-    progress read back, and a job loaded so writes JSON again (requeue, save_meta)."""
+    """fetch_job() loads the job with the serializer setting, RQ_SERIALIZER (json or pickle).
+
+    That is the serializer the API's queue writes with and the workers read with: a JSON
+    job's task, arguments and progress read back."""
     monkeypatch.setenv("RQ_SERIALIZER", serializer)
     queue = Queue("default", connection=redis_conn, serializer=serializer)
     job = queue.enqueue(tasks.send_fake_email, "a@example.com", 0, meta={"progress": {"done": 1}})
