@@ -31,7 +31,7 @@ from fastapi.exceptions import RequestValidationError, ResponseValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import AwareDatetime, BaseModel, EmailStr, Field, ValidationError, model_validator
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import AuthenticationError, RedisError, ResponseError
 from rq import Callback, Queue
 from rq.exceptions import DeserializationError, NoSuchJobError
 from rq.job import Job, JobStatus
@@ -41,6 +41,7 @@ from .body_limit import BodyLimitMiddleware
 from .config import WORK_SHARE, get_settings, hide_secrets, redis_url_problem, safe_url
 from .errors import ErrorAnswer, invalid_request, job_unreadable, unreadable_detail
 from .idempotency import Claim, IdempotencyMiddleware, Remember
+from .trust import password_refused, rq_serializer
 
 #: The message of every answer that queued an email (the original tutorial's words).
 QUEUED_MESSAGE = "Email sending task has been queued."
@@ -310,7 +311,7 @@ class BadRedisUrl(RedisError):
 
 def app_queue(app: FastAPI) -> Queue:
     """The queue of `app`: made with the app's `get_queue()` on first use, then kept, with
-    JOB_TIMEOUT as the timeout of the jobs queued on it.
+    JOB_TIMEOUT as the timeout of the jobs queued on it and RQ_SERIALIZER as its serializer.
 
     A test may replace it with `app.dependency_overrides[email_queue]`; this function
     honours that too, for code outside FastAPI's dependency injection (the middleware)."""
@@ -321,7 +322,9 @@ def app_queue(app: FastAPI) -> Queue:
         problem = redis_url_problem(get_settings().redis_url)
         if problem is not None:
             raise BadRedisUrl(problem)
-        app.state.queue = with_job_timeout(app.state.get_queue(), JOB_TIMEOUT)
+        queue = with_job_timeout(app.state.get_queue(), JOB_TIMEOUT)
+        queue.serializer = rq_serializer()  # RQ_SERIALIZER, as every worker's (trust.py)
+        app.state.queue = queue
     return app.state.queue
 
 
@@ -382,7 +385,9 @@ def waiting_state(job: Job) -> dict:
         waiting = []
         for dependency_id in job.dependency_ids:
             try:
-                other = Job.fetch(dependency_id, connection=job.connection)
+                other = Job.fetch(
+                    dependency_id, connection=job.connection, serializer=job.serializer
+                )
                 waiting.append(
                     {"id": other.id, "task": other.func_name, "status": other.get_status().value}
                 )
@@ -477,6 +482,8 @@ def unavailable_detail(exc: RedisError) -> str:
     without the password of REDIS_URL."""
     if isinstance(exc, BadRedisUrl):
         return f"{exc} Fix REDIS_URL, then start the API again."
+    if isinstance(exc, AuthenticationError):  # a ConnectionError, but "start it" would not help
+        return password_refused(get_settings().redis_url, exc)
     url = safe_url(get_settings().redis_url)
     return (
         f"Redis is not reachable at {url} ({type(exc).__name__}: {hide_secrets(str(exc))})."

@@ -97,7 +97,8 @@ STEPS: tuple[Step, ...] = (
             "lab/tasks.py:send_newsletter",
         ),
         "tests/test_05_status.py",
-        "fetch_job() turns rq's NoSuchJobError into HTTPException(404); describe_job()"
+        "fetch_job() calls Job.fetch() with serializer=get_settings().serializer and turns"
+        " rq's NoSuchJobError into HTTPException(404); describe_job()"
         " reads job.get_status(refresh=False), the three times, get_position() while"
         " queued, job.meta.get('progress'), retries_left, then job.return_value() or the"
         " last line of job.latest_result().exc_string; send_newsletter() calls"
