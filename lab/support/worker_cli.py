@@ -120,6 +120,7 @@ def configured(worker: Worker, settings: Settings, strategy: str = "default") ->
     (--dequeue-strategy), and no second lost at exit (exit_promptly)."""
     worker.default_result_ttl = settings.result_ttl
     worker.worker_ttl = settings.worker_ttl
+    worker.job_monitoring_interval = settings.job_heartbeat
     if strategy != DequeueStrategy.DEFAULT.value:  # a pool calls work() without a strategy
         worker.work = functools.partial(worker.work, dequeue_strategy=DequeueStrategy(strategy))
     return exit_promptly(worker)
