@@ -362,9 +362,11 @@ def test_end_to_end_idempotent_posts_over_http(impl, queue):
 
 
 def test_a_claim_whose_answer_was_lost_expires_after_the_claim_ttl(impl, failures, queue):
-    """A key claimed by a request whose answer was never stored (Redis went away) blocks a
-    repeat (409, Retry-After) only until IDEMPOTENCY_CLAIM_TTL (1 s here) has passed: then
-    the repeat is queued (202). claim_key() sets the claim's expiry."""
+    """A claim whose answer was lost blocks repeats only IDEMPOTENCY_CLAIM_TTL seconds (1 s here).
+
+    The claim of a request whose answer was never stored (Redis went away) makes a repeat
+    409, with Retry-After, until it expires: then the repeat is queued (202). claim_key()
+    sets the claim's expiry."""
     body = {"email": ADDRESS, "delay": 0}
     env = {"IDEMPOTENCY_CLAIM_TTL": "1"}
     with start_api(package=impl, env=env) as api, httpx.Client(base_url=api.url, timeout=5) as http:
@@ -471,8 +473,9 @@ def test_cancel_of_a_started_or_canceled_job_is_409(api_client, queue, tasks):
 
 
 def test_claim_key_sets_the_idempotency_ttl(failures, redis_conn, monkeypatch):
-    """claim_key() keeps a claim IDEMPOTENCY_CLAIM_TTL seconds and remember_answer() an answer
-    IDEMPOTENCY_TTL seconds, both read when called."""
+    """claim_key() keeps a claim IDEMPOTENCY_CLAIM_TTL s; remember_answer(), IDEMPOTENCY_TTL s.
+
+    Both settings are read when called."""
     monkeypatch.setenv("IDEMPOTENCY_TTL", "120")
     monkeypatch.setenv("IDEMPOTENCY_CLAIM_TTL", "20")
     assert failures.claim_key(redis_conn, "k7", "fp") is None
