@@ -5,7 +5,8 @@ half of IDEMPOTENCY_CLAIM_TTL; and a repeat that meets a claim is told when to t
 
 A private Redis server (started here on a free port, with a data folder of its own) is
 stopped by the endpoint's queue right after it queued the job: the moment an outage would
-have to hit. The reference producer runs in this process, on that server.
+have to hit. The reference producer runs in this process, on that server. And a request
+slower than its claim's TTL is logged.
 """
 
 from __future__ import annotations
@@ -20,15 +21,17 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from fastapi import APIRouter
 from fastapi.testclient import TestClient
 from redis import Redis
 from rq import Queue
 
 from lab.support import redis_server
-from lab.support.api import email_queue
+from lab.support.api import EmailQueue, create_app, email_queue
 from lab.support.background import free_port
 from lab.support.helpers import unexpected
-from solutions.failures import IDEMPOTENCY_PREFIX, claim_key
+from solutions.connection import get_queue
+from solutions.failures import IDEMPOTENCY_PREFIX, claim_key, remember_answer
 
 BODY = {"email": "user@example.com", "delay": 0}
 
@@ -133,3 +136,22 @@ def test_a_claimed_key_is_409_with_when_to_try_again(reference_api, redis_conn):
     assert answer.headers["Retry-After"] == "1"
     detail = answer.json()["detail"]
     assert "try again in 1 s" in detail and "IDEMPOTENCY_CLAIM_TTL=30" in detail, detail
+
+
+def test_a_request_slower_than_the_claim_ttl_is_logged(redis_conn, monkeypatch, caplog):
+    """A keyed request that outlives its claim (IDEMPOTENCY_CLAIM_TTL=1 s here, a 1.2 s
+    endpoint) is logged in one line: a repeat meanwhile may have run it again."""
+    monkeypatch.setenv("IDEMPOTENCY_CLAIM_TTL", "1")
+    router = APIRouter()
+
+    @router.post("/slow")
+    def slow(queue: EmailQueue) -> dict:
+        time.sleep(1.2)
+        return {"ok": True}
+
+    app = create_app("slow", get_queue, routers=[router], idempotency=(claim_key, remember_answer))
+    with caplog.at_level(logging.WARNING, logger="lab.support.idempotency"):
+        answer = TestClient(app).post("/slow", headers={"Idempotency-Key": "slow-1"})
+    assert answer.status_code == 200, unexpected(answer, 200)
+    said = [record.getMessage() for record in caplog.records]
+    assert len(said) == 1 and "more than IDEMPOTENCY_CLAIM_TTL=1 s" in said[0], said

@@ -565,7 +565,7 @@ ERRORS = {
     404: "No such job on this API's queues, or the path matches no endpoint (a / in a"
     " parameter, say).",
     409: "The job's status does not allow this; or a request with the same Idempotency-Key"
-    " is still being handled (try again).",
+    " is still being handled (try again after Retry-After seconds).",
     413: "The request body is larger than MAX_BODY_BYTES.",
     422: "The request does not fit: `detail` lists each problem, with where (`loc`) and"
     " what (`msg`). Or, as a sentence: an Idempotency-Key that is malformed or was used for"
