@@ -120,6 +120,7 @@ STEPS: tuple[Step, ...] = (
         "send_flaky_email() counts attempts with connection.incr(); record_failure() does"
         " LPUSH then LTRIM; retry_job()/cancel_job() raise HTTPException(409) for other"
         " states, then job.requeue()/job.cancel(); claim_key() is SET with nx=True and"
+        " ex=get_settings().idempotency_claim_ttl; remember_answer() SETs the answer with"
         " ex=get_settings().idempotency_ttl.",
     ),
     Step(

@@ -122,6 +122,7 @@ def configured(worker: Worker, settings: Settings, strategy: str = "default") ->
     worker.default_result_ttl = settings.result_ttl
     worker.worker_ttl = settings.worker_ttl
     apply_serializer(worker, settings.serializer)  # RQ_SERIALIZER, as the API's queues
+    worker.job_monitoring_interval = settings.job_heartbeat
     if strategy != DequeueStrategy.DEFAULT.value:  # a pool calls work() without a strategy
         worker.work = functools.partial(worker.work, dequeue_strategy=DequeueStrategy(strategy))
     return exit_promptly(worker)
