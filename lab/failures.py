@@ -50,8 +50,11 @@ def claim_key(connection: Redis, key: str, fingerprint: str) -> dict | None:
     Returns None when the key is new: this request goes ahead. Returns what is stored
     under the key when an earlier request claimed it: {"fingerprint": ...}, plus "status"
     and "body" once that request was answered (remember_answer).
+
+    The claim expires after IDEMPOTENCY_CLAIM_TTL seconds (30), not a day: if Redis goes
+    away before the answer is stored, repeats of the key wait at most that long.
     """
-    # TODO: SET the key to {"fingerprint": ...} with nx=True (atomic) and the TTL
+    # TODO: SET {"fingerprint": ...} with nx=True (atomic) and the claim's TTL
     raise NotImplementedError("claim_key() in lab/failures.py is not written yet")
 
 
@@ -61,6 +64,7 @@ def remember_answer(
     """Store the answer to the request that claimed `key`, for repeats to get it again.
 
     body=None means the request failed: forget the key, so the client can try again.
+    The answer is kept IDEMPOTENCY_TTL seconds (a day).
     """
-    # TODO: SET the fingerprint, status and body (keeping the TTL), or DEL the key
+    # TODO: SET the fingerprint, status and body for IDEMPOTENCY_TTL, or DEL the key
     raise NotImplementedError("remember_answer() in lab/failures.py is not written yet")

@@ -15,13 +15,17 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from lab.support.api import EmailQueue, JobId, JobState, waiting_state
+from lab.support.config import get_settings
 
 router = APIRouter()
 
 
 def fetch_job(job_id: str, connection: Redis) -> Job:
-    """The job `job_id`, or HTTPException 404 when Redis does not hold it."""
-    # TODO: Job.fetch(); turn NoSuchJobError into HTTPException(404, <why>)
+    """The job `job_id`, or HTTPException 404 when Redis does not hold it.
+
+    Loaded with the serializer of RQ_SERIALIZER (the `serializer` setting: "pickle" or
+    "json"), the one the API's queue writes with and every worker reads with."""
+    # TODO: Job.fetch() with the serializer setting; NoSuchJobError -> HTTPException(404)
     raise NotImplementedError("fetch_job() in lab/status.py is not written yet")
 
 

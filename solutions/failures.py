@@ -68,11 +68,14 @@ def claim_key(connection: Redis, key: str, fingerprint: str) -> dict | None:
     Returns None when the key is new: this request goes ahead. Returns what is stored
     under the key when an earlier request claimed it: {"fingerprint": ...}, plus "status"
     and "body" once that request was answered (remember_answer).
+
+    The claim expires after IDEMPOTENCY_CLAIM_TTL seconds (30), not a day: if Redis goes
+    away before the answer is stored, repeats of the key wait at most that long.
     """
-    # BEGIN SOLUTION: SET the key to {"fingerprint": ...} with nx=True (atomic) and the TTL
+    # BEGIN SOLUTION: SET {"fingerprint": ...} with nx=True (atomic) and the claim's TTL
     redis_key = IDEMPOTENCY_PREFIX + key
     claim = json.dumps({"fingerprint": fingerprint})
-    if connection.set(redis_key, claim, nx=True, ex=get_settings().idempotency_ttl):
+    if connection.set(redis_key, claim, nx=True, ex=get_settings().idempotency_claim_ttl):
         return None
     stored = connection.get(redis_key)
     return json.loads(stored) if stored is not None else None
@@ -85,8 +88,9 @@ def remember_answer(
     """Store the answer to the request that claimed `key`, for repeats to get it again.
 
     body=None means the request failed: forget the key, so the client can try again.
+    The answer is kept IDEMPOTENCY_TTL seconds (a day).
     """
-    # BEGIN SOLUTION: SET the fingerprint, status and body (keeping the TTL), or DEL the key
+    # BEGIN SOLUTION: SET the fingerprint, status and body for IDEMPOTENCY_TTL, or DEL the key
     redis_key = IDEMPOTENCY_PREFIX + key
     if body is None:
         connection.delete(redis_key)

@@ -15,15 +15,19 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from lab.support.api import EmailQueue, JobId, JobState, waiting_state
+from lab.support.config import get_settings
 
 router = APIRouter()
 
 
 def fetch_job(job_id: str, connection: Redis) -> Job:
-    """The job `job_id`, or HTTPException 404 when Redis does not hold it."""
-    # BEGIN SOLUTION: Job.fetch(); turn NoSuchJobError into HTTPException(404, <why>)
+    """The job `job_id`, or HTTPException 404 when Redis does not hold it.
+
+    Loaded with the serializer of RQ_SERIALIZER (the `serializer` setting: "pickle" or
+    "json"), the one the API's queue writes with and every worker reads with."""
+    # BEGIN SOLUTION: Job.fetch() with the serializer setting; NoSuchJobError -> HTTPException(404)
     try:
-        return Job.fetch(job_id, connection=connection)
+        return Job.fetch(job_id, connection=connection, serializer=get_settings().serializer)
     except NoSuchJobError:
         raise HTTPException(
             status_code=404,

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import httpx
 import pytest
-from rq import Retry
+from rq import Queue, Retry
 from rq.command import send_stop_job_command
 from rq.job import JobStatus
 
@@ -254,3 +254,24 @@ def test_send_newsletter_checks_sends_then_saves_progress(tasks, monkeypatch):
         f"send_newsletter did {events}; expected {expected}: for each address check it,"
         " send it, then save the progress"
     )
+
+
+@pytest.mark.parametrize("serializer", ["json", "pickle"])
+def test_fetch_job_loads_with_the_serializer_setting(
+    status, redis_conn, tasks, monkeypatch, serializer
+):
+    """fetch_job() loads the job with the serializer setting, RQ_SERIALIZER (json or pickle).
+
+    That is the serializer the API's queue writes with and the workers read with: a JSON
+    job's task, arguments and progress read back."""
+    monkeypatch.setenv("RQ_SERIALIZER", serializer)
+    queue = Queue("default", connection=redis_conn, serializer=serializer)
+    job = queue.enqueue(tasks.send_fake_email, "a@example.com", 0, meta={"progress": {"done": 1}})
+    fetched = status.fetch_job(job.id, redis_conn)
+    assert fetched.serializer is queue.serializer, (
+        f"fetch_job() loaded the job with {fetched.serializer.__name__}, not with the"
+        f" RQ_SERIALIZER setting ({serializer}): pass serializer=get_settings().serializer"
+    )
+    assert fetched.func_name.endswith("tasks.send_fake_email")
+    assert fetched.args == ["a@example.com", 0] or fetched.args == ("a@example.com", 0)
+    assert fetched.meta == {"progress": {"done": 1}}

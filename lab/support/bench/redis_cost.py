@@ -66,7 +66,7 @@ class JobCommands:
 
 def commands_per_job(redis: Redis, package: str = "lab", jobs: int = 200) -> JobCommands:
     """Count the commands of `jobs` no-op jobs through one SimpleWorker of the lab."""
-    from rq import Queue
+    from ..trust import SettingQueue as Queue  # RQ_SERIALIZER, as the workers'
 
     queue = Queue(WORKERS_QUEUE, connection=redis)
     reset(queue)
@@ -154,7 +154,7 @@ class EnqueueRate:
 
 def enqueue_rates(redis: Redis, package: str = "lab", jobs: int = 1000) -> list[EnqueueRate]:
     """`jobs` jobs queued with enqueue() one at a time, then with one enqueue_many()."""
-    from rq import Queue
+    from ..trust import SettingQueue as Queue  # RQ_SERIALIZER, as the workers'
 
     queue = Queue(WORKERS_QUEUE, connection=redis)
     func = f"{package}.tasks.send_fake_email"

@@ -161,7 +161,7 @@ def fill(queue: Queue, jobs: int, placed: Placed, package: str) -> None:
                 job = Job.create(
                     func, args=args, connection=queue.connection, origin=queue.name,
                     status=JobStatus(status), result_ttl=JOB_TTL, failure_ttl=JOB_TTL,
-                    depends_on=depends,
+                    depends_on=depends, serializer=queue.serializer,
                 )  # fmt: skip
                 job.enqueued_at = now - timedelta(seconds=random.uniform(0, 600))
                 if status in ("finished", "failed"):
@@ -354,13 +354,13 @@ def measure(s: StatsBenchSettings, progress: bool | None = None) -> dict:
     """Every size: fill, check, time. Cleans up whatever happens."""
     import httpx
     from redis import Redis
-    from rq import Queue
     from tqdm import tqdm
 
     from ..background import start_api, start_worker
     from ..config import get_settings
     from ..helpers import last_line
     from ..stubs import NOT_DONE
+    from ..trust import SettingQueue as Queue  # RQ_SERIALIZER, as the workers'
     from .processes import check_redis
     from .workers import usable_cores
     from .workers_cli import unwritten_guard

@@ -191,7 +191,9 @@ class Enqueued(AfterAnswer):
     def ends(self, records: Records, ids: list[str]) -> list[float] | None:
         from rq.job import Job, JobStatus
 
-        jobs = Job.fetch_many(ids, connection=records.redis)
+        from ..trust import rq_serializer
+
+        jobs = Job.fetch_many(ids, connection=records.redis, serializer=rq_serializer())
         # The status as fetched with the rest of the job (is_finished would read it again).
         statuses = [job.get_status(refresh=False) if job else None for job in jobs]
         for job, status in zip(jobs, statuses, strict=True):

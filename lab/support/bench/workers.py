@@ -76,7 +76,9 @@ def command(worker: str, worker_class: str, processes: int, package: str) -> lis
     if worker == "lab":
         pool = ["--processes", str(processes)] if processes > 1 else []
         return [*python, f"{package}.worker", WORKERS_QUEUE, *FLAGS[worker_class], *pool]
-    url = ["--url", get_settings().redis_url, "--worker-class", f"rq.worker.{worker_class}"]
+    settings = get_settings()
+    url = ["--url", settings.redis_url, "--worker-class", f"rq.worker.{worker_class}"]
+    url += ["--serializer", settings.serializer]  # RQ_SERIALIZER, as the bench's queue
     if processes > 1:
         return [*python, "rq.cli", "worker-pool", *url, "-n", str(processes), WORKERS_QUEUE]
     return [*python, "rq.cli", "worker", *url, WORKERS_QUEUE]
@@ -164,8 +166,9 @@ def throughput(
 ) -> Run:
     """Time `jobs` jobs of `kind` through `processes` workers of `worker_class`, run by
     the lab's worker command or RQ's stock one (`worker`: "lab" or "rq")."""
-    from rq import Queue
     from rq.job import Job
+
+    from ..trust import SettingQueue as Queue  # RQ_SERIALIZER, as the workers'
 
     queue = Queue(WORKERS_QUEUE, connection=redis)
     reset(queue)
@@ -177,7 +180,9 @@ def throughput(
         start = time.time()
         queued = queue.enqueue_many([Queue.prepare_data(**call) for call in calls])
         wait_for_jobs(queue, jobs, process, timeout=60 + jobs * (job_s + 1))
-        done = Job.fetch_many([job.id for job in queued], connection=redis)
+        done = Job.fetch_many(
+            [job.id for job in queued], connection=redis, serializer=queue.serializer
+        )
     finally:
         process.stop()
         process.log_path.unlink(missing_ok=True)
