@@ -47,8 +47,9 @@ def test_the_same_job_run_twice_sends_one_email(queue, tasks, run_queued_jobs, r
 
 
 def test_two_jobs_send_two_emails(queue, tasks, run_queued_jobs):
-    """Two jobs for the same address send two emails: the key is the job's id, not the
-    address (a customer may get two receipts for two orders)."""
+    """Two jobs for the same address send two emails: the key is the job's id.
+
+    Not the address: a customer may get two receipts for two orders."""
     jobs = [queue.enqueue(tasks.send_email_once, ADDRESS, 0) for _ in range(2)]
     run_queued_jobs(queue)
     assert [j.get_status(refresh=True) for j in jobs] == ["finished", "finished"]
@@ -71,17 +72,20 @@ def test_it_works_its_delay_after_sending(queue, tasks, run_queued_jobs, monkeyp
 
 
 def test_outside_a_job_it_says_to_enqueue_it(tasks, redis_conn):
-    """send_email_once() called outside a job raises RuntimeError saying to enqueue it,
-    and sends nothing: there is no job id to use as the key."""
+    """send_email_once() outside a job raises RuntimeError saying to enqueue it, sending nothing.
+
+    There is no job id to use as the key."""
     with pytest.raises(RuntimeError, match="enqueue"):
         tasks.send_email_once(ADDRESS, 0)
     assert outbox.sent(redis_conn) == 0
 
 
 def test_a_worker_killed_after_sending_the_job_runs_again_and_sends_once(impl, tasks, queue):
-    """A worker killed (SIGKILL) after the email went out: another worker's maintenance
-    finds the job abandoned within JOB_LEASE + MAINTENANCE_INTERVAL, retries it (Retry(max=1)),
-    and the second run sends nothing: one email in the outbox."""
+    """A job whose worker is killed after sending runs again, and sends no second email.
+
+    SIGKILL after the email went out: another worker's maintenance finds the job abandoned
+    within JOB_LEASE + MAINTENANCE_INTERVAL and retries it (Retry(max=1)); the second run
+    sends nothing: one email in the outbox."""
     job = queue.enqueue(tasks.send_email_once, ADDRESS, 2, retry=Retry(max=1))
     with start_worker("--simple", package=impl, env=FAST) as first:
         sent, status = poll(
