@@ -77,7 +77,8 @@ class SoakSettings:
     """Seconds a client keeps re-sending one request before it gives up: longer than
     IDEMPOTENCY_CLAIM_TTL, so that a claim left by an outage can expire meanwhile."""
     drain_for: float | None = None
-    """Seconds to wait for the queue to drain (default: from the lease and maintenance)."""
+    """Seconds the drain waits for the next job to end (default: from JOB_LEASE and
+    MAINTENANCE_INTERVAL)."""
     env: tuple[tuple[str, str], ...] = ()
     """Settings given to the API and the workers, besides REDIS_URL and RESULT_TTL."""
     package: str = "lab"
@@ -514,18 +515,20 @@ def preflight(api_url: str) -> None:
         raise SoakError(f"POST /emails answered {response.status_code}: {response.text[:200]}")
 
 
-def drain(url: str, ids: set[str], pattern: re.Pattern[str], deadline: float) -> float:
+def drain(url: str, ids: set[str], pattern: re.Pattern[str], patience: float) -> float:
     """Wait until every job of the run (those answered, and any other whose description
-    names one of its keys) is finished or failed, or the deadline; return the seconds."""
+    names one of its keys) is finished or failed, or until no job has ended for `patience`
+    seconds; return the seconds waited."""
     from redis import Redis
     from redis.exceptions import RedisError
 
     from .soak_audit import DONE, job_keys
 
-    started = time.monotonic()
+    started = last_change = time.monotonic()
+    left = None
     connection = Redis.from_url(url, socket_timeout=5)
     try:
-        while time.monotonic() < deadline:
+        while time.monotonic() - last_change < patience:
             try:
                 every = sorted(ids | set(job_keys(connection)))
                 with connection.pipeline(transaction=False) as pipe:
@@ -543,23 +546,25 @@ def drain(url: str, ids: set[str], pattern: re.Pattern[str], deadline: float) ->
             ]
             if not waiting:
                 break
+            if len(waiting) != left:
+                left, last_change = len(waiting), time.monotonic()
             time.sleep(0.5)
     finally:
         connection.close()
     return time.monotonic() - started
 
 
-def drain_limit(settings: SoakSettings, recorded: Mapping) -> float:
-    """Seconds the drain may take: an abandoned job is failed a lease and a maintenance
-    interval after its worker died (twice that, for margin), plus the emails' own time."""
+def patience(settings: SoakSettings, recorded: Mapping) -> float:
+    """Seconds the drain waits for the next job to end: an abandoned job is failed a lease
+    and a maintenance interval after its worker died; twice that, for margin."""
     if settings.drain_for is not None:
         return settings.drain_for
-    work = settings.requests * settings.delay / settings.workers
-    return 2 * (recorded["job_lease"] + recorded["maintenance_interval"]) + work + 20
+    return 2 * (recorded["job_lease"] + recorded["maintenance_interval"]) + 20
 
 
-def run(settings: SoakSettings) -> dict:
-    """One soak run, start to end; the report (soak_audit.table() prints it)."""
+def run(settings: SoakSettings, say=print) -> dict:
+    """One soak run, start to end; the report (soak_audit.table() prints it). `say` tells
+    what happens meanwhile, a line per phase."""
     from redis import Redis
 
     from .bench.load import run_in_thread
@@ -576,6 +581,11 @@ def run(settings: SoakSettings) -> dict:
         assert crew.api is not None
         preflight(crew.api.url)
         recorded = effective(crew.env)
+        say(
+            f"soak: sending {settings.requests} requests at concurrency {settings.concurrency}"
+            f" to {settings.package}.producer, {settings.workers} workers, chaos {settings.chaos}",
+            flush=True,
+        )
         chaos = Chaos(settings, crew, redis, started)
         progress = Progress()
         thread = threading.Thread(target=chaos.run, args=(progress,), daemon=True)
@@ -588,8 +598,13 @@ def run(settings: SoakSettings) -> dict:
         thread.join()
         pattern = key_pattern(run_id)
         answered = {job for attempts in records.values() for job in attempts.jobs}
-        limit = drain_limit(settings, recorded)
-        drain_s = drain(redis.url, answered, pattern, time.monotonic() + limit)
+        limit = patience(settings, recorded)
+        say(
+            f"soak: sent in {send_s:.0f} s; waiting for the queue to drain (until no job"
+            f" ended for {limit:.0f} s)",
+            flush=True,
+        )
+        drain_s = drain(redis.url, answered, pattern, limit)
         crew.stop()
         connection = Redis.from_url(redis.url, socket_timeout=10)
         try:
@@ -615,7 +630,7 @@ def run(settings: SoakSettings) -> dict:
         "send_s": round(send_s, 2),
         "requests_per_s": round(settings.requests / max(send_s, 1e-9), 1),
         "drain_s": round(drain_s, 2),
-        "drain_limit_s": round(limit, 1),
+        "drain_patience_s": round(limit, 1),
         "answers": dict(sorted(answers.items())),
         "resends": sum(len(a.statuses) for a in records.values()) - len(records),
         "replayed": sum(a.replayed for a in records.values()),
