@@ -216,13 +216,10 @@ def descendants(pid: int) -> list[int]:
 
 @dataclass
 class Slot:
-    """One worker the supervisor keeps running: the process now, and how the earlier ones
-    ended."""
+    """One worker the supervisor keeps running, and its process now."""
 
     index: int
     process: Background
-    killing: bool = False
-    """The chaos is killing it: its end is a kill, not an exit."""
 
 
 class Crew:
@@ -270,7 +267,7 @@ class Crew:
         while not self.stopping.wait(0.2):
             for slot in self.slots:
                 with self.lock:
-                    if slot.process.running or slot.killing:
+                    if slot.process.running:
                         continue
                     self.note_exit(slot)
                 if self.redis.answers():
@@ -301,7 +298,6 @@ class Crew:
                 return
             slot.process.__exit__()
             slot.process = Background(f"soak-worker-{slot.index}", self.command, self.env)
-            slot.killing = False
 
     def kill(self, index: int) -> dict:
         """SIGKILL worker `index`, its work horse included; the supervisor restarts it.
@@ -314,17 +310,16 @@ class Crew:
             if process.running and "listening on" in process.output():
                 break
             time.sleep(0.05)
-        with self.lock:
-            slot.killing = True
+        with self.lock:  # the supervisor notes no exit meanwhile: this end is a kill
             pid = slot.process.process.pid
             job = current_job(self.redis.url, pid)
             for child in descendants(pid):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(child, signal.SIGKILL)  # the horse's own group
+                with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(child, signal.SIGKILL)
             slot.process.kill()
             slot.process.noted = True  # type: ignore[attr-defined]
-            slot.killing = False
         kill = {"slot": index, "pid": pid, "job": job, "at_s": self.since()}
         self.kills.append(kill)
         return kill
