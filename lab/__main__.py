@@ -65,6 +65,17 @@ def learner_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     stats_cli.add_arguments(stats)
+    from .support import soak_cli
+
+    soak = commands.add_parser(
+        "soak",
+        help="send keyed POSTs while killing workers or Redis, then count what was lost"
+        " (notebook 10)",
+        description=soak_cli.DESCRIPTION,
+        epilog=soak_cli.epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    soak_cli.add_arguments(soak)
     return parser
 
 
@@ -158,6 +169,10 @@ def run_learner(args: argparse.Namespace) -> int:
 
         bench = {"workers": workers_cli, "stats": stats_cli}.get(args.bench, bench_cli)
         return redis_server.run_with_redis(lambda: bench.main(args))
+    if args.command == "soak":  # it starts a Redis of its own: the learner's is not touched
+        from .support import soak_cli
+
+        return soak_cli.main(args)
     raise AssertionError(args.command)
 
 
