@@ -88,3 +88,20 @@ def test_empty_queue_after_a_worker_was_killed_mid_job(redis_conn):
     empty_queue(queue)
     assert not redis_conn.exists(job.key)
     assert queue.started_job_registry.get_job_ids(cleanup=False) == []
+
+
+def test_a_worker_holds_the_maintenance_lock_at_most_maintenance_interval(redis_conn):
+    """RQ holds a queue's cleanup lock 899 s; a worker killed (or SIGTERMed, which raises
+    where it is) while it cleans never releases it, and the queue's abandoned jobs wait 15
+    minutes. The workbook's workers hold it MAINTENANCE_INTERVAL seconds."""
+    from rq import Worker
+
+    from lab.support.config import get_settings
+    from lab.support.worker_cli import configured
+
+    worker = configured(Worker([Queue("locked", connection=redis_conn)], connection=redis_conn),
+                        get_settings())  # fmt: skip
+    queue = worker.queues[0]
+    assert queue.acquire_maintenance_lock() is True
+    assert 0 < redis_conn.ttl(queue.registry_cleaning_key) <= get_settings().maintenance_interval
+    assert queue.acquire_maintenance_lock() is False  # still one worker at a time
