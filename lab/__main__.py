@@ -41,7 +41,7 @@ def learner_parser() -> argparse.ArgumentParser:
     bench_cli.add_arguments(bench)
     from .support.bench import workers_cli
 
-    kinds = bench.add_subparsers(dest="bench", metavar="{workers,stats}")
+    kinds = bench.add_subparsers(dest="bench", metavar="{workers,stats,abandoned}")
     workers = kinds.add_parser(
         "workers",
         help="measure the worker side: classes, N processes, sleep- vs CPU-bound (step 07)",
@@ -65,6 +65,16 @@ def learner_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     stats_cli.add_arguments(stats)
+    from .support.bench import abandoned
+
+    abandon = kinds.add_parser(
+        "abandoned",
+        help="measure how fast a killed worker's job is failed or retried, and what the"
+        " maintenance that finds it costs (notebook 10)",
+        description=abandoned.__doc__.split("\n", 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    abandoned.add_arguments(abandon)
     return parser
 
 
@@ -153,10 +163,11 @@ def run_learner(args: argparse.Namespace) -> int:
         return notebooks.validate(args.notebooks, reference=False)
     if args.command == "bench":
         from .support import redis_server
+        from .support.bench import abandoned, stats_cli, workers_cli
         from .support.bench import cli as bench_cli
-        from .support.bench import stats_cli, workers_cli
 
-        bench = {"workers": workers_cli, "stats": stats_cli}.get(args.bench, bench_cli)
+        benches = {"workers": workers_cli, "stats": stats_cli, "abandoned": abandoned}
+        bench = benches.get(args.bench, bench_cli)
         return redis_server.run_with_redis(lambda: bench.main(args))
     raise AssertionError(args.command)
 
