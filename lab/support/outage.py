@@ -263,7 +263,8 @@ def ride(worker: Worker, url: str, limit: float) -> Worker:
     worker.rider = rider
     worker.log = QuietLog(worker.log, rider)
     # The loop's own calls: wait for Redis, then do them again.
-    for name in ("check_for_suspension", "prepare_execution"):
+    # A pool's worker (re)started during an outage waits in register_birth().
+    for name in ("register_birth", "subscribe", "check_for_suspension", "prepare_execution"):
         setattr(worker, name, rider.retrying(getattr(worker, name)))
     for name in ("heartbeat", "set_state"):  # no I/O of their own when given a pipeline
         setattr(worker, name, retrying_unless_pipelined(rider, getattr(worker, name)))
@@ -280,10 +281,10 @@ def ride(worker: Worker, url: str, limit: float) -> Worker:
     worker.run_maintenance_tasks = rider.waiting_then_skipping(worker.run_maintenance_tasks)
     worker.maintain_heartbeats = rider.skipping(worker.maintain_heartbeats)
     worker.set_shutdown_requested_date = quietly(worker.set_shutdown_requested_date)
-    worker._pubsub_exception_handler = pubsub_handler(worker, rider)
+    worker._pubsub_exception_handler = pubsub_handler(worker)
     worker.teardown = teardown(worker)
     worker.execute_job = executing(worker, rider, worker.execute_job)
-    worker._start_scheduler = starting_scheduler(worker)
+    worker._start_scheduler = rider.retrying(starting_scheduler(worker))
     return worker
 
 
@@ -310,14 +311,13 @@ def quietly(call: Callable[..., Any]) -> Callable[..., Any]:
     return guarded
 
 
-def pubsub_handler(worker: Worker, rider: Rider) -> Callable[..., None]:
+def pubsub_handler(worker: Worker) -> Callable[..., None]:
     """The command thread's handler: on an outage it waits 1 s and listens again (redis-py
     subscribes again on reconnect), without a line of its own; anything else ends the
     thread with one line instead of a traceback."""
 
     def handle(exc: BaseException, pubsub: Any, thread: Any) -> None:
-        if isinstance(exc, REDIS_DOWN):
-            rider.lost(exc)
+        if isinstance(exc, REDIS_DOWN):  # the worker's own calls say so, once
             time.sleep(1)
             return
         worker.log.warning("Worker %s: stops listening for commands (%s)", worker.name, exc)
@@ -327,21 +327,27 @@ def pubsub_handler(worker: Worker, rider: Rider) -> Callable[..., None]:
 
 
 def teardown(worker: Worker) -> Callable[[], None]:
-    """RQ's teardown (register the death, unsubscribe); with Redis away, it still stops the
-    command thread and the scheduler, and the worker's key expires on its own."""
+    """RQ's teardown (stop the scheduler, register the death, unsubscribe); with Redis
+    away, it still stops the command thread, and the worker's key expires on its own. A
+    stop signal that arrives meanwhile (a pool stops its workers) does not interrupt it."""
     original = worker.teardown
 
     def tear_down() -> None:
-        try:
-            original()
-        except REDIS_DOWN:
-            if worker.pubsub_thread is not None:
-                worker.pubsub_thread.stop()
-            if getattr(worker, "pubsub", None) is not None:
-                try:
-                    worker.pubsub.close()
-                except Exception:  # noqa: BLE001 - a broken connection closes anyway
-                    pass
+        for _ in range(3):  # a stop signal during the teardown (a pool's) raises: again
+            try:
+                original()
+                return
+            except StopRequested:
+                continue
+            except REDIS_DOWN:
+                if worker.pubsub_thread is not None:
+                    worker.pubsub_thread.stop()
+                if getattr(worker, "pubsub", None) is not None:
+                    try:
+                        worker.pubsub.close()
+                    except Exception:  # noqa: BLE001 - a broken connection closes anyway
+                        pass
+                return
 
     return tear_down
 
