@@ -52,8 +52,7 @@ def recover_lost_jobs(
     by_key = {queue.key: queue for queue in queues}
     if not by_key:
         return []
-    suspects = lost_in_intermediate(connection, queues)
-    suspects.update(lost_anywhere(connection, queues, scan_budget, dry_run))
+    suspects = find_lost(connection, queues, scan_budget, keep_cursor=not dry_run)
     now = time.time()
     seen = {k.decode(): float(v) for k, v in connection.hgetall(SEEN_KEY).items()}
     # Those seen before and not lost any more, or not seen now: forgotten (unless they
@@ -87,6 +86,15 @@ def recover_lost_jobs(
     if not dry_run:
         connection.expire(SEEN_KEY, 86400)
     return recovered
+
+
+def find_lost(
+    connection: Redis, queues: Sequence[Queue], scan_budget: int, keep_cursor: bool = True
+) -> dict[str, str]:
+    """{job id: queue key} of the jobs that look lost right now (one look)."""
+    found = lost_in_intermediate(connection, queues)
+    found.update(lost_anywhere(connection, queues, scan_budget, not keep_cursor))
+    return found
 
 
 def started_ids(connection: Redis, queue: Queue) -> set[str]:
@@ -194,10 +202,42 @@ def requeue(connection: Redis, job_id: str, queue: Queue) -> bool:
 
 
 def recover_in_maintenance(
-    connection: Redis, queues: Sequence[Queue], interval: float, grace: float = 10.0
+    connection: Redis, queues: Sequence[Queue], interval: float, scan_budget: int = 2_000
 ) -> list[str]:
-    """recover_lost_jobs() by at most one worker every `interval` seconds (a lock)."""
+    """recover_lost_jobs() as a worker's maintenance runs it: by one worker of these queues
+    every `interval` seconds (a lock), a suspect queued again when seen lost twice at least
+    `interval` seconds apart, and at most `scan_budget` job keys read per run (10,000 job
+    keys are all read once every 5 runs)."""
     lock = f"{LOCK_KEY}:{','.join(sorted(queue.name for queue in queues))}"
     if not connection.set(lock, 1, nx=True, ex=max(1, int(interval) - 1)):
         return []
-    return recover_lost_jobs(connection, queues, grace=grace)
+    return recover_lost_jobs(connection, queues, grace=interval, scan_budget=scan_budget)
+
+
+def main(names: Sequence[str], dry_run: bool, wait: float) -> int:
+    """`python -m lab recover`: look twice, `wait` seconds apart; one line per job."""
+    from redis.exceptions import RedisError
+
+    from .config import get_settings, hide_secrets, safe_url
+
+    url = get_settings().redis_url
+    connection = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10)
+    try:
+        queues = [Queue(n, connection=connection) for n in names]
+        queues = queues or Queue.all(connection=connection)
+        by_key = {queue.key: queue for queue in queues}
+        everything = 10**9  # every job key, both times
+        first = find_lost(connection, queues, everything, keep_cursor=False)
+        time.sleep(wait)
+        second = find_lost(connection, queues, everything, keep_cursor=False)
+        found = [i for i, key in second.items() if first.get(i) == key]
+        if not dry_run:
+            found = [i for i in found if requeue(connection, i, by_key[second[i]])]
+    except RedisError as exc:
+        print(f"recover: Redis at {safe_url(url)} does not answer ({hide_secrets(str(exc))}).")
+        return 1
+    verb = "would queue again" if dry_run else "queued again"
+    for job_id in found:
+        print(f"{verb}: {job_id}")
+    print(f"{len(found)} lost job(s) {verb}.")
+    return 0
