@@ -23,20 +23,6 @@ def learner_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("check", help="run each step's tests on your lab/ and show progress")
 
-    recover = commands.add_parser(
-        "recover",
-        help="find accepted jobs that no worker will run (queued, in no queue) and queue them"
-        " again (notebook 10)",
-    )
-    recover.add_argument("queues", nargs="*", help="default: every queue Redis knows")
-    recover.add_argument("--dry-run", action="store_true", help="only say what it would do")
-    recover.add_argument(
-        "--wait",
-        type=float,
-        default=2.0,
-        help="seconds between the two looks (a job in flight is not lost; default 2)",
-    )
-
     nbval = commands.add_parser(
         "nbval", help="run the notebooks with nbval against your lab/ (instructors)"
     )
@@ -89,6 +75,21 @@ def learner_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     abandoned.add_arguments(abandon)
+
+    recover = commands.add_parser(
+        "recover",
+        help="find accepted jobs that no worker will run (queued, in no queue) and queue them"
+        " again (notebook 10)",
+    )
+    recover.add_argument("queues", nargs="*", help="default: every queue Redis knows")
+    recover.add_argument("--dry-run", action="store_true", help="only say what it would do")
+    recover.add_argument(
+        "--wait",
+        type=float,
+        default=2.0,
+        help="seconds between the two looks (a job in flight is not lost; default 2)",
+    )
+
     return parser
 
 
