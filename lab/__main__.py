@@ -41,7 +41,7 @@ def learner_parser() -> argparse.ArgumentParser:
     bench_cli.add_arguments(bench)
     from .support.bench import workers_cli
 
-    kinds = bench.add_subparsers(dest="bench", metavar="{workers,stats}")
+    kinds = bench.add_subparsers(dest="bench", metavar="{workers,stats,abandoned}")
     workers = kinds.add_parser(
         "workers",
         help="measure the worker side: classes, N processes, sleep- vs CPU-bound (step 07)",
@@ -76,6 +76,31 @@ def learner_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     soak_cli.add_arguments(soak)
+    from .support.bench import abandoned
+
+    abandon = kinds.add_parser(
+        "abandoned",
+        help="measure how fast a killed worker's job is failed or retried, and what the"
+        " maintenance that finds it costs (notebook 10)",
+        description=abandoned.__doc__.split("\n", 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    abandoned.add_arguments(abandon)
+
+    recover = commands.add_parser(
+        "recover",
+        help="find accepted jobs that no worker will run (queued, in no queue) and queue them"
+        " again (notebook 10)",
+    )
+    recover.add_argument("queues", nargs="*", help="default: every queue Redis knows")
+    recover.add_argument("--dry-run", action="store_true", help="only say what it would do")
+    recover.add_argument(
+        "--wait",
+        type=float,
+        default=2.0,
+        help="seconds between the two looks (a job in flight is not lost; default 2)",
+    )
+
     return parser
 
 
@@ -154,6 +179,10 @@ def run_learner(args: argparse.Namespace) -> int:
             print(redis_server.describe(current))
             return 0 if current.state == "running" else 1
         return 0
+    if args.command == "recover":
+        from .support import recovery
+
+        return recovery.main(args.queues, args.dry_run, args.wait)
     if args.command == "check":
         from .support import check
 
@@ -164,10 +193,11 @@ def run_learner(args: argparse.Namespace) -> int:
         return notebooks.validate(args.notebooks, reference=False)
     if args.command == "bench":
         from .support import redis_server
+        from .support.bench import abandoned, stats_cli, workers_cli
         from .support.bench import cli as bench_cli
-        from .support.bench import stats_cli, workers_cli
 
-        bench = {"workers": workers_cli, "stats": stats_cli}.get(args.bench, bench_cli)
+        benches = {"workers": workers_cli, "stats": stats_cli, "abandoned": abandoned}
+        bench = benches.get(args.bench, bench_cli)
         return redis_server.run_with_redis(lambda: bench.main(args))
     if args.command == "soak":  # it starts a Redis of its own: the learner's is not touched
         from .support import soak_cli

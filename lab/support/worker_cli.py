@@ -24,6 +24,8 @@ from rq.worker import DequeueStrategy, SpawnWorker
 from rq.worker_pool import WorkerPool
 
 from .config import Settings, get_settings, hide_secrets, redis_url_problem, safe_url
+from .outage import OUTAGE_EXIT, OutageTooLong, ride
+from .recovery import recover_in_maintenance
 from .trust import apply_serializer, password_refused
 
 BuildWorker = Callable[[Sequence[str], bool, Redis], Worker]
@@ -118,14 +120,23 @@ def exit_promptly(worker: Worker) -> Worker:
 def configured(worker: Worker, settings: Settings, strategy: str = "default") -> Worker:
     """`worker` as this command runs every worker: results kept RESULT_TTL seconds, a
     heartbeat at least every WORKER_TTL - 15 s, jobs taken from its queues by `strategy`
-    (--dequeue-strategy), and no second lost at exit (exit_promptly)."""
+    (--dequeue-strategy), and no second lost at exit (exit_promptly). Maintenance (RQ's
+    registry cleanup, then recovery of lost jobs) every MAINTENANCE_INTERVAL seconds, idle
+    or not; a busy worker's heartbeat every JOB_HEARTBEAT seconds, which keeps its job's
+    lease of JOB_LEASE seconds; Redis outages ridden out for up to REDIS_OUTAGE_LIMIT
+    seconds (outage.ride)."""
     worker.default_result_ttl = settings.result_ttl
     worker.worker_ttl = settings.worker_ttl
     apply_serializer(worker, settings.serializer)  # RQ_SERIALIZER, as the API's queues
+    worker.maintenance_interval = settings.maintenance_interval
     interval = settings.maintenance_interval
     for queue in worker.queues:  # RQ holds it 899 s: see short_maintenance_lock()
         queue.acquire_maintenance_lock = short_maintenance_lock(queue, interval)
     worker.job_monitoring_interval = settings.job_heartbeat
+    worker.get_heartbeat_ttl = lambda job, working_time=0.0: settings.job_lease
+    worker.dequeue_job_and_maintain_ttl = waking_for_maintenance(worker)
+    worker.run_maintenance_tasks = with_recovery(worker)
+    ride(worker, safe_url(settings.redis_url), settings.redis_outage_limit)
     if strategy != DequeueStrategy.DEFAULT.value:  # a pool calls work() without a strategy
         worker.work = functools.partial(worker.work, dequeue_strategy=DequeueStrategy(strategy))
     return exit_promptly(worker)
@@ -143,6 +154,31 @@ def short_maintenance_lock(queue: Queue, interval: int) -> Callable[[], bool]:
     return acquire
 
 
+def waking_for_maintenance(worker: Worker) -> Callable[..., object]:
+    """An idle worker blocks on its queues for WORKER_TTL - 15 s (405) at a time, and runs
+    maintenance only between two waits: it waits at most a third of MAINTENANCE_INTERVAL."""
+    dequeue = worker.dequeue_job_and_maintain_ttl
+
+    def dequeue_in_time(timeout: int | None, max_idle_time: int | None = None) -> object:
+        if timeout is not None:
+            timeout = max(1, min(timeout, worker.maintenance_interval // 3))
+        return dequeue(timeout, max_idle_time)
+
+    return dequeue_in_time
+
+
+def with_recovery(worker: Worker) -> Callable[[], None]:
+    """RQ's maintenance preceded by the recovery of lost jobs (recovery.py): a job stuck in
+    an intermediate list is queued again before RQ's cleanup would fail it."""
+    maintain = worker.run_maintenance_tasks
+
+    def run_maintenance_tasks() -> None:
+        recover_in_maintenance(worker.connection, worker.queues, worker.maintenance_interval)
+        maintain()
+
+    return run_maintenance_tasks
+
+
 def with_settings(
     worker_class: type[Worker], settings: Settings, strategy: str = "default"
 ) -> Callable[..., Worker]:
@@ -153,9 +189,10 @@ def with_settings(
 
 def run_pool(
     module: str, args: argparse.Namespace, connection: Redis, url: str, settings: Settings
-) -> None:
+) -> int:
     """Build the pool with the learner's build_pool() (`<package>.pool`) and run it until
-    it is stopped (or, with --burst, until its workers find the queues empty)."""
+    it is stopped (or, with --burst, until its workers find the queues empty). Returns the
+    exit code: 1 when its workers gave up on Redis (REDIS_OUTAGE_LIMIT), else 0."""
     package = module.rpartition(".")[0]
     if args.spawn:
         worker_class = SpawnWorker
@@ -166,7 +203,28 @@ def run_pool(
     pool.worker_class = with_settings(pool.worker_class, settings, args.dequeue_strategy)
     who = f"WorkerPool of {pool.num_workers} {worker_class.__name__}s"
     announce(who, pool.queues, connection, url)
+    gave_up = stopping_on_outage(pool)
     pool.start(burst=args.burst, logging_level="INFO")
+    return 1 if gave_up else 0
+
+
+def stopping_on_outage(pool: WorkerPool) -> list[str]:
+    """Make `pool` stop, instead of starting a new worker, when one of its workers exits
+    because Redis did not answer for REDIS_OUTAGE_LIMIT seconds. Returns the list that
+    gets the names of those workers."""
+    gave_up: list[str] = []
+    handle_dead_worker = pool.handle_dead_worker
+
+    def handle(worker_data) -> None:  # noqa: ANN001 - rq.worker_pool.WorkerData
+        handle_dead_worker(worker_data)
+        if worker_data.process.exitcode == OUTAGE_EXIT:
+            gave_up.append(worker_data.name)
+            if pool.status != pool.Status.STOPPED:
+                pool.status = pool.Status.STOPPED
+                pool.stop_workers()
+
+    pool.handle_dead_worker = handle
+    return gave_up
 
 
 def main(
@@ -187,8 +245,7 @@ def main(
         connection = get_redis()
         connection.ping()
         if args.processes:
-            run_pool(module, args, connection, url, settings)
-            return 0
+            return run_pool(module, args, connection, url, settings)
         worker = build_worker(args.queues, args.simple, connection)
         if args.spawn:  # the same queues and connection, in the class that spawns
             worker = SpawnWorker(worker.queues, connection=connection)
@@ -197,6 +254,8 @@ def main(
         worker.work(burst=args.burst, with_scheduler=args.with_scheduler)
     except (NotImplementedError, RedisError) as exc:
         print(one_line(module, url, exc), file=sys.stderr)
+        return 1
+    except OutageTooLong:  # it said so in one line
         return 1
     return 0
 
