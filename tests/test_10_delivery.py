@@ -86,7 +86,7 @@ def test_a_worker_killed_after_sending_the_job_runs_again_and_sends_once(impl, t
     SIGKILL after the email went out: another worker's maintenance finds the job abandoned
     within JOB_LEASE + MAINTENANCE_INTERVAL and retries it (Retry(max=1)); the second run
     sends nothing: one email in the outbox."""
-    job = queue.enqueue(tasks.send_email_once, ADDRESS, 2, retry=Retry(max=1))
+    job = queue.enqueue(tasks.send_email_once, ADDRESS, 1, retry=Retry(max=1))
     with start_worker("--simple", package=impl, env=FAST) as first:
         sent, status = poll(
             lambda: (outbox.sent(queue.connection), job.get_status(refresh=True)),
