@@ -407,6 +407,11 @@ def measure(s: StatsBenchSettings, progress: bool | None = None) -> dict:
             if process is not None:
                 process.__exit__()
         reset(queue, placed)
+        # The idle worker's maintenance locks (RQ's and the recovery's) expire by
+        # themselves within MAINTENANCE_INTERVAL; the bench leaves nothing behind.
+        idle_keys = list(redis.scan_iter(f"*{IDLE_QUEUE}*"))
+        if idle_keys:
+            redis.delete(*idle_keys)
         redis.close()
     return {
         "package": s.package,
