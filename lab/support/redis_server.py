@@ -123,7 +123,8 @@ def _read_pid(pidfile: Path) -> int | None:
         return None
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process `pid` exists (one of another user counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -174,7 +175,7 @@ def status(url: str | None = None) -> Status:
     _, port = _host_port(url)
     _, pidfile, _ = _paths(port)
     pid = _read_pid(pidfile)
-    if pid is not None and not (_alive(pid) and state == "running" and _server_pid(url) == pid):
+    if pid is not None and not (pid_alive(pid) and state == "running" and _server_pid(url) == pid):
         pid = None
     return Status(url=url, state=state, pid=pid, detail=detail)
 
@@ -310,7 +311,7 @@ def stop(url: str | None = None) -> str:
     except ProcessLookupError:
         pass
     deadline = time.monotonic() + START_TIMEOUT
-    while _alive(current.pid) and time.monotonic() < deadline:
+    while pid_alive(current.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     pidfile.unlink(missing_ok=True)
     return f"Stopped the Redis at {current.shown} (pid {current.pid})."

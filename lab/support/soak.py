@@ -166,12 +166,14 @@ class PrivateRedis:
 
     def kill(self) -> None:
         """SIGKILL: Redis gets no chance to write anything more."""
+        from .redis_server import pid_alive
+
         if self.pid is None:
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and _alive(self.pid):
+        while time.monotonic() < deadline and pid_alive(self.pid):
             time.sleep(0.02)
         self.pid = None
 
@@ -186,16 +188,6 @@ class PrivateRedis:
         from .redis_server import probe
 
         return probe(self.url, timeout=0.2)[0] == "running"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def descendants(pid: int) -> list[int]:
