@@ -204,14 +204,16 @@ def requeue(connection: Redis, job_id: str, queue: Queue) -> bool:
 def recover_in_maintenance(
     connection: Redis, queues: Sequence[Queue], interval: float, scan_budget: int = 2_000
 ) -> list[str]:
-    """recover_lost_jobs() as a worker's maintenance runs it: by one worker of these queues
-    every `interval` seconds (a lock), a suspect queued again when seen lost twice at least
-    `interval` seconds apart, and at most `scan_budget` job keys read per run (10,000 job
-    keys are all read once every 5 runs)."""
-    lock = f"{LOCK_KEY}:{','.join(sorted(queue.name for queue in queues))}"
-    if not connection.set(lock, 1, nx=True, ex=max(1, int(interval) - 1)):
+    """recover_lost_jobs() as a worker's maintenance runs it: by one worker every `interval`
+    seconds (one lock for all, whose name holds no queue's: a queue's keys all go when the
+    queue is emptied), for `queues` and every other queue Redis knows, a suspect queued
+    again when seen lost twice at least `interval` seconds apart, and at most
+    `scan_budget` job keys read per run (10,000 job keys are all read once every 5 runs)."""
+    if not connection.set(LOCK_KEY, 1, nx=True, ex=max(1, int(interval) - 1)):
         return []
-    return recover_lost_jobs(connection, queues, grace=interval, scan_budget=scan_budget)
+    known = {queue.key: queue for queue in Queue.all(connection=connection)}
+    every = list({**known, **{queue.key: queue for queue in queues}}.values())
+    return recover_lost_jobs(connection, every, grace=interval, scan_budget=scan_budget)
 
 
 def main(names: Sequence[str], dry_run: bool, wait: float) -> int:
