@@ -22,12 +22,11 @@ never accepted must all be 0.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path
 
-from .bench.settings import add_package_argument
+from .bench.settings import add_package_argument, run_and_report
 from .soak import CHAOS, DEFAULT, QUICK, SoakError, SoakSettings
 
 #: `--help`'s description: this docstring without its first line.
@@ -122,45 +121,26 @@ def settings_from(args: argparse.Namespace) -> SoakSettings:
 def main(args: argparse.Namespace) -> int:
     """Run the soak as `args` say; print the report (and write the JSON). Exit code 1 when
     a target is missed or the soak cannot run (one line on stderr)."""
-    from redis.exceptions import RedisError
-
     from .redis_server import RedisUnavailable
+    from .soak import run
     from .soak_audit import table
 
     try:
-        settings = settings_from(args)
-        report = run_with_fallback(settings, fallback=args.package is None)
-    except SoakError as exc:
+        return run_and_report(
+            run,
+            settings_from(args),
+            args.package is None,
+            table,
+            lambda report: f"{report['requests']} requests",
+            args.json,
+            command="soak",
+            doing=("Running", "runs"),
+            missed=lambda report: bool(report["missed"]),
+        )
+    except SoakError as exc:  # a flag out of range
         print(f"soak: {exc}", file=sys.stderr)
         return 1
     except RedisUnavailable as exc:
         said = str(exc).splitlines()[0]
         print(f"soak: cannot start a Redis of its own: {said}", file=sys.stderr)
         return 1
-    except RedisError as exc:
-        print(f"soak: Redis stopped answering ({type(exc).__name__}: {exc}).", file=sys.stderr)
-        return 1
-    print(table(report))
-    print(f"\n{report['requests']} requests in {report['duration_s']:.0f} s.")
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=1) + "\n")
-        print(f"wrote {args.json}")
-    return 1 if report["missed"] else 0
-
-
-def run_with_fallback(settings: SoakSettings, fallback: bool) -> dict:
-    """run(settings); with `fallback`, a TODO of lab/ not written yet is said in one line
-    and the reference solutions/ run instead."""
-    from .soak import run
-
-    try:
-        return run(settings)
-    except SoakError as exc:
-        if not (fallback and exc.unwritten and settings.package != "solutions"):
-            raise
-        print(
-            f"soak: {str(exc).rstrip('.')}. Running the reference solutions/ instead"
-            f" (--package {settings.package} runs only yours).",
-            file=sys.stderr,
-        )
-        return run(replace(settings, package="solutions"))

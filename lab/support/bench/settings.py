@@ -52,17 +52,24 @@ def add_package_argument(parser: argparse.ArgumentParser, files: str) -> None:
     )
 
 
-def with_fallback(measure: Callable[[str], T], package: str, fallback: bool) -> T:
+def with_fallback(
+    measure: Callable[[str], T],
+    package: str,
+    fallback: bool,
+    command: str = "bench",
+    doing: tuple[str, str] = ("Measuring", "measures"),
+) -> T:
     """measure(package). With `fallback`, a TODO of `package` not written yet is said in
-    one line on stderr, and the reference solutions/ are measured instead."""
+    one line on stderr ("<command>: ... <doing[0]> the reference solutions/ instead"), and
+    the reference solutions/ are measured (or run) instead."""
     try:
         return measure(package)
     except BenchError as exc:
         if not (fallback and exc.unwritten and package != "solutions"):
             raise
         print(
-            f"bench: {str(exc).rstrip('.')}. Measuring the reference solutions/ instead"
-            f" (--package {package} measures only yours).",
+            f"{command}: {str(exc).rstrip('.')}. {doing[0]} the reference solutions/ instead"
+            f" (--package {package} {doing[1]} only yours).",
             file=sys.stderr,
         )
         return measure("solutions")
@@ -75,10 +82,14 @@ def run_and_report(
     report: Callable[[dict], str],
     counted: Callable[[dict], str],
     json_path: Path | None,
+    command: str = "bench",
+    doing: tuple[str, str] = ("Measuring", "measures"),
+    missed: Callable[[dict], bool] = lambda result: False,
 ) -> int:
-    """A bench command's run: measure(settings) with its package (with_fallback()), then
-    print report(result) and "<counted(result)> in <seconds> s.", and write the JSON to
-    `json_path`. Returns the exit code: 1, after one line, when it cannot measure."""
+    """A bench command's (or the soak's) run: measure(settings) with its package
+    (with_fallback()), then print report(result) and "<counted(result)> in <seconds> s.",
+    and write the JSON to `json_path`. Returns the exit code: 1, after one line, when it
+    cannot measure; 1 when missed(result) (a target the soak missed); else 0."""
     from redis.exceptions import RedisError  # noqa: PLC0415 (see the package's docstring)
 
     started = time.perf_counter()
@@ -86,20 +97,23 @@ def run_and_report(
         result = with_fallback(
             lambda package: measure(replace(settings, package=package)),
             settings.package,
-            fallback=fallback,
+            fallback,
+            command,
+            doing,
         )
     except BenchError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
+        print(f"{command}: {exc}", file=sys.stderr)
         return 1
     except RedisError as exc:
-        print(f"bench: Redis stopped answering ({type(exc).__name__}: {exc}).", file=sys.stderr)
+        said = f"Redis stopped answering ({type(exc).__name__}: {exc})."
+        print(f"{command}: {said}", file=sys.stderr)
         return 1
     print(report(result))
     print(f"\n{counted(result)} in {time.perf_counter() - started:.0f} s.")
     if json_path:
         json_path.write_text(json.dumps(result, indent=1) + "\n")
         print(f"wrote {json_path}")
-    return 0
+    return 1 if missed(result) else 0
 
 
 @dataclass(frozen=True)
