@@ -32,6 +32,7 @@ from lab.support import redis_server
 from lab.support.background import child_env
 from lab.support.config import PROJECT_ROOT, get_settings
 from lab.support.exercises import STEPS, learner_modules, step_of_test_file
+from lab.support.redis_server import PrivateServer
 from lab.support.worker_cli import exit_promptly
 
 TEST_DBS = range(15, 7, -1)
@@ -419,60 +420,12 @@ def no_redis_server(tmp_path) -> dict[str, str]:
     return {"PATH": str(tmp_path), "PYTHONPATH": str(hidden.parent)}
 
 
-class PrivateRedis:
-    """An embedded Redis server of one test's own, on a free port, with its data (AOF) in
-    a temporary folder: a test may stop it, kill it (-9) and start it again on the same
-    port with the same data, as a crash would - never the shared test Redis."""
-
-    def __init__(self, data_dir: str):
-        from lab.support.background import free_port
-
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.data_dir = data_dir
-
-    def _with_data_dir(self, call: Callable[[str], object]) -> object:
-        before = os.environ.get("REDIS_DATA_DIR")
-        os.environ["REDIS_DATA_DIR"] = self.data_dir
-        try:
-            return call(self.url)
-        finally:
-            if before is None:
-                os.environ.pop("REDIS_DATA_DIR", None)
-            else:
-                os.environ["REDIS_DATA_DIR"] = before
-
-    def start(self) -> None:
-        self._with_data_dir(redis_server.start)
-
-    def stop(self) -> None:
-        """A graceful stop (SIGTERM: Redis writes its data and closes its connections)."""
-        self._with_data_dir(redis_server.stop)
-
-    def kill(self) -> None:
-        """kill -9: no goodbye to the clients; the data is what the AOF had (everysec)."""
-        from pathlib import Path
-
-        pid = int((Path(self.data_dir) / f"redis-{self.port}.pid").read_text())
-        os.kill(pid, 9)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.02)
-        (Path(self.data_dir) / f"redis-{self.port}.pid").unlink(missing_ok=True)
-
-    def client(self) -> Redis:
-        return Redis.from_url(self.url)
-
-
 @pytest.fixture
-def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis]:
-    """A fresh embedded Redis on a free port with its own data folder (PrivateRedis),
-    started; stopped at the end (if it still runs)."""
-    server = PrivateRedis(str(tmp_path_factory.mktemp("private-redis")))
+def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateServer]:
+    """A fresh embedded Redis on a free port with its own data folder (PrivateServer):
+    never the shared test Redis, so a test may stop it, kill it and start it again;
+    started, and stopped at the end (if it still runs)."""
+    server = PrivateServer(tmp_path_factory.mktemp("private-redis"))
     server.start()
     yield server
-    server.stop()
+    server.close()

@@ -14,11 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import signal
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from fastapi import APIRouter
@@ -26,10 +23,9 @@ from fastapi.testclient import TestClient
 from redis import Redis
 from rq import Queue
 
-from lab.support import redis_server
 from lab.support.api import EmailQueue, create_app, email_queue
-from lab.support.background import free_port
 from lab.support.helpers import unexpected
+from lab.support.redis_server import PrivateServer
 from solutions.connection import get_queue
 from solutions.failures import IDEMPOTENCY_PREFIX, claim_key, remember_answer
 
@@ -37,17 +33,15 @@ BODY = {"email": "user@example.com", "delay": 0}
 
 
 @pytest.fixture
-def private_url(tmp_path, monkeypatch) -> Iterator[str]:
-    """A Redis server of this test's own (never the shared test server): its URL."""
-    monkeypatch.setenv("REDIS_DATA_DIR", str(tmp_path))
-    url = f"redis://127.0.0.1:{free_port()}/0"
-    redis_server.start(url)
-    yield url
-    redis_server.stop(url)
+def private_url(private_redis: PrivateServer) -> str:
+    """The URL of a Redis server of this test's own (never the shared test server)."""
+    return private_redis.url
 
 
-def outage_after_enqueue(url: str, seconds: float | None, kill: bool = False) -> type[Queue]:
-    """A queue class whose enqueue() stops the server at `url` once the job is queued (with
+def outage_after_enqueue(
+    server: PrivateServer, seconds: float | None, kill: bool = False
+) -> type[Queue]:
+    """A queue class whose enqueue() stops `server` once the job is queued (with
     SIGTERM, which takes a second or two, or SIGKILL: at once), and starts it again
     `seconds` later (None: not until the test does)."""
 
@@ -57,12 +51,12 @@ def outage_after_enqueue(url: str, seconds: float | None, kill: bool = False) ->
         def enqueue(self, *args, **kwargs):
             job = super().enqueue(*args, **kwargs)
             if kill:
-                os.kill(redis_server.status(url).pid, signal.SIGKILL)
+                server.kill()
             else:  # SIGTERM: the append-only file keeps the job and the claim
-                redis_server.stop(url)
+                server.stop()
             Outage.down_since = time.monotonic()  # when the answer can no longer be stored
             if seconds is not None:
-                threading.Timer(seconds, redis_server.start, [url]).start()
+                threading.Timer(seconds, server.start).start()
             return job
 
     return Outage
@@ -82,10 +76,12 @@ def app_on(reference_app):
     return make
 
 
-def test_an_answer_lost_to_a_short_outage_is_stored_once_redis_is_back(private_url, app_on):
+def test_an_answer_lost_to_a_short_outage_is_stored_once_redis_is_back(
+    private_redis, private_url, app_on
+):
     """Redis stops between the enqueue and the storing of the answer, for 1.5 s: the
     middleware stores it once Redis is back, and a repeat replays it (no 409, no second job)."""
-    client = app_on(private_url, outage_after_enqueue(private_url, 1.5))
+    client = app_on(private_url, outage_after_enqueue(private_redis, 1.5))
     first = client.post("/emails", json=BODY, headers={"Idempotency-Key": "short"})
     assert first.status_code == 202, unexpected(first, 202)
     redis = Redis.from_url(private_url)
@@ -101,13 +97,13 @@ def test_an_answer_lost_to_a_short_outage_is_stored_once_redis_is_back(private_u
 
 
 def test_a_longer_outage_is_given_up_within_half_the_claim_ttl(
-    private_url, app_on, monkeypatch, caplog
+    private_redis, private_url, app_on, monkeypatch, caplog
 ):
     """Redis stays down: the middleware stops trying after half of IDEMPOTENCY_CLAIM_TTL
     (4 s here, so 2 s after the claim), says so in one line, and the claim keeps its TTL
     (if it was written to disk before the kill)."""
     monkeypatch.setenv("IDEMPOTENCY_CLAIM_TTL", "4")
-    outage = outage_after_enqueue(private_url, None, kill=True)
+    outage = outage_after_enqueue(private_redis, None, kill=True)
     client = app_on(private_url, outage)
     started = time.monotonic()  # just before the claim
     with caplog.at_level(logging.WARNING, logger="lab.support.idempotency"):
@@ -119,7 +115,7 @@ def test_a_longer_outage_is_given_up_within_half_the_claim_ttl(
     said = [record.getMessage() for record in caplog.records]
     assert len(said) == 1 and "could not be stored" in said[0], said
     assert "IDEMPOTENCY_CLAIM_TTL=4" in said[0] and "\n" not in said[0]
-    redis_server.start(private_url)
+    private_redis.start()
     ttl = Redis.from_url(private_url).ttl(IDEMPOTENCY_PREFIX + "long")
     assert ttl in (-2, 1, 2, 3, 4), f"the unanswered claim has TTL {ttl} (-1: never expires)"
 

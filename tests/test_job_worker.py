@@ -9,8 +9,6 @@ reference API: a worker key that vanished, or that holds garbage, gives no 500.
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -20,25 +18,12 @@ import pytest
 from rq import Queue, Worker
 from rq.utils import utcformat
 
-from lab.support.background import start_api, start_worker
+from lab.support.background import descendants, start_api, start_worker
 from lab.support.helpers import poll, unexpected
 
 ADDRESS = "user@example.com"
 HEARTBEAT, LEASE = 1, 3
 ENV = {"JOB_HEARTBEAT": str(HEARTBEAT), "JOB_LEASE": str(LEASE)}
-
-
-def children(pid: int) -> list[int]:
-    """The processes whose parent is `pid` (Linux: read from /proc)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            after_name = stat.read_text().rpartition(")")[2].split()
-        except OSError:  # the process ended while we looked
-            continue
-        if int(after_name[1]) == pid:  # state, then ppid
-            found.append(int(stat.parent.name))
-    return found
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc to find the horse")
@@ -71,12 +56,10 @@ def test_a_busy_worker_is_alive_and_a_killed_one_is_not_within_its_lease(redis_c
         ]
         assert max(state["seconds_since_heartbeat"] for state in watched) <= LEASE
 
-        horses = children(worker.process.pid)
+        horses = descendants(worker.process.pid)
         assert horses, f"the worker (pid {worker.process.pid}) has no work horse"
         killed = time.monotonic()
-        for pid in [worker.process.pid, *horses]:
-            os.killpg(pid, signal.SIGKILL)  # the worker's group, and each horse's own
-        worker.process.wait(5)
+        worker.crash()  # kill -9 of the worker and its horse
         seen = poll(read, lambda state: state["worker_alive"] is False, "worker_alive false", 15)
         took = time.monotonic() - killed
         dead = seen[-1]

@@ -13,11 +13,12 @@ from rq.job import Job
 from lab.support.background import start_worker
 from lab.support.helpers import poll, wait_for_status
 from lab.support.recovery import SEEN_KEY, recover_lost_jobs
+from lab.support.redis_server import PrivateServer
 
 EMAIL = "solutions.tasks.send_fake_email"
 
 
-def popped_then_redis_lost(server, queues: list[Queue]) -> str:  # noqa: ANN001 - PrivateRedis
+def popped_then_redis_lost(server: PrivateServer, queues: list[Queue]) -> str:
     """What a worker does, with Redis stopped between its two first steps: RQ's pop
     (BLMOVE into the intermediate list for one queue, BLPOP for several), then the fetch
     of the job, which fails. Returns the popped job's id."""

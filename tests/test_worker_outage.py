@@ -12,6 +12,7 @@ from rq import Queue, Retry, Worker
 
 from lab.support.background import start_worker
 from lab.support.helpers import poll, wait_for_status
+from lab.support.redis_server import PrivateServer
 
 FAST = {"WORKER_TTL": "16", "MAINTENANCE_INTERVAL": "2", "JOB_HEARTBEAT": "1", "JOB_LEASE": "6"}
 EMAIL = "solutions.tasks.send_fake_email"
@@ -28,7 +29,7 @@ def assert_clean(output: str) -> None:
     assert "unhandled exception" not in output, output
 
 
-def outage(server, how: str) -> None:  # noqa: ANN001 - conftest.PrivateRedis
+def outage(server: PrivateServer, how: str) -> None:
     server.kill() if how == "kill" else server.stop()
 
 

@@ -145,12 +145,44 @@ class Background:
         self._kill_leftovers()  # those of a leader that had exited already
         return code
 
+    def crash(self) -> int:
+        """kill -9 as a crash of the machine would: the process, its group, and every
+        process it started - a forking Worker's work horse too, which RQ puts in a process
+        group of its own - so that nothing it ran goes on. Finding the horse reads /proc
+        (Linux); elsewhere it is kill()."""
+        started = descendants(self.process.pid) if self.running else []
+        code = self.kill()  # first the worker: it must not see its horse die and say so
+        for pid in started:
+            for end in (os.killpg, os.kill):  # the horse's own group, and the horse
+                try:
+                    end(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        return code
+
     def __enter__(self) -> Background:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
         self.log_path.unlink(missing_ok=True)
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes `pid` started, and theirs: read from /proc (Linux; [] elsewhere)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:  # "<pid> (<name>) <state> <ppid> ...": the name may hold spaces and parens
+            ppid = int(stat.read_text().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):  # ended meanwhile
+            continue
+        parents.setdefault(ppid, []).append(int(stat.parent.name))
+    found, stack = [], [pid]
+    while stack:
+        children = parents.get(stack.pop(), [])
+        found += children
+        stack += children
+    return found
 
 
 def start_worker(

@@ -18,13 +18,15 @@ shows the password.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -346,3 +348,68 @@ def describe(current: Status) -> str:
             " nothing; stop it and start it again with that REDIS_URL to set it."
         )
     return said
+
+
+class PrivateServer:
+    """A Redis server of its own, as `start()` runs it (AOF on), on a free port with its data
+    in `folder` (default: a new temporary folder, deleted by close()): for chaos that must
+    never touch the learner's Redis - stopped, killed (-9) and started again on the same
+    port with the same data, as a crash would. Used by `python -m lab soak` and the tests."""
+
+    def __init__(self, folder: Path | str | None = None) -> None:
+        from .background import free_port  # noqa: PLC0415 (background is not needed else)
+
+        self.owned = folder is None
+        self.folder = Path(folder) if folder is not None else Path(tempfile.mkdtemp("-redis"))
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    @contextlib.contextmanager
+    def _here(self) -> Iterator[None]:
+        """REDIS_DATA_DIR=folder meanwhile: where start() and stop() keep pid file and data."""
+        saved = os.environ.get("REDIS_DATA_DIR")
+        os.environ["REDIS_DATA_DIR"] = str(self.folder)
+        try:
+            yield
+        finally:
+            if saved is None:
+                os.environ.pop("REDIS_DATA_DIR", None)
+            else:
+                os.environ["REDIS_DATA_DIR"] = saved
+
+    def start(self) -> Status:
+        with self._here():
+            return start(self.url)
+
+    def stop(self) -> None:
+        """Graceful: SIGTERM, and Redis writes its append-only file before it exits."""
+        with self._here():
+            stop(self.url)
+
+    def kill(self) -> None:
+        """kill -9: no goodbye to the clients; the data is what the AOF had (everysec)."""
+        with self._here():
+            pidfile = _paths(self.port)[1]
+        pid = _read_pid(pidfile)
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10  # until the port is free (a zombie may linger)
+        while time.monotonic() < deadline and self.answers():
+            time.sleep(0.02)
+        pidfile.unlink(missing_ok=True)
+
+    def answers(self) -> bool:
+        return probe(self.url, timeout=0.2)[0] == "running"
+
+    def client(self) -> Redis:
+        return Redis.from_url(self.url)
+
+    def close(self) -> None:
+        """Stop the server if it runs; delete its data if the folder is its own."""
+        with contextlib.suppress(Exception):
+            self.stop()
+        self.kill()
+        if self.owned:
+            shutil.rmtree(self.folder, ignore_errors=True)

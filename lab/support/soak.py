@@ -1,8 +1,6 @@
 """PROVIDED: `python -m lab soak` - keyed POSTs under chaos: is everything accepted done?
 
     SoakSettings   one run's settings (DEFAULT, QUICK)
-    PrivateRedis   the soak's own Redis server (a free port, a temporary data folder, AOF
-                   on as `python -m lab redis start` runs it): stopped, killed, restarted
     Crew           the API and the workers, and a supervisor thread that restarts any of
                    them that ended, noting whether the chaos killed it or it exited
     send_all()     N POST /emails with Idempotency-Keys from C clients, each re-sent after
@@ -10,33 +8,33 @@
     Chaos          the seeded plan (at which share of the requests sent) and its thread
     run()          one run, returned as the dict that soak_audit.table() prints
 
-Chaos never touches the learner's Redis: the soak starts a server of its own.
+Chaos never touches the learner's Redis: the soak starts a server of its own
+(redis_server.PrivateServer: a free port, a temporary data folder, AOF on).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
 import re
 import secrets
-import shutil
-import signal
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .background import Api, Background, free_port, start_api
+from .background import Api, Background, start_api
 from .bench.settings import BenchError
 from .config import get_settings
 from .helpers import last_line
 from .stubs import NOT_DONE
+
+if TYPE_CHECKING:
+    from .redis_server import PrivateServer
 
 CHAOS = ("none", "worker-kill", "redis-restart", "redis-kill")
 #: The settings a soak run passes to the API and the workers (and records in its report).
@@ -125,87 +123,6 @@ def effective(env: Mapping[str, str]) -> dict:
     return {name: getattr(settings, name) for name in RECORDED}
 
 
-@contextlib.contextmanager
-def data_dir(path: Path) -> Iterator[None]:
-    """REDIS_DATA_DIR=path meanwhile: where redis_server keeps the pid file and the data."""
-    saved = os.environ.get("REDIS_DATA_DIR")
-    os.environ["REDIS_DATA_DIR"] = str(path)
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("REDIS_DATA_DIR", None)
-        else:
-            os.environ["REDIS_DATA_DIR"] = saved
-
-
-class PrivateRedis:
-    """A Redis server of the soak's own, on a free port, its data in a temporary folder."""
-
-    def __init__(self) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="soak-redis-"))
-        self.url = f"redis://127.0.0.1:{free_port()}/0"
-        self.pid: int | None = None
-
-    def start(self) -> None:
-        from . import redis_server
-
-        with data_dir(self.folder):
-            status = redis_server.start(self.url)
-        if not status.started_now:
-            raise SoakError(f"port {self.url} was taken by another Redis; run the soak again.")
-        self.pid = status.pid
-
-    def stop(self) -> None:
-        """Graceful: SIGTERM, and Redis writes its append-only file before it exits."""
-        from . import redis_server
-
-        with data_dir(self.folder):
-            redis_server.stop(self.url)
-        self.pid = None
-
-    def kill(self) -> None:
-        """SIGKILL: Redis gets no chance to write anything more."""
-        from .redis_server import pid_alive
-
-        if self.pid is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and pid_alive(self.pid):
-            time.sleep(0.02)
-        self.pid = None
-
-    def close(self) -> None:
-        """Stop the server if it runs, and delete its data."""
-        with contextlib.suppress(Exception):
-            self.stop()
-        self.kill()
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-    def answers(self) -> bool:
-        from .redis_server import probe
-
-        return probe(self.url, timeout=0.2)[0] == "running"
-
-
-def descendants(pid: int) -> list[int]:
-    """The processes `pid` started, and theirs (Linux /proc; [] elsewhere): a forking
-    worker's work horse runs in a process group of its own."""
-    found: list[int] = []
-    stack = [pid]
-    while stack:
-        parent = stack.pop()
-        children: list[int] = []
-        for tasks in Path(f"/proc/{parent}/task").glob("*/children"):
-            with contextlib.suppress(OSError, ValueError):
-                children += [int(each) for each in tasks.read_text().split()]
-        found += children
-        stack += children
-    return found
-
-
 @dataclass
 class Slot:
     """One worker the supervisor keeps running, and its process now."""
@@ -218,7 +135,7 @@ class Crew:
     """The API and the workers of one run; a supervisor restarts a worker that ended, as
     systemd or Kubernetes would, once Redis answers again, noting how it ended."""
 
-    def __init__(self, settings: SoakSettings, redis: PrivateRedis, started: float):
+    def __init__(self, settings: SoakSettings, redis: PrivateServer, started: float):
         self.settings, self.redis, self.started = settings, redis, started
         self.env = {"REDIS_URL": redis.url, "RESULT_TTL": "86400", **dict(settings.env)}
         kind = ["--simple"] if settings.simple else []
@@ -305,12 +222,7 @@ class Crew:
         with self.lock:  # the supervisor notes no exit meanwhile: this end is a kill
             pid = slot.process.process.pid
             job = current_job(self.redis.url, pid)
-            for child in descendants(pid):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(child, signal.SIGKILL)  # the horse's own group
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(child, signal.SIGKILL)
-            slot.process.kill()
+            slot.process.crash()  # its work horse too
             slot.process.noted = True  # type: ignore[attr-defined]
         kill = {"slot": index, "pid": pid, "job": job, "at_s": self.since()}
         self.kills.append(kill)
@@ -434,7 +346,7 @@ class Chaos:
     """Strikes at seeded random moments of the sending: at shares of the requests sent
     drawn between 10% and 80%."""
 
-    def __init__(self, settings: SoakSettings, crew: Crew, redis: PrivateRedis, started: float):
+    def __init__(self, settings: SoakSettings, crew: Crew, redis: PrivateServer, started: float):
         self.settings, self.crew, self.redis, self.started = settings, crew, redis, started
         rng = random.Random(settings.seed)
         count = settings.chaos_events
@@ -555,14 +467,16 @@ def run(settings: SoakSettings, say=print) -> dict:
     from redis import Redis
 
     from .bench.load import run_in_thread
+    from .redis_server import PrivateServer
     from .soak_audit import audit, missed
 
     started = time.monotonic()
     run_id = f"soak-{secrets.token_hex(4)}"
-    redis = PrivateRedis()
+    redis = PrivateServer()
     crew = None
     try:
-        redis.start()
+        if not redis.start().started_now:
+            raise SoakError(f"port {redis.url} was taken by another Redis; run the soak again.")
         crew = Crew(settings, redis, started)
         crew.start()
         assert crew.api is not None
