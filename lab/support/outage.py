@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -126,8 +127,6 @@ class Rider:
 
     def answers(self) -> bool:
         """Whether Redis answers a PING right now (a client of its own, made per process)."""
-        import os
-
         if self._probe is None or self._probe_pid != os.getpid():
             self._probe, self._probe_pid = probe_client(self.worker.connection), os.getpid()
         try:
@@ -157,8 +156,11 @@ class Rider:
                 return
             pause = min(pause * 2, LONGEST_PAUSE)
 
-    def retrying(self, call: Callable[..., Any]) -> Callable[..., Any]:
-        """`call`, waiting for Redis and calling again while Redis is down."""
+    def guard(self, call: Callable[..., Any], when_down: str = "retry") -> Callable[..., Any]:
+        """`call`, which on an outage, by `when_down`: "retry" waits for Redis and calls
+        again; "wait" waits for Redis and returns None (the loop calls it again); "note"
+        notes the outage and returns None at once (a heartbeat during a job: the work horse
+        is still to be watched)."""
 
         @functools.wraps(call)
         def guarded(*args: Any, **kwargs: Any) -> Any:
@@ -166,41 +168,15 @@ class Rider:
                 try:
                     result = call(*args, **kwargs)
                 except REDIS_DOWN as exc:
+                    if when_down == "note":
+                        self.lost(exc)
+                        return None
                     self.wait(exc)
+                    if when_down == "wait":
+                        return None
                     continue
                 self.back()
                 return result
-
-        return guarded
-
-    def waiting_then_skipping(self, call: Callable[..., Any]) -> Callable[..., Any]:
-        """`call`; when Redis is down, wait for it and return None (the loop calls it again)."""
-
-        @functools.wraps(call)
-        def guarded(*args: Any, **kwargs: Any) -> Any:
-            try:
-                result = call(*args, **kwargs)
-            except REDIS_DOWN as exc:
-                self.wait(exc)
-                return None
-            self.back()
-            return result
-
-        return guarded
-
-    def skipping(self, call: Callable[..., Any]) -> Callable[..., Any]:
-        """`call`; when Redis is down, note it and go on at once (a heartbeat during a job:
-        the work horse is still to be watched)."""
-
-        @functools.wraps(call)
-        def guarded(*args: Any, **kwargs: Any) -> Any:
-            try:
-                result = call(*args, **kwargs)
-            except REDIS_DOWN as exc:
-                self.lost(exc)
-                return None
-            self.back()
-            return result
 
         return guarded
 
@@ -265,7 +241,7 @@ def ride(worker: Worker, url: str, limit: float) -> Worker:
     # The loop's own calls: wait for Redis, then do them again.
     # A pool's worker (re)started during an outage waits in register_birth().
     for name in ("register_birth", "subscribe", "check_for_suspension", "prepare_execution"):
-        setattr(worker, name, rider.retrying(getattr(worker, name)))
+        setattr(worker, name, rider.guard(getattr(worker, name)))
     for name in ("heartbeat", "set_state"):  # no I/O of their own when given a pipeline
         setattr(worker, name, retrying_unless_pipelined(rider, getattr(worker, name)))
     # A job's outcome (in the horse, or in-process for a SimpleWorker): stored once Redis
@@ -277,19 +253,19 @@ def ride(worker: Worker, url: str, limit: float) -> Worker:
         "handle_job_failure",
         "handle_job_retry",
     ):
-        setattr(worker, name, rider.retrying(getattr(worker, name)))
-    worker.run_maintenance_tasks = rider.waiting_then_skipping(worker.run_maintenance_tasks)
-    worker.maintain_heartbeats = rider.skipping(worker.maintain_heartbeats)
+        setattr(worker, name, rider.guard(getattr(worker, name)))
+    worker.run_maintenance_tasks = rider.guard(worker.run_maintenance_tasks, "wait")
+    worker.maintain_heartbeats = rider.guard(worker.maintain_heartbeats, "note")
     worker.set_shutdown_requested_date = quietly(worker.set_shutdown_requested_date)
     worker._pubsub_exception_handler = pubsub_handler(worker)
     worker.teardown = teardown(worker)
     worker.execute_job = executing(worker, rider, worker.execute_job)
-    worker._start_scheduler = rider.retrying(starting_scheduler(worker))
+    worker._start_scheduler = rider.guard(starting_scheduler(worker))
     return worker
 
 
 def retrying_unless_pipelined(rider: Rider, call: Callable[..., Any]) -> Callable[..., Any]:
-    guarded = rider.retrying(call)
+    guarded = rider.guard(call)
 
     @functools.wraps(call)
     def either(*args: Any, pipeline: Any = None, **kwargs: Any) -> Any:
@@ -359,7 +335,7 @@ def executing(worker: Worker, rider: Rider, execute_job: Callable[..., Any]) -> 
     the job started: its lease runs out and maintenance fails or retries it."""
 
     def execute(job: Any, queue: Any) -> Any:
-        job.get_status = rider.retrying(job.get_status)
+        job.get_status = rider.guard(job.get_status)
         worker._current_job_id = job.id
         beating = None if isinstance(worker, Worker) else Beating(worker, job)
         try:
