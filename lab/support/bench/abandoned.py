@@ -23,10 +23,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 import time
 from pathlib import Path
+
+from .stats_cli import reset
 
 QUEUE = "bench-abandoned"
 FIELDS = {
@@ -61,20 +62,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def horse_of(pid: int) -> list[int]:
-    """The child processes of `pid` (a forking worker's work horse), from /proc."""
-    children = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rpartition(")")[2].split()[1]) == pid:
-                children.append(int(entry.name))
-    return children
-
-
 def abandoned(env: dict[str, str], package: str, retry: bool) -> dict:
     from redis import Redis
     from rq import Queue, Retry
@@ -99,14 +86,8 @@ def abandoned(env: dict[str, str], package: str, retry: bool) -> dict:
         runner = job.worker_name
         target = doomed if runner and runner in doomed.output() else survivor
         other = survivor if target is doomed else doomed
-        horses = horse_of(target.process.pid)
         killed = time.monotonic()
-        target.kill()
-        for pid in horses:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        target.crash()  # its work horse too
 
         def read() -> tuple[str, str, str]:
             fields = connection.hmget(job.key, "status", "retries_left", "worker_name")
@@ -134,14 +115,12 @@ def abandoned(env: dict[str, str], package: str, retry: bool) -> dict:
                 every=0.05,
             )
             row["ran_again_after_s"] = round(time.monotonic() - killed, 1)
-        other.kill()
-        for pid in horse_of(other.process.pid):
-            os.kill(pid, signal.SIGKILL)
+        other.crash()
         return row
     finally:
         survivor.kill()
         doomed.kill()
-        wipe(queue)
+        reset(queue)
 
 
 def maintenance(sizes: tuple[int, ...], env: dict[str, str]) -> list[dict]:
@@ -150,6 +129,7 @@ def maintenance(sizes: tuple[int, ...], env: dict[str, str]) -> list[dict]:
     from rq import Queue, SimpleWorker
 
     from ..config import get_settings
+    from ..recovery import LOCK_KEY
     from ..worker_cli import configured
 
     os.environ.update(env)
@@ -158,13 +138,11 @@ def maintenance(sizes: tuple[int, ...], env: dict[str, str]) -> list[dict]:
     queue = Queue(QUEUE, connection=connection)
     rows = []
     for size in sizes:
-        wipe(queue)
+        reset(queue)
         fill_finished(queue, size)
         worker = configured(SimpleWorker([queue], connection=connection), settings)
         worker.last_cleaned_at = None
-        connection.delete(queue.registry_cleaning_key)  # RQ's maintenance lock
-        for key in connection.scan_iter("workbook:recovery:lock*"):
-            connection.delete(key)
+        connection.delete(queue.registry_cleaning_key, LOCK_KEY)  # RQ's and recovery's locks
         connection.config_resetstat()
         started = time.perf_counter()
         worker.run_maintenance_tasks()
@@ -173,24 +151,9 @@ def maintenance(sizes: tuple[int, ...], env: dict[str, str]) -> list[dict]:
         calls = sum(v["calls"] for k, v in stats.items() if k != "cmdstat_config")
         calls -= stats.get("cmdstat_info", {}).get("calls", 0)
         rows.append({"jobs": size, "ms": round(seconds * 1000, 1), "redis_commands": calls})
-        wipe(queue)
-        connection.delete(*[k for k in connection.scan_iter("rq:worker*")] or ["none"])
+        reset(queue)
+        connection.delete(worker.key, worker.executions_key)  # its own keys only
     return rows
-
-
-def wipe(queue) -> None:  # noqa: ANN001 - an rq Queue
-    """Delete the queue's jobs and registries with plain DELs (RQ's own delete reads each
-    execution, and a killed worker's may be gone already)."""
-    connection = queue.connection
-    ids = {i.decode() for i in connection.lrange(queue.key, 0, -1)}
-    for registry in (queue.started_job_registry, queue.finished_job_registry,
-                     queue.failed_job_registry, queue.scheduled_job_registry):  # fmt: skip
-        ids |= {e.decode().split(":")[0] for e in connection.zrange(registry.key, 0, -1)}
-        connection.delete(registry.key)
-    for start in range(0, len(ids), 1000):
-        batch = sorted(ids)[start : start + 1000]
-        connection.delete(*[f"rq:job:{i}" for i in batch], *[f"rq:results:{i}" for i in batch])
-    connection.delete(queue.key, queue.intermediate_queue_key)
 
 
 def fill_finished(queue, size: int) -> None:  # noqa: ANN001 - an rq Queue
@@ -224,7 +187,7 @@ def throughput(jobs: int, package: str) -> list[dict]:
     queue = Queue(QUEUE, connection=connection)
     rows = []
     for interval in ("600", "15"):
-        wipe(queue)
+        reset(queue)
         datas = [Queue.prepare_data(f"{package}.tasks.send_fake_email", ("t@example.com", 0))]
         enqueued = queue.enqueue_many(datas * jobs)
         started = time.monotonic()
@@ -250,7 +213,7 @@ def throughput(jobs: int, package: str) -> list[dict]:
                 "with_start_s": round(seconds, 2),
             }
         )
-        wipe(queue)
+        reset(queue)
     return rows
 
 

@@ -206,8 +206,10 @@ def _utc_text(moment: datetime) -> str:
 
 
 def reset(queue: Queue, placed: Placed | None = None) -> None:
-    """Delete the bench queue's list and registries, and the jobs in `placed` (with their
-    dependency sets); also what an earlier run stopped part way left behind."""
+    """Delete the bench queue's list, intermediate list and registries, and their jobs and
+    those in `placed` (with their dependency sets and results), with plain DELs: RQ's own
+    delete reads each job's execution, which a killed worker's may have lost. Also what an
+    earlier run stopped part way left behind. `bench abandoned` empties its queue so too."""
     from rq.job import Job
 
     from ..monitor import STATUSES
@@ -216,7 +218,8 @@ def reset(queue: Queue, placed: Placed | None = None) -> None:
     registries = [getattr(queue, f"{status}_job_registry").key for status in STATUSES[1:]]
     ids = list(placed.ids) if placed else []
     for key in registries:  # a run that was killed: its jobs are still listed here
-        ids += [i.decode() for i in connection.zrange(key, 0, -1)]
+        # A started registry's entries are <job id>:<execution id>.
+        ids += [i.decode().split(":")[0] for i in connection.zrange(key, 0, -1)]
     ids += queue.get_job_ids()
     with connection.pipeline(transaction=False) as pipe:
         for start in range(0, len(ids), BATCH):
@@ -224,9 +227,11 @@ def reset(queue: Queue, placed: Placed | None = None) -> None:
             for job_id in ids[start : start + BATCH]:
                 # RQ's names, its double colon included: rq:job::<id>:dependencies.
                 dependencies = f"{Job.redis_job_namespace_prefix}:{job_id}:dependencies"
-                keys += [Job.key_for(job_id), Job.dependents_key_for(job_id), dependencies]
+                results = f"rq:results:{job_id}"
+                keys += [Job.key_for(job_id), Job.dependents_key_for(job_id), dependencies, results]
             pipe.delete(*keys)
-        pipe.delete(queue.key, *registries)
+        workers = f"rq:workers:{queue.name}"  # its workers' names (RQ's registration)
+        pipe.delete(queue.key, queue.intermediate_queue_key, workers, *registries)
         pipe.srem(queue.redis_queues_keys, queue.key)
         pipe.execute()
 
