@@ -1,13 +1,23 @@
 # The workbook's commands. Quick start: `make lab` (work) and `make test` (check everything).
-# Both create .venv with the dependencies from pyproject.toml first; no root needed.
+# Both install into .venv exactly the versions pinned in uv.lock; no root needed.
 
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+# uv installs the lock. Where it is not on PATH, the version uv.lock names is put into
+# .venv with pip (no root). INSTALL=pip installs the same pins with pip alone instead.
+INSTALL ?= uv
+UV_ON_PATH := $(shell command -v uv 2>/dev/null)
+UV      := $(if $(UV_ON_PATH),$(UV_ON_PATH),$(VENV)/bin/uv)
+UV_PIN  := $(shell sed -n '/^name = "uv"$$/{n;s/^version = "\(.*\)"$$/\1/p;}' uv.lock)
+# uv never downloads a Python of its own here: .venv is made from $(PYTHON).
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+LATEST := .venv-latest
 
-.PHONY: help setup lab test check bench stubs stubs-check nbval nbval-reference notebooks \
-        redis-start redis-stop redis-status lint format clean
+.PHONY: help setup setup-dev lab test suite test-latest lock lock-upgrade check bench stubs \
+        stubs-check nbval nbval-reference notebooks redis-start redis-stop redis-status \
+        lint format clean
 
 help:
 	@echo "make lab           set up, start Redis, open JupyterLab at notebooks/00_setup.ipynb"
@@ -17,17 +27,37 @@ help:
 	@echo "make nbval         nbval on the notebooks against your lab/ (instructors: a learner's copy)"
 	@echo "make redis-start | redis-stop | redis-status"
 	@echo "maintainers (python -m lab dev --help): make stubs | stubs-check | notebooks |"
-	@echo "                                         nbval-reference | lint | format | clean"
+	@echo "                   nbval-reference | lint | format | clean"
+	@echo "                   lock (after editing pyproject.toml) | lock-upgrade (newest pins)"
+	@echo "                   test-latest (the suite on the newest releases pyproject.toml allows)"
+	@echo "add INSTALL=pip to install with pip instead of uv (slower; the same pins)"
 
-setup: $(STAMP)
+# The learner's set (make lab) and the maintainers' (make test: also the dev group).
+setup: $(VENV)/.lab-$(INSTALL)
+setup-dev: $(VENV)/.dev-$(INSTALL)
 
-$(STAMP): pyproject.toml
+$(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed (found " + sys.version.split()[0] + "); run: make PYTHON=python3.12 ...")'
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	@# setuptools explains its editable-install mode in a warning that reads like an error
-	PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install --quiet -e .
-	@touch $(STAMP)
+	$(if $(and $(UV_ON_PATH),$(filter uv,$(INSTALL))),uv venv --quiet --python $(PYTHON) $(VENV),$(PYTHON) -m venv $(VENV))
+
+$(VENV)/bin/uv: | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_PIN)"
+
+$(VENV)/.lab-uv: uv.lock pyproject.toml | $(PY) $(UV)
+	$(UV) sync --quiet --frozen --inexact --no-dev
+	@touch $@
+
+$(VENV)/.dev-uv: uv.lock pyproject.toml | $(PY) $(UV)
+	$(UV) sync --quiet --frozen --inexact
+	@touch $@ $(VENV)/.lab-uv
+
+$(VENV)/.lab-pip: requirements.txt | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev-pip: requirements-dev.txt | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@ $(VENV)/.lab-pip
 
 lab: setup
 	$(PY) -m lab redis start
@@ -36,12 +66,39 @@ lab: setup
 # The workbook's own suite: it checks solutions/, stubs and notebooks, never your lab/
 # files (`make check` does), so it passes on a learner's copy. CI adds STRICT=--strict:
 # then a stub edited by hand fails it.
-test: setup
+test: setup-dev
+	$(MAKE) --no-print-directory suite
+
+suite:
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m lab dev stubs --check $(STRICT)
 	$(PY) -m pytest --impl=solutions
 	$(PY) -m lab dev nbval
+
+# The canary: the suite in a throw-away environment with the newest releases that
+# pyproject.toml's ranges allow (not the lock), listing what differs from the lock first.
+# Not part of CI: an upstream release must not block a landing; run it before a release.
+test-latest: | $(UV)
+	rm -rf $(LATEST)
+	$(UV) venv --quiet --python $(PYTHON) $(LATEST)
+	$(UV) pip install --quiet --refresh --python $(LATEST)/bin/python -e . --group dev
+	$(LATEST)/bin/python -m lab dev newer-than-lock requirements-dev.txt
+	$(MAKE) --no-print-directory suite PY=$(LATEST)/bin/python
+
+# After editing pyproject.toml's ranges: pin them (uv.lock) and export the pins for pip
+# and conda (requirements*.txt). lock-upgrade moves every pin to the newest release.
+lock: | $(UV)
+	$(UV) lock --quiet
+	$(MAKE) --no-print-directory requirements
+
+lock-upgrade: | $(UV)
+	$(UV) lock --quiet --upgrade
+	$(MAKE) --no-print-directory requirements
+
+requirements: | $(UV)
+	$(UV) export --quiet --frozen --no-dev --no-hashes -o requirements.txt
+	$(UV) export --quiet --frozen --no-hashes -o requirements-dev.txt
 
 check: setup
 	$(PY) -m lab check
@@ -73,14 +130,14 @@ redis-stop: setup
 redis-status: setup
 	$(PY) -m lab redis status
 
-lint: setup
+lint: setup-dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-format: setup
+format: setup-dev
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
 clean:
 	-$(PY) -m lab redis stop
-	rm -rf $(VENV) .backups build *.egg-info
+	rm -rf $(VENV) $(LATEST) .backups build *.egg-info

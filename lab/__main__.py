@@ -140,6 +140,12 @@ def dev_parser() -> argparse.ArgumentParser:
     )
     timing.add_argument("steps", nargs="*", help="default: every step")
     timing.add_argument("--runs", type=int, default=3, help="runs of each (the median is shown)")
+
+    newer = commands.add_parser(
+        "newer-than-lock",
+        help="list packages installed here at versions other than the lock's (make test-latest)",
+    )
+    newer.add_argument("requirements", help="an exported lock, such as requirements-dev.txt")
     return parser
 
 
@@ -224,6 +230,10 @@ def run_dev(args: argparse.Namespace) -> int:
         from .support import check_timing
 
         return check_timing.main(args.runs, args.steps)
+    if args.command == "newer-than-lock":
+        from .support import lockfile
+
+        return lockfile.main(args.requirements)
     raise AssertionError(args.command)
 
 

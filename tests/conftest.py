@@ -26,14 +26,14 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 
 from lab.support import redis_server
 from lab.support.background import child_env
 from lab.support.config import PROJECT_ROOT, get_settings
 from lab.support.exercises import STEPS, learner_modules, step_of_test_file
 from lab.support.redis_server import PrivateServer
-from lab.support.worker_cli import exit_promptly
+from lab.support.worker_classes import WorkbookSimpleWorker
 
 TEST_DBS = range(15, 7, -1)
 CLAIM_KEY = "workbook:tests:claimed"
@@ -336,7 +336,7 @@ def run_queued_jobs() -> Callable[[Queue], None]:
     """run_queued_jobs(queue): run every job on `queue` in this process, then return."""
 
     def run(queue: Queue) -> None:
-        exit_promptly(SimpleWorker([queue], connection=queue.connection)).work(burst=True)
+        WorkbookSimpleWorker([queue], connection=queue.connection).work(burst=True)
 
     return run
 

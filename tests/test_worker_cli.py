@@ -10,12 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
-from rq import Queue, SimpleWorker, Worker
+from rq import Queue, Worker
 
 from lab.support.background import Background, start_worker
 from lab.support.helpers import poll
 from lab.support.reference import copy_checkout
-from lab.support.worker_cli import exit_promptly
+from lab.support.worker_classes import WorkbookSimpleWorker
 
 
 @pytest.mark.parametrize(
@@ -67,11 +67,12 @@ def test_a_known_queue_gives_its_length_and_no_warning(redis_conn):
 
 
 def test_a_worker_exits_without_waiting_for_its_command_thread(redis_conn):
-    """At exit, RQ 3.0 often leaves the thread that listens for commands waiting, then
-    joins it for 1 s; exit_promptly() stops it first. Ten exits, as the race is frequent."""
+    """At exit, RQ 3.0 stops the thread that listens for commands, which waits up to 60 s
+    for a message in stock RQ; the workbook's waits COMMAND_POLL seconds at a time. Ten
+    exits, as a slow one depends on a race."""
     queue = Queue("exit-promptly", connection=redis_conn)
     for _ in range(10):
-        worker = exit_promptly(SimpleWorker([queue], connection=redis_conn))
+        worker = WorkbookSimpleWorker([queue], connection=redis_conn)
         worker.work(burst=True)
         assert not worker.pubsub_thread.is_alive(), "its command thread still waits after exit"
 

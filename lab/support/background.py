@@ -103,8 +103,14 @@ class Background:
         return before
 
     def wait(self, timeout: float = 30.0) -> int:
-        """Wait for the process to end by itself; return its exit code."""
-        return self.process.wait(timeout)
+        """Wait for the process to end by itself; return its exit code. Past `timeout`
+        seconds, raise TimeoutError with what it printed (it goes on running)."""
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise TimeoutError(
+                f"{self.name} did not exit within {timeout:g} s; it printed:\n{self.output()}"
+            ) from None
 
     def stop(self, timeout: float = 10.0) -> int:
         """Ask it to stop (SIGTERM: a worker finishes its current job first); kill it if

@@ -27,6 +27,7 @@ from .config import Settings, get_settings, hide_secrets, redis_url_problem, saf
 from .outage import OUTAGE_EXIT, OutageTooLong, ride
 from .recovery import recover_in_maintenance
 from .trust import apply_serializer, password_refused
+from .worker_classes import workbook_class
 
 BuildWorker = Callable[[Sequence[str], bool, Redis], Worker]
 
@@ -99,28 +100,10 @@ def announce(who: str, queues: Sequence[Queue], connection: Redis, url: str) -> 
             )
 
 
-def exit_promptly(worker: Worker) -> Worker:
-    """Let `worker` exit as soon as it is done, not up to 1 s later.
-
-    At exit RQ 3.0 unsubscribes from the worker's command channel, then stops the thread
-    that listens on it and joins it for 1 s. The thread often reads the unsubscribe reply
-    before it is stopped and goes back to waiting (60 s), so the join times out: every
-    `--burst` run or Ctrl-C took a second more. Stopping the thread first avoids that."""
-    unsubscribe = worker.unsubscribe
-
-    def stop_listening_first() -> None:
-        if worker.pubsub_thread is not None:
-            worker.pubsub_thread.stop()
-        unsubscribe()
-
-    worker.unsubscribe = stop_listening_first
-    return worker
-
-
 def configured(worker: Worker, settings: Settings, strategy: str = "default") -> Worker:
     """`worker` as this command runs every worker: results kept RESULT_TTL seconds, a
     heartbeat at least every WORKER_TTL - 15 s, jobs taken from its queues by `strategy`
-    (--dequeue-strategy), and no second lost at exit (exit_promptly). Maintenance (RQ's
+    (--dequeue-strategy). Maintenance (RQ's
     registry cleanup, then recovery of lost jobs) every MAINTENANCE_INTERVAL seconds, idle
     or not; a busy worker's heartbeat every JOB_HEARTBEAT seconds, which keeps its job's
     lease of JOB_LEASE seconds; Redis outages ridden out for up to REDIS_OUTAGE_LIMIT
@@ -139,7 +122,7 @@ def configured(worker: Worker, settings: Settings, strategy: str = "default") ->
     ride(worker, safe_url(settings.redis_url), settings.redis_outage_limit)
     if strategy != DequeueStrategy.DEFAULT.value:  # a pool calls work() without a strategy
         worker.work = functools.partial(worker.work, dequeue_strategy=DequeueStrategy(strategy))
-    return exit_promptly(worker)
+    return worker
 
 
 def short_maintenance_lock(queue: Queue, interval: int) -> Callable[[], bool]:
@@ -184,7 +167,8 @@ def with_settings(
 ) -> Callable[..., Worker]:
     """What a pool calls, in each worker's process, to make that worker: `worker_class`,
     configured() as a single worker is."""
-    return lambda *args, **kwargs: configured(worker_class(*args, **kwargs), settings, strategy)
+    ours = workbook_class(worker_class)
+    return lambda *args, **kwargs: configured(ours(*args, **kwargs), settings, strategy)
 
 
 def run_pool(
@@ -247,8 +231,10 @@ def main(
         if args.processes:
             return run_pool(module, args, connection, url, settings)
         worker = build_worker(args.queues, args.simple, connection)
-        if args.spawn:  # the same queues and connection, in the class that spawns
-            worker = SpawnWorker(worker.queues, connection=connection)
+        # The same queues and connection, in the workbook's class for the learner's one
+        # (worker_classes.py), or in the one that spawns.
+        chosen = SpawnWorker if args.spawn else type(worker)
+        worker = workbook_class(chosen)(worker.queues, connection=connection)
         worker = configured(worker, settings, args.dequeue_strategy)
         announce(type(worker).__name__, worker.queues, connection, url)
         worker.work(burst=args.burst, with_scheduler=args.with_scheduler)
