@@ -8,10 +8,13 @@ PY     := $(VENV)/bin/python
 # .venv with pip (no root). INSTALL=pip installs the same pins with pip alone instead.
 INSTALL ?= uv
 UV_ON_PATH := $(shell command -v uv 2>/dev/null)
-UV      := $(if $(UV_ON_PATH),$(UV_ON_PATH),$(VENV)/bin/uv)
+UV      := $(if $(UV_ON_PATH),$(UV_ON_PATH),$(VENV)/uv/bin/uv)
 UV_PIN  := $(shell sed -n '/^name = "uv"$$/{n;s/^version = "\(.*\)"$$/\1/p;}' uv.lock)
-# uv never downloads a Python of its own here: .venv is made from $(PYTHON).
+# uv never downloads a Python of its own here: .venv is made from $(PYTHON). It trusts the
+# system's certificates too (a proxy of a school or company may add one).
 export UV_PYTHON_DOWNLOADS := never
+export UV_SYSTEM_CERTS := 1
+export UV_NATIVE_TLS := 1
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 LATEST := .venv-latest
 
@@ -38,10 +41,19 @@ setup-dev: $(VENV)/.dev-$(INSTALL)
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed (found " + sys.version.split()[0] + "); run: make PYTHON=python3.12 ...")'
-	$(if $(and $(UV_ON_PATH),$(filter uv,$(INSTALL))),uv venv --quiet --python $(PYTHON) $(VENV),$(PYTHON) -m venv $(VENV))
+ifeq ($(INSTALL),pip)
+	$(PYTHON) -m venv $(VENV)
+else
+	$(PYTHON) -m venv --without-pip $(VENV)
+endif
 
-$(VENV)/bin/uv: | $(PY)
-	$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_PIN)"
+# uv, where it is not on PATH: into .venv/uv with this Python's pip, or else with a pip
+# of the environment's own (slower: ensurepip takes some seconds).
+$(VENV)/uv/bin/uv: | $(PY)
+	@if $(PYTHON) -m pip --version >/dev/null 2>&1; then pip="$(PYTHON) -m pip"; \
+	else $(PY) -m ensurepip --default-pip >/dev/null && pip="$(PY) -m pip"; fi; \
+	echo "$$pip install uv==$(UV_PIN) --target $(VENV)/uv"; \
+	$$pip install --quiet --disable-pip-version-check --root-user-action=ignore --target $(VENV)/uv "uv==$(UV_PIN)"
 
 $(VENV)/.lab-uv: uv.lock pyproject.toml | $(PY) $(UV)
 	$(UV) sync --quiet --frozen --inexact --no-dev
@@ -52,10 +64,12 @@ $(VENV)/.dev-uv: uv.lock pyproject.toml | $(PY) $(UV)
 	@touch $@ $(VENV)/.lab-uv
 
 $(VENV)/.lab-pip: requirements.txt | $(PY)
+	@$(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip --default-pip >/dev/null
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $@
 
 $(VENV)/.dev-pip: requirements-dev.txt | $(PY)
+	@$(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip --default-pip >/dev/null
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@ $(VENV)/.lab-pip
 
