@@ -2,8 +2,8 @@
 the Makefile targets it names, and CI calling the same command.
 
 conda cannot run here, so environment.yml is checked as a file: it must bring Python,
-pip and a Redis server from conda-forge and pip-install this project, without repeating
-the dependency list that pyproject.toml holds.
+pip and a Redis server from conda-forge and pip-install this project with the lock's pins
+(requirements.txt, tests/test_lock.py), without repeating pyproject.toml's list.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from lab.support.reference import copy_checkout
 ROOT = PROJECT_ROOT
 ENVIRONMENT = ROOT / "environment.yml"
 PYPROJECT = ROOT / "pyproject.toml"
+MAKEFILE = ROOT / "Makefile"
 
 QUICK_START = (
     "make lab     # creates .venv, installs everything, starts a local Redis,"
@@ -102,8 +103,11 @@ def test_environment_python_matches_requires_python(environment: dict) -> None:
     )
 
 
-def test_environment_pip_installs_only_this_project(environment: dict) -> None:
-    assert pip_section(environment) == ["-e ."]
+def test_environment_pip_installs_the_locked_set(environment: dict) -> None:
+    """conda's pip installs requirements.txt (the lock's pins), which holds this project."""
+    assert pip_section(environment) == ["-r requirements.txt"]
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    assert "-e ." in lines, "requirements.txt should install this project (uv export does)"
 
 
 def test_environment_does_not_repeat_the_dependency_list(environment: dict) -> None:
@@ -152,30 +156,30 @@ def test_makefile_has_the_quick_start_targets(target: str) -> None:
     assert re.search(rf"^{target}\s*:", makefile, re.M), f"Makefile has no `{target}:` target"
 
 
-def test_setup_installs_this_project_quietly(tmp_path) -> None:
-    """`make setup`'s pip lines, run as they are (the project without its dependencies,
-    which are installed already): they print no warning a learner would take for an
-    error, such as setuptools' BuildBackendWarning about editable installs."""
-    python = f"{tmp_path}/venv/bin/python"
-    lines = [
-        line.strip().replace("$(PY)", python)
-        for line in (ROOT / "Makefile").read_text().splitlines()
-        if "-m pip install" in line
-    ]
-    assert len(lines) == 2 and lines[1].endswith("-e ."), lines
+def test_the_pip_path_installs_this_project_quietly(tmp_path) -> None:
+    """The pip path's install line (`make lab INSTALL=pip`), run as it is on this project
+    alone (its pins are installed already): it prints no warning a learner would take for
+    an error, such as setuptools' BuildBackendWarning about editable installs."""
+    recipe = re.search(r"^\$\(VENV\)/\.lab-pip:.*\n((?:\t.*\n)+)", MAKEFILE.read_text(), re.M)
+    assert recipe, "the Makefile has no pip path ($(VENV)/.lab-pip)"
+    lines = [line.strip() for line in recipe.group(1).splitlines() if "-m pip install" in line]
+    assert len(lines) == 1 and lines[0].endswith("-r requirements.txt"), lines
+    only_this = tmp_path / "project.txt"
+    only_this.write_text("-e .\n")
+    venv = tmp_path / "venv"
+    command = lines[0].replace("$(PY)", f"{venv}/bin/python")
+    command = command.replace("requirements.txt", f"{only_this} --no-deps")
     checkout = copy_checkout(tmp_path / "checkout", lab="stubs")
-    subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "venv")], check=True)
-    said = []
-    for command in [lines[0], lines[1] + " --no-deps"]:
-        ran = subprocess.run(command, shell=True, cwd=checkout, capture_output=True, text=True)
-        assert ran.returncode == 0, ran.stdout + ran.stderr
-        said += [
-            line
-            for line in (ran.stdout + ran.stderr).splitlines()
-            if "is ignored: it is neither a file nor a directory" not in line  # this machine
-        ]
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    ran = subprocess.run(command, shell=True, cwd=checkout, capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    said = [
+        line
+        for line in (ran.stdout + ran.stderr).splitlines()
+        if "is ignored: it is neither a file nor a directory" not in line  # this machine
+    ]
     assert not any("Warning" in line or "!!" in line for line in said), (
-        "`make setup` should install without warnings; it printed:\n" + "\n".join(said)
+        "the pip path should install without warnings; it printed:\n" + "\n".join(said)
     )
 
 

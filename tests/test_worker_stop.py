@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 
 import pytest
-from rq import Queue
+from rq import Queue, Worker
 
 from lab.support.background import start_worker
 from lab.support.helpers import poll
@@ -34,16 +34,14 @@ def test_a_burst_worker_exits_soon_after_its_last_job(redis_conn, kind):
     assert after < STOP_LIMIT, f"exited {after:.1f} s after its last job ended:\n{said}"
 
 
-def listening(worker, workers: int) -> None:
-    """Wait until each of `workers` workers has subscribed to its command channel and
-    started waiting for jobs: the state a worker is in when a person stops it."""
+def idle(queue: Queue, workers: int) -> None:
+    """Wait until `workers` workers of `queue` say in Redis that they are idle: started,
+    subscribed to their command channel, their scheduler started, waiting for a job - the
+    state a worker is in when a person stops it."""
     poll(
-        worker.output,
-        lambda said: (
-            said.count("subscribing to channel") >= workers
-            and said.count("*** Listening on") >= workers
-        ),
-        f"{workers} workers waiting for jobs",
+        lambda: [w.get_state() for w in Worker.all(queue=queue)],
+        lambda states: states.count("idle") >= workers,
+        f"{workers} idle workers",
         timeout=60,
     )
 
@@ -56,7 +54,7 @@ def listening(worker, workers: int) -> None:
 )
 def test_an_idle_worker_stops_at_once(redis_conn, kind, workers, how):
     with start_worker("stop-idle", *kind, package="solutions") as worker:
-        listening(worker, workers)
+        idle(Queue("stop-idle", connection=redis_conn), workers)
         started = time.monotonic()
         if how == "ctrl-c":  # a terminal sends SIGINT to its whole foreground group
             os.killpg(worker.process.pid, signal.SIGINT)

@@ -65,6 +65,14 @@ def find_chromium() -> str | None:
     return next((app for app in MAC_APPS if Path(app).is_file()), None)
 
 
+def playwright_installed() -> bool:
+    """Whether Playwright, which drives the browser, is installed: `make test` installs it
+    (the suite's dev group), `make lab` does not."""
+    import importlib.util
+
+    return importlib.util.find_spec("playwright") is not None
+
+
 def missing_browser() -> str:
     """Why no browser was found, and how to install one."""
     given = os.environ.get("CHROMIUM", "").strip()

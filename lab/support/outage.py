@@ -316,16 +316,27 @@ def teardown(worker: Worker) -> Callable[[], None]:
             except StopRequested:
                 continue
             except REDIS_DOWN:
-                if worker.pubsub_thread is not None:
-                    worker.pubsub_thread.stop()
-                if getattr(worker, "pubsub", None) is not None:
-                    try:
-                        worker.pubsub.close()
-                    except Exception:  # noqa: BLE001 - a broken connection closes anyway
-                        pass
+                stop_listening(worker)
                 return
 
     return tear_down
+
+
+def stop_listening(worker: Worker) -> None:
+    """Stop the command thread and close its connection, with Redis away. redis-py 8.2's
+    stop() waits for the thread (at most COMMAND_POLL); a stop signal meanwhile (a pool
+    stops its workers) must not interrupt it with a traceback."""
+    for _ in range(3):
+        try:
+            if worker.pubsub_thread is not None:
+                worker.pubsub_thread.stop()
+            if getattr(worker, "pubsub", None) is not None:
+                worker.pubsub.close()
+            return
+        except StopRequested:
+            continue
+        except Exception:  # noqa: BLE001 - a broken connection closes anyway
+            return
 
 
 def executing(worker: Worker, rider: Rider, execute_job: Callable[..., Any]) -> Callable[..., Any]:

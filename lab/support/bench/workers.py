@@ -197,6 +197,6 @@ def throughput(
         jobs=jobs,
         job_s=round(job_s, 4),
         seconds=round(seconds, 4),
-        jobs_per_s=round(jobs / seconds, 1),
+        jobs_per_s=round(jobs / seconds, 3),
         workers_used=len({j.worker_name for j in done if j}),
     )
