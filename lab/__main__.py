@@ -28,7 +28,7 @@ def learner_parser() -> argparse.ArgumentParser:
     )
     nbval.add_argument("notebooks", nargs="*", help="default: every notebook")
 
-    from .support.bench import cli as bench_cli
+    from lab.support.experiments.bench import cli as bench_cli
 
     bench = commands.add_parser(
         "bench",
@@ -39,7 +39,7 @@ def learner_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     bench_cli.add_arguments(bench)
-    from .support.bench import workers_cli
+    from lab.support.experiments.bench import workers_cli
 
     kinds = bench.add_subparsers(dest="bench", metavar="{workers,stats,abandoned}")
     workers = kinds.add_parser(
@@ -51,7 +51,7 @@ def learner_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     workers_cli.add_arguments(workers)
-    from .support.bench import stats_cli
+    from lab.support.experiments.bench import stats_cli
 
     stats = kinds.add_parser(
         "stats",
@@ -65,7 +65,7 @@ def learner_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     stats_cli.add_arguments(stats)
-    from .support import soak_cli
+    from lab.support.experiments.soak import cli as soak_cli
 
     soak = commands.add_parser(
         "soak",
@@ -76,7 +76,7 @@ def learner_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     soak_cli.add_arguments(soak)
-    from .support.bench import abandoned
+    from lab.support.experiments.bench import abandoned
 
     abandon = kinds.add_parser(
         "abandoned",
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     # Imported only now, so that `--help` works even before dependencies are installed.
-    from .support.redis_server import RedisUnavailable
+    from lab.support.servers.redis_server import RedisUnavailable
 
     try:
         return run(args)
@@ -174,7 +174,7 @@ def guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) 
 def run_learner(args: argparse.Namespace) -> int:
     # Imports are local so that `--help` works even before dependencies are installed.
     if args.command == "redis":
-        from .support import redis_server
+        from lab.support.servers import redis_server
 
         if args.action == "start":
             print(redis_server.describe(redis_server.start()))
@@ -186,27 +186,27 @@ def run_learner(args: argparse.Namespace) -> int:
             return 0 if current.state == "running" else 1
         return 0
     if args.command == "recover":
-        from .support import recovery
+        from lab.support.queueing import recovery
 
         return recovery.main(args.queues, args.dry_run, args.wait)
     if args.command == "check":
-        from .support import check
+        from lab.support.course import check
 
         return check.main()
     if args.command == "nbval":
-        from .support import notebooks
+        from lab.support.course import notebooks
 
         return notebooks.validate(args.notebooks, reference=False)
     if args.command == "bench":
-        from .support import redis_server
-        from .support.bench import abandoned, stats_cli, workers_cli
-        from .support.bench import cli as bench_cli
+        from lab.support.experiments.bench import abandoned, stats_cli, workers_cli
+        from lab.support.experiments.bench import cli as bench_cli
+        from lab.support.servers import redis_server
 
         benches = {"workers": workers_cli, "stats": stats_cli, "abandoned": abandoned}
         bench = benches.get(args.bench, bench_cli)
         return redis_server.run_with_redis(lambda: bench.main(args))
     if args.command == "soak":  # it starts a Redis of its own: the learner's is not touched
-        from .support import soak_cli
+        from lab.support.experiments.soak import cli as soak_cli
 
         return soak_cli.main(args)
     raise AssertionError(args.command)
@@ -214,24 +214,24 @@ def run_learner(args: argparse.Namespace) -> int:
 
 def run_dev(args: argparse.Namespace) -> int:
     if args.command == "stubs":
-        from .support import stubs
+        from lab.support.course import stubs
 
         return stubs.main(check=args.check, force=args.force, strict=args.strict)
     if args.command == "execute":
-        from .support import notebooks
+        from lab.support.course import notebooks
 
         notebooks.execute(args.notebooks)
         return 0
     if args.command == "nbval":
-        from .support import notebooks
+        from lab.support.course import notebooks
 
         return notebooks.validate(args.notebooks, reference=True)
     if args.command == "time-check":
-        from .support import check_timing
+        from lab.support.course import timing as check_timing
 
         return check_timing.main(args.runs, args.steps)
     if args.command == "newer-than-lock":
-        from .support import lockfile
+        from lab.support.course import lockfile
 
         return lockfile.main(args.requirements)
     raise AssertionError(args.command)

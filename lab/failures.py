@@ -2,7 +2,7 @@
 
 You write the bodies of retry_job() and cancel_job() (POST /jobs/{job_id}/retry and
 /cancel), and claim_key() and remember_answer(), which the provided middleware
-(lab/support/idempotency.py) calls for every POST that carries an Idempotency-Key header.
+(lab/support/api/idempotency.py) calls for every POST that carries an Idempotency-Key header.
 (Step 06 also has you write send_flaky_email() and record_failure() in lab/tasks.py.)
 """
 
@@ -15,7 +15,7 @@ from redis import Redis
 from rq.exceptions import InvalidJobOperation
 from rq.job import JobStatus
 
-from lab.support.api import EmailQueue, JobId, JobState
+from lab.support.api.app import EmailQueue, JobId, JobState
 from lab.support.config import get_settings
 
 from .status import describe_job, fetch_job

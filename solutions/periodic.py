@@ -7,7 +7,7 @@ every SECONDS), for a worker to run. It does not run jobs itself, so a worker mu
 running too. Stop it with Ctrl-C. `rq cron` is RQ's own command for the same scheduler,
 with the jobs registered in a config file.
 
-You write schedule_digest(); send_digest() and the command line (lab/support/cron_cli.py)
+You write schedule_digest(); send_digest() and the command line (lab/support/workers/cron.py)
 are provided.
 """
 
@@ -20,7 +20,7 @@ from rq import Queue, get_current_job
 from rq.cron import CronJob, CronScheduler
 from rq.registry import FinishedJobRegistry
 
-from lab.support import cron_cli
+from lab.support.workers import cron as cron_cli
 
 #: When the digest runs: every minute, at second 0 (cron fields are in local time).
 DIGEST_CRON = "* * * * *"
@@ -45,7 +45,7 @@ def schedule_digest(scheduler: CronScheduler, queue_name: str, every: int | None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m lab.periodic ...`: the command line is provided (lab/support/cron_cli.py)."""
+    """`python -m lab.periodic ...`: the command line is provided (lab/support/workers/cron.py)."""
     return cron_cli.main(f"{__package__}.periodic", argv)  # lab.periodic or solutions.periodic
 
 

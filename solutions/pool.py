@@ -8,7 +8,7 @@ asks each to stop after its current job: a warm shutdown. Every worker of a pool
 runs RQ's scheduler, as `--with-scheduler` does for one worker.
 
 You write build_pool(); the command line around it is provided
-(lab/support/worker_cli.py): it picks the worker class (your worker_class() from
+(lab/support/workers/cli.py): it picks the worker class (your worker_class() from
 step 03, or SpawnWorker for --spawn) and starts the pool.
 """
 

@@ -5,7 +5,7 @@ worker whose heartbeat stopped: each shows in these numbers before anyone compla
 keeps them all in Redis: a list per queue, a registry per status, a key per worker.
 
 You write queue_stats() and worker_stats(). read_stats() and the endpoint are provided;
-GET /metrics (Prometheus, lab/support/metrics.py) is built on read_stats() too.
+GET /metrics (Prometheus, lab/support/api/metrics.py) is built on read_stats() too.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from datetime import datetime, timedelta, timezone
 from fastapi import APIRouter
 from rq import Queue, Worker
 
-from lab.support.api import EmailQueue, served_queues, sibling_queue
-from lab.support.monitor import Stats, finished_since, readable_workers, reporting
+from lab.support.api.app import EmailQueue, served_queues, sibling_queue
+from lab.support.queueing.monitor import Stats, finished_since, readable_workers, reporting
 
 router = APIRouter()
 

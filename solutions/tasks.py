@@ -25,8 +25,8 @@ from redis import Redis
 from rq import get_current_job
 from rq.job import Job
 
-from lab.support import outbox
 from lab.support.config import get_settings
+from lab.support.queueing import outbox
 
 log = logging.getLogger(__name__)
 

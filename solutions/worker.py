@@ -12,7 +12,7 @@ round_robin (in turn) or random.
 Results are kept RESULT_TTL seconds (default 500).
 
 You write worker_class() and build_worker(); the command line around them is provided
-(lab/support/worker_cli.py).
+(lab/support/workers/cli.py).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from redis import Redis
 from rq import SimpleWorker, Worker
 
-from lab.support import worker_cli
 from lab.support.config import get_settings
+from lab.support.workers import cli as worker_cli
 
 from .connection import get_queue, get_redis
 
@@ -51,7 +51,7 @@ def build_worker(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m lab.worker ...`: the command line is provided (lab/support/worker_cli.py)."""
+    """`python -m lab.worker ...`: the command line is provided (lab/support/workers/cli.py)."""
     module = f"{__package__}.worker"  # lab.worker or solutions.worker
     return worker_cli.main(build_worker, get_redis, module, __doc__.split("\n")[0], argv)
 

@@ -1,6 +1,6 @@
 """Shared fixtures. Tests of learner code import it through `impl` (--impl=lab|solutions).
 
-Redis comes from lab.support.redis_server, as for learners: the running one if REDIS_URL
+Redis comes from lab.support.servers.redis_server, as for learners: the running one if REDIS_URL
 answers, else a local server started for the session (and stopped after it). A session
 claims a database of its own on that server (15, or the next free one down, so that a
 notebook's check cell and `make test` running at the same time do not meet) and empties
@@ -28,12 +28,12 @@ from fastapi.testclient import TestClient
 from redis import Redis
 from rq import Queue
 
-from lab.support import redis_server
-from lab.support.background import child_env
 from lab.support.config import PROJECT_ROOT, get_settings
-from lab.support.exercises import STEPS, learner_modules, step_of_test_file
-from lab.support.redis_server import PrivateServer
-from lab.support.worker_classes import WorkbookSimpleWorker
+from lab.support.course.exercises import STEPS, learner_modules, step_of_test_file
+from lab.support.servers import redis_server
+from lab.support.servers.processes import child_env
+from lab.support.servers.redis_server import PrivateServer
+from lab.support.workers.classes import WorkbookSimpleWorker
 
 TEST_DBS = range(15, 7, -1)
 CLAIM_KEY = "workbook:tests:claimed"
@@ -65,7 +65,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     # Tests see the default settings, whatever the shell or notebook exported. Done before
-    # the test modules are imported: lab/support/api.py reads its limits when imported.
+    # the test modules are imported: lab/support/api/app.py reads its limits when imported.
     _exported.update({name: os.environ.pop(name) for name in HERMETIC if name in os.environ})
     config.pluginmanager.register(Shard(config.getoption("--shard")), "workbook-shard")
 
@@ -290,7 +290,7 @@ def api_client(connection: ModuleType, producer: ModuleType) -> Iterator[Callabl
     in every app it mounts. Pass the URL of a closed or silent port for a Redis that is down.
     An exception the app does not handle is raised in the test, unless `raise_errors` is
     false: then it comes back as a 500 answer, as a client would see it."""
-    from lab.support.api import email_queue  # imported once the settings are hermetic
+    from lab.support.api.app import email_queue  # imported once the settings are hermetic
 
     apps: list[FastAPI] = []
     clients: list[TestClient] = []

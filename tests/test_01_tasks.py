@@ -8,7 +8,7 @@ import time
 import pytest
 from rq import Queue
 
-from lab.support.helpers import job_outcome
+from lab.support.queueing.jobs import job_outcome
 
 
 def test_returns_the_receipt(tasks):

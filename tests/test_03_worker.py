@@ -9,8 +9,8 @@ import httpx
 from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
 
-from lab.support.background import start_api, start_worker
-from lab.support.helpers import job_outcome, last_line, wait_for_status
+from lab.support.queueing.jobs import job_outcome, wait_for_status
+from lab.support.servers.processes import last_line, start_api, start_worker
 
 
 def test_worker_class_forks_except_when_simple(worker, monkeypatch):

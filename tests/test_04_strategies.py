@@ -14,9 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 from rq.job import Job
 
-from lab.support.background import Api, start_api
-from lab.support.bench import burst
-from lab.support.helpers import poll
+from lab.support.experiments.bench import burst
+from lab.support.servers.processes import Api, poll, start_api
 
 QUEUE = "t04-emails"
 EMAIL = {"email": "user@example.com", "delay": 0.2}

@@ -10,8 +10,8 @@ from rq import Queue, Retry
 from rq.command import send_stop_job_command
 from rq.job import JobStatus
 
-from lab.support.background import start_api, start_worker
-from lab.support.helpers import follow, poll
+from lab.support.course.helpers import follow
+from lab.support.servers.processes import poll, start_api, start_worker
 
 UNKNOWN = "0123456789abcdef0123456789abcdef"
 

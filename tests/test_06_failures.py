@@ -15,9 +15,9 @@ from rq import Callback, Queue, Retry
 from rq.job import JobStatus
 from rq.registry import FailedJobRegistry
 
-from lab.support.api import email_queue
-from lab.support.background import start_api, start_worker
-from lab.support.helpers import job_outcome, last_line, poll, wait_for_status
+from lab.support.api.app import email_queue
+from lab.support.queueing.jobs import job_outcome, wait_for_status
+from lab.support.servers.processes import last_line, poll, start_api, start_worker
 
 ADDRESS = "user@example.com"
 

@@ -13,9 +13,9 @@ import pytest
 from rq import SimpleWorker, Worker
 from rq.worker_pool import WorkerPool
 
-from lab.support.background import start_worker
 from lab.support.config import get_settings
-from lab.support.helpers import job_outcome, last_line, wait_for_status
+from lab.support.queueing.jobs import job_outcome, wait_for_status
+from lab.support.servers.processes import last_line, start_worker
 
 ADDRESS = "user@example.com"
 

@@ -9,8 +9,9 @@ from rq import Queue
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from lab.support.background import start_worker
-from lab.support.helpers import job_outcome, last_line, unexpected
+from lab.support.course.helpers import unexpected
+from lab.support.queueing.jobs import job_outcome
+from lab.support.servers.processes import last_line, start_worker
 
 ADDRESS = "user@example.com"
 

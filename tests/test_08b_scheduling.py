@@ -13,9 +13,10 @@ from datetime import datetime, timedelta, timezone
 from rq import Queue
 from rq.job import Job
 
-from lab.support.api import SCHEDULED_MESSAGE, EmailRequest
-from lab.support.background import Background, start_worker
-from lab.support.helpers import job_outcome, last_line, unexpected, wait_for_status
+from lab.support.api.app import SCHEDULED_MESSAGE, EmailRequest
+from lab.support.course.helpers import unexpected
+from lab.support.queueing.jobs import job_outcome, wait_for_status
+from lab.support.servers.processes import Background, last_line, start_worker
 
 ADDRESS = "user@example.com"
 #: A time zone that is not UTC, to see that a send_at keeps its instant, not its clock time.

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 from rq.cron import CronJob, CronScheduler, get_cron_job_ids
 from rq.job import Job
 
-from lab.support.background import Background, start_worker
-from lab.support.helpers import job_outcome, last_line, poll
+from lab.support.queueing.jobs import job_outcome
+from lab.support.servers.processes import Background, last_line, poll, start_worker
 
 #: The next times that `python -m lab.periodic` prints after "next: ".
 NEXT_TIMES = r"; next: (\d\d:\d\d:\d\d), (\d\d:\d\d:\d\d), (\d\d:\d\d:\d\d)$"

@@ -11,8 +11,9 @@ from fastapi.testclient import TestClient
 from rq import Queue
 from rq.job import Job
 
-from lab.support.background import start_worker
-from lab.support.helpers import job_outcome, unexpected, wait_for_status
+from lab.support.course.helpers import unexpected
+from lab.support.queueing.jobs import job_outcome, wait_for_status
+from lab.support.servers.processes import start_worker
 
 #: The steps, in the order they run, and the task of each.
 TASKS = {

@@ -19,9 +19,10 @@ from redis import Redis
 from rq import Queue
 from rq.registry import FinishedJobRegistry
 
-from lab.support.background import start_api, start_worker
 from lab.support.config import DEV_WEBHOOK_SECRET, get_settings
-from lab.support.helpers import job_outcome, last_line, unexpected, wait_for_status
+from lab.support.course.helpers import unexpected
+from lab.support.queueing.jobs import job_outcome, wait_for_status
+from lab.support.servers.processes import last_line, start_api, start_worker
 
 SECRET = "whsec_test_secret"
 T = 1_700_000_000

@@ -11,9 +11,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from rq import Queue, Worker
 
-from lab.support.background import start_api, start_worker
-from lab.support.helpers import poll, unexpected, wait_for_status
-from lab.support.monitor import STATUSES, rq_counts
+from lab.support.course.helpers import unexpected
+from lab.support.queueing.jobs import wait_for_status
+from lab.support.queueing.monitor import STATUSES, rq_counts
+from lab.support.servers.processes import poll, start_api, start_worker
 
 ADDRESS = "user@example.com"
 #: A heartbeat every second (WORKER_TTL - 15) while idle, so that a stopped one shows fast.

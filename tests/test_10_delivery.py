@@ -1,6 +1,7 @@
 """Step 10: lab/tasks.py - send_email_once(), an email sent once under at-least-once delivery.
 
-The mail provider is the provided fake one (lab/support/outbox.py): tests count what it sent.
+The mail provider is the provided fake one (lab/support/queueing/outbox.py): tests count
+what it sent.
 """
 
 from __future__ import annotations
@@ -8,9 +9,9 @@ from __future__ import annotations
 import pytest
 from rq import Retry
 
-from lab.support import outbox
-from lab.support.background import start_worker
-from lab.support.helpers import job_outcome, poll, wait_for_status
+from lab.support.queueing import outbox
+from lab.support.queueing.jobs import job_outcome, wait_for_status
+from lab.support.servers.processes import poll, start_worker
 
 ADDRESS = "user@example.com"
 #: A worker that notices a dead one fast: the settings notebook 10 uses.

@@ -1,4 +1,4 @@
-"""What guards the producer's API (provided code: lab/support/api.py, errors.py,
+"""What guards the producer's API (provided code: lab/support/api/app.py, errors.py,
 body_limit.py), on the reference producer: numbers that JSON cannot carry, work that a job
 could not finish in its timeout, bodies too large to read, jobs of other queues or that
 cannot be loaded, and the error answers the OpenAPI schema documents.
@@ -22,10 +22,10 @@ from redis import Redis
 from rq import Queue
 from rq.job import Job
 
-from lab.support.api import provided_router
-from lab.support.background import start_api, start_worker
+from lab.support.api.app import provided_router
 from lab.support.config import get_settings
-from lab.support.helpers import wait_for_status
+from lab.support.queueing.jobs import wait_for_status
+from lab.support.servers.processes import start_api, start_worker
 from solutions import tasks
 
 ADDRESS = "user@example.com"

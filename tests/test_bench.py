@@ -11,8 +11,9 @@ import shutil
 
 import pytest
 
-from lab.support.background import free_port
-from lab.support.bench import (
+from lab.support.config import PROJECT_ROOT
+from lab.support.course.reference import copy_checkout
+from lab.support.experiments.bench import (
     FIELDS,
     STRATEGIES,
     BenchSettings,
@@ -23,9 +24,8 @@ from lab.support.bench import (
     run_on_slots,
     server_threads,
 )
-from lab.support.config import PROJECT_ROOT
-from lab.support.redis_server import probe
-from lab.support.reference import copy_checkout
+from lab.support.servers.processes import free_port
+from lab.support.servers.redis_server import probe
 
 SMALL = [
     "--delay", "0.05", "--concurrency", "1", "3", "--requests", "4",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from lab.support.bench.abandoned import QUEUE
+from lab.support.experiments.bench.abandoned import QUEUE
 
 # --quick's settings: JOB_LEASE=6, MAINTENANCE_INTERVAL=3; a worker's start is the rest.
 FOUND_WITHIN = 6 + 3 + 4

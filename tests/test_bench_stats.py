@@ -9,10 +9,10 @@ import shutil
 
 import pytest
 
-from lab.support.bench.settings import IDLE_QUEUE, STATS_QUEUE
-from lab.support.bench.stats_cli import FIELDS, SIZE_FIELDS, sizes_from, split
-from lab.support.monitor import STATUSES
-from lab.support.reference import copy_checkout
+from lab.support.course.reference import copy_checkout
+from lab.support.experiments.bench.settings import IDLE_QUEUE, STATS_QUEUE
+from lab.support.experiments.bench.stats_cli import FIELDS, SIZE_FIELDS, sizes_from, split
+from lab.support.queueing.monitor import STATUSES
 
 QUICK = ("--jobs", "300", "--requests", "3", "--sizes", "0,300")
 

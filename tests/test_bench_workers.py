@@ -10,13 +10,13 @@ from collections import Counter
 
 import pytest
 
-from lab.support.background import free_port
-from lab.support.bench.redis_cost import per_job
-from lab.support.bench.workers import CLASSES
-from lab.support.bench.workers_cli import FIELDS, QUICK, plan, report, targets
 from lab.support.config import PROJECT_ROOT
-from lab.support.redis_server import probe
-from lab.support.reference import copy_checkout
+from lab.support.course.reference import copy_checkout
+from lab.support.experiments.bench.redis_cost import per_job
+from lab.support.experiments.bench.workers import CLASSES
+from lab.support.experiments.bench.workers_cli import FIELDS, QUICK, plan, report, targets
+from lab.support.servers.processes import free_port
+from lab.support.servers.redis_server import probe
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """The dashboard (/dashboard, rq-dashboard-fast) in a real headless browser: Playwright
-driving the Chromium or Chrome installed here (lab/support/browser.py), against the reference
+driving the Chromium or Chrome installed here (lab/support/course/browser.py), against the reference
 producer served by uvicorn and a real worker. The page loads without an error, its table
 shows for each of the workbook's queues the counts GET /stats reports (and RQ itself gives),
 its workers page lists the worker, and a stale link to a job shows the 404 page.
@@ -17,10 +17,9 @@ import pytest
 from redis import Redis
 from rq import Queue, Worker
 
-from lab.support.background import start_api, start_worker
-from lab.support.browser import find_chromium, missing_browser, open_page, screenshot
-from lab.support.helpers import poll
-from lab.support.monitor import rq_counts
+from lab.support.course.browser import find_chromium, missing_browser, open_page, screenshot
+from lab.support.queueing.monitor import rq_counts
+from lab.support.servers.processes import poll, start_api, start_worker
 from solutions import tasks
 
 if TYPE_CHECKING:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import shutil
 
-from lab.support.background import free_port
-from lab.support.check import SHARDS, check_step, progress
-from lab.support.exercises import STEPS
-from lab.support.reference import copy_checkout
-from lab.support.stubs import make_stub
+from lab.support.course.check import SHARDS, check_step, progress
+from lab.support.course.exercises import STEPS
+from lab.support.course.reference import copy_checkout
+from lab.support.course.stubs import make_stub
+from lab.support.servers.processes import free_port
 
 
 def test_progress_from_not_started_to_passed_and_failing(tmp_path, redis_url, python_m):
@@ -68,7 +68,7 @@ def test_a_step_whose_functions_are_todo_is_not_started_though_its_file_changed(
 
 def test_a_check_cell_of_a_step_not_started_runs_no_test(tmp_path, capsys, monkeypatch):
     root = copy_checkout(tmp_path / "checkout", lab="stubs")
-    monkeypatch.setattr("lab.support.check.run_tests", lambda *args, **kwargs: 1 / 0)
+    monkeypatch.setattr("lab.support.course.check.run_tests", lambda *args, **kwargs: 1 / 0)
     check_step("06", root)
     shown = capsys.readouterr().out
     assert shown.startswith("Step 06 is not started; its TODOs: send_flaky_email() and")

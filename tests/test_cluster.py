@@ -1,4 +1,4 @@
-"""lab/support/cluster.py (provided): the one-node Redis Cluster of notebook 07."""
+"""lab/support/servers/cluster.py (provided): the one-node Redis Cluster of notebook 07."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from lab.support.cluster import SLOTS, one_node_cluster
+from lab.support.servers.cluster import SLOTS, one_node_cluster
 
 
 def test_one_node_cluster_holds_every_slot_and_is_gone_afterwards():

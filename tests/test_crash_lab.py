@@ -1,4 +1,4 @@
-"""Provided code of notebook 10: the fake mail provider (lab/support/outbox.py), and
+"""Provided code of notebook 10: the fake mail provider (lab/support/queueing/outbox.py), and
 empty_queue() after a worker was killed mid-job."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import threading
 
 from rq import Queue, SimpleWorker
 
-from lab.support import outbox
-from lab.support.helpers import empty_queue
+from lab.support.queueing import outbox
+from lab.support.queueing.jobs import empty_queue
 
 ADDRESS = "user@example.com"
 
@@ -97,7 +97,7 @@ def test_a_worker_holds_the_maintenance_lock_at_most_maintenance_interval(redis_
     from rq import Worker
 
     from lab.support.config import get_settings
-    from lab.support.worker_cli import configured
+    from lab.support.workers.cli import configured
 
     worker = configured(Worker([Queue("locked", connection=redis_conn)], connection=redis_conn),
                         get_settings())  # fmt: skip

@@ -1,4 +1,4 @@
-"""`python -m lab.periodic`'s provided command line (lab/support/cron_cli.py, step 08c): its
+"""`python -m lab.periodic`'s provided command line (lab/support/workers/cron.py, step 08c): its
 refusals, Redis down, and a learner's lab/ where schedule_digest() is not written yet.
 
 Provided code, whatever lab/ holds: these tests run solutions.periodic, or a checkout of
@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from lab.support.reference import copy_checkout
+from lab.support.course.reference import copy_checkout
 
 
 def test_an_unwritten_schedule_digest_is_named_in_one_line(tmp_path, redis_url, python_m):

@@ -1,4 +1,4 @@
-"""rq-dashboard-fast at /dashboard in the producer (provided code: lab/support/dashboard.py),
+"""rq-dashboard-fast at /dashboard in the producer (provided code: lab/support/api/dashboard.py),
 in this process with TestClient: its pages, the 404 page of a job Redis does not hold (where
 rq-dashboard-fast alone answers 500 and logs a traceback), and the 503 page when Redis is
 down. tests/test_browser.py loads it in a real browser.
@@ -21,8 +21,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue
 
+from lab.support.api.dashboard import DashboardGuard, dashboard_url, lost_redis
 from lab.support.config import get_settings
-from lab.support.dashboard import DashboardGuard, dashboard_url, lost_redis
 from solutions import tasks
 
 ADDRESS = "user@example.com"

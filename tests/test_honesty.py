@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from lab.support.check import run_tests
-from lab.support.exercises import STEPS
-from lab.support.reference import copy_checkout
+from lab.support.course.check import run_tests
+from lab.support.course.exercises import STEPS
+from lab.support.course.reference import copy_checkout
 
 
 @pytest.mark.parametrize(("lab", "expected"), [("solutions", "passed"), ("stubs", "failed")])

@@ -1,4 +1,4 @@
-"""The provided Idempotency-Key middleware (lab/support/idempotency.py) when Redis goes away
+"""The provided Idempotency-Key middleware (lab/support/api/idempotency.py) when Redis goes away
 between the endpoint and the storing of its answer: it tries again after the answer was
 sent, so a short outage leaves no claim without an answer; a longer one is given up within
 half of IDEMPOTENCY_CLAIM_TTL; and a repeat that meets a claim is told when to try again.
@@ -23,9 +23,9 @@ from fastapi.testclient import TestClient
 from redis import Redis
 from rq import Queue
 
-from lab.support.api import EmailQueue, create_app, email_queue
-from lab.support.helpers import unexpected
-from lab.support.redis_server import PrivateServer
+from lab.support.api.app import EmailQueue, create_app, email_queue
+from lab.support.course.helpers import unexpected
+from lab.support.servers.redis_server import PrivateServer
 from solutions.connection import get_queue
 from solutions.failures import IDEMPOTENCY_PREFIX, claim_key, remember_answer
 
@@ -106,7 +106,7 @@ def test_a_longer_outage_is_given_up_within_half_the_claim_ttl(
     outage = outage_after_enqueue(private_redis, None, kill=True)
     client = app_on(private_url, outage)
     started = time.monotonic()  # just before the claim
-    with caplog.at_level(logging.WARNING, logger="lab.support.idempotency"):
+    with caplog.at_level(logging.WARNING, logger="lab.support.api.idempotency"):
         first = client.post("/emails", json=BODY, headers={"Idempotency-Key": "long"})
     took = time.monotonic() - started
     assert first.status_code == 202, unexpected(first, 202)
@@ -146,7 +146,7 @@ def test_a_request_slower_than_the_claim_ttl_is_logged(redis_conn, monkeypatch, 
         return {"ok": True}
 
     app = create_app("slow", get_queue, routers=[router], idempotency=(claim_key, remember_answer))
-    with caplog.at_level(logging.WARNING, logger="lab.support.idempotency"):
+    with caplog.at_level(logging.WARNING, logger="lab.support.api.idempotency"):
         answer = TestClient(app).post("/slow", headers={"Idempotency-Key": "slow-1"})
     assert answer.status_code == 200, unexpected(answer, 200)
     said = [record.getMessage() for record in caplog.records]

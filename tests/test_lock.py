@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lab.support.config import PROJECT_ROOT
-from lab.support.lockfile import differences, installed, pins
+from lab.support.course.lockfile import differences, installed, pins
 
 ROOT = PROJECT_ROOT
 #: Tools only the suite uses: in the dev group, never in a learner's install.

@@ -11,8 +11,8 @@ import pytest
 from test_check import solved_up_to
 
 from lab.support.config import PROJECT_ROOT
-from lab.support.exercises import STEPS
-from lab.support.reference import copy_checkout
+from lab.support.course.exercises import STEPS
+from lab.support.course.reference import copy_checkout
 
 #: A learner's mistake, one requirement left out: the file, how many of its solution's
 #: regions are written (the rest stay stubs), the changes to the solution, and the words that

@@ -1,5 +1,5 @@
 """What GET /stats and GET /metrics are built on besides the learner's functions (provided
-code: lab/support/monitor.py and metrics.py), on the reference producer: the jobs finished
+code: lab/support/queueing/monitor.py and metrics.py), on the reference producer: the jobs finished
 lately, damaged keys reported instead of failing the answer, and the collector's names.
 
 None of these tests checks learner code, so none is an exercise test: they run on
@@ -14,8 +14,8 @@ from redis.exceptions import ConnectionError, ResponseError
 from rq import Queue
 from rq.utils import utcformat
 
-from lab.support.metrics import RQCollector
-from lab.support.monitor import damage, finished_since
+from lab.support.api.metrics import RQCollector
+from lab.support.queueing.monitor import damage, finished_since
 from solutions import tasks
 
 ADDRESS = "user@example.com"

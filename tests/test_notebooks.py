@@ -12,9 +12,9 @@ import nbformat
 import pytest
 
 from lab.support.config import PROJECT_ROOT
-from lab.support.exercises import STEPS
-from lab.support.notebooks import SANITIZE, notebook_paths, sanitize_outputs
-from lab.support.reference import copy_checkout
+from lab.support.course.exercises import STEPS
+from lab.support.course.notebooks import SANITIZE, notebook_paths, sanitize_outputs
+from lab.support.course.reference import copy_checkout
 
 NOTEBOOKS = notebook_paths()
 

@@ -16,8 +16,8 @@ import pytest
 import yaml  # PyYAML: installed with jupyter (jupyter_events needs it)
 
 from lab.support.config import PROJECT_ROOT
-from lab.support.exercises import learner_modules
-from lab.support.reference import copy_checkout
+from lab.support.course.exercises import learner_modules
+from lab.support.course.reference import copy_checkout
 
 ROOT = PROJECT_ROOT
 ENVIRONMENT = ROOT / "environment.yml"
@@ -120,14 +120,21 @@ def test_environment_does_not_repeat_the_dependency_list(environment: dict) -> N
 
 
 def test_pyproject_packages_and_readme_exist() -> None:
+    """setuptools finds the packages lab* and solutions: every folder of Python files in
+    them is a package (an __init__.py), or its modules would be left out of an install."""
     text = PYPROJECT.read_text()
-    packages = re.search(r"^packages\s*=\s*\[([^\]]*)\]", text, re.M)
-    assert packages, "no `packages = [...]` in pyproject.toml"
-    names = re.findall(r'"([^"]+)"', packages.group(1))
-    assert names, "pyproject.toml lists no packages"
-    for name in names:
-        init = ROOT.joinpath(*name.split("."), "__init__.py")
-        assert init.is_file(), f"package {name} in pyproject.toml has no {init.relative_to(ROOT)}"
+    include = re.search(
+        r"^\[tool\.setuptools\.packages\.find\]\ninclude\s*=\s*\[([^\]]*)\]", text, re.M
+    )
+    assert include, "no `[tool.setuptools.packages.find] include = [...]` in pyproject.toml"
+    assert re.findall(r'"([^"]+)"', include.group(1)) == ["lab*", "solutions"]
+    for top in ("lab", "solutions"):
+        for folder in {path.parent for path in (ROOT / top).rglob("*.py")}:
+            if "__pycache__" in folder.parts:
+                continue
+            assert (folder / "__init__.py").is_file(), (
+                f"{folder.relative_to(ROOT)} has no __init__.py"
+            )
     readme = re.search(r'^readme\s*=\s*"([^"]+)"', text, re.M)
     assert readme and (ROOT / readme.group(1)).is_file(), "pyproject.toml's readme is missing"
 

@@ -1,5 +1,5 @@
-"""Lost jobs (lab/support/recovery.py): why an accepted job can end `queued` in no queue, and
-how the workbook queues it again. Provided code, on real Redis servers."""
+"""Lost jobs (lab/support/queueing/recovery.py): why an accepted job can end `queued` in no
+queue, and how the workbook queues it again. Provided code, on real Redis servers."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue
 from rq.job import Job
 
-from lab.support.background import start_worker
-from lab.support.helpers import poll, wait_for_status
-from lab.support.recovery import SEEN_KEY, recover_lost_jobs
-from lab.support.redis_server import PrivateServer
+from lab.support.queueing.jobs import wait_for_status
+from lab.support.queueing.recovery import SEEN_KEY, recover_lost_jobs
+from lab.support.servers.processes import poll, start_worker
+from lab.support.servers.redis_server import PrivateServer
 
 EMAIL = "solutions.tasks.send_fake_email"
 

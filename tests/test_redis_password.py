@@ -1,4 +1,4 @@
-"""The embedded Redis behind a password (lab/support/redis_server.py): started with the
+"""The embedded Redis behind a password (lab/support/servers/redis_server.py): started with the
 password of REDIS_URL, which never reaches its command line; listening on 127.0.0.1 only,
 with protected mode on; refusing a client without the password or with a wrong one, in one
 line that hides it, from `python -m lab redis`, the worker and the API; and the producer, a
@@ -19,9 +19,8 @@ import pytest
 from redis import Redis
 from redis.exceptions import AuthenticationError
 
-from lab.support.background import child_env, free_port, start_api, start_worker
 from lab.support.config import PROJECT_ROOT
-from lab.support.helpers import poll
+from lab.support.servers.processes import child_env, free_port, poll, start_api, start_worker
 
 #: A password with what a URL must percent-encode, spaces and unicode.
 PASSWORD = "p@ss:w/rd %25 é-ü #1"

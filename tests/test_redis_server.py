@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from lab.support import redis_server
-from lab.support.background import child_env, free_port
 from lab.support.config import PROJECT_ROOT
+from lab.support.servers import redis_server
+from lab.support.servers.processes import child_env, free_port
 
 
 def lab_redis(action: str, url: str, data_dir: Path, **env: str) -> subprocess.CompletedProcess:

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from redis import Redis
 from rq import Queue
 
-from lab.support.background import free_port
+from lab.support.servers.processes import free_port
 from solutions import tasks
 
 SECRET = "s3cret-Pa55"

@@ -9,9 +9,9 @@ import json
 import pytest
 from rq import Queue
 
-from lab.support.reference import copy_checkout
-from lab.support.soak import QUICK, key_pattern
-from lab.support.soak_audit import audit, missed, table
+from lab.support.course.reference import copy_checkout
+from lab.support.experiments.soak.audit import audit, missed, table
+from lab.support.experiments.soak.run import QUICK, key_pattern
 from solutions.tasks import send_fake_email
 
 

@@ -9,11 +9,11 @@ import shutil
 
 import pytest
 
-from lab.support.check import is_todo
 from lab.support.config import PROJECT_ROOT
-from lab.support.exercises import STEPS, learner_modules
-from lab.support.reference import copy_checkout
-from lab.support.stubs import (
+from lab.support.course.check import is_todo
+from lab.support.course.exercises import STEPS, learner_modules
+from lab.support.course.reference import copy_checkout
+from lab.support.course.stubs import (
     MANIFEST,
     NOT_DONE,
     exercise_files,

@@ -17,9 +17,9 @@ from redis import Redis
 from rq import Queue
 from rq.job import Job
 
-from lab.support.background import Background, start_api, start_worker
-from lab.support.helpers import poll
-from lab.support.trust import plant_json_job, plant_pickle_job, rq_serializer
+from lab.support.experiments.attacks import plant_json_job, plant_pickle_job
+from lab.support.queueing.serializer import rq_serializer
+from lab.support.servers.processes import Background, poll, start_api, start_worker
 from solutions import tasks
 
 KINDS = {"forking": (), "simple": ("--simple",)}

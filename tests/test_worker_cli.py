@@ -1,4 +1,4 @@
-"""`python -m lab.worker`'s provided command line (lab/support/worker_cli.py) on a learner's
+"""`python -m lab.worker`'s provided command line (lab/support/workers/cli.py) on a learner's
 lab/ part way through: an unwritten TODO is named in one line, with no traceback."""
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 from rq import Queue, Worker
 
-from lab.support.background import Background, start_worker
-from lab.support.helpers import poll
-from lab.support.reference import copy_checkout
-from lab.support.worker_classes import WorkbookSimpleWorker
+from lab.support.course.reference import copy_checkout
+from lab.support.servers.processes import Background, poll, start_worker
+from lab.support.workers.classes import WorkbookSimpleWorker
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""`python -m solutions.worker` (lab/support/worker_cli.py, outage.py) and Redis outages:
+"""`python -m solutions.worker` (lab/support/workers/cli.py, outage.py) and Redis outages:
 a private Redis server stopped or killed under a running worker, then started again on the
 same port with the same data. Provided code: these tests run the reference worker."""
 
@@ -10,9 +10,9 @@ import time
 import pytest
 from rq import Queue, Retry, Worker
 
-from lab.support.background import start_worker
-from lab.support.helpers import poll, wait_for_status
-from lab.support.redis_server import PrivateServer
+from lab.support.queueing.jobs import wait_for_status
+from lab.support.servers.processes import poll, start_worker
+from lab.support.servers.redis_server import PrivateServer
 
 FAST = {"WORKER_TTL": "16", "MAINTENANCE_INTERVAL": "2", "JOB_HEARTBEAT": "1", "JOB_LEASE": "6"}
 EMAIL = "solutions.tasks.send_fake_email"

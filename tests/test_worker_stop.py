@@ -2,7 +2,7 @@
 of its last job, and Ctrl-C (SIGINT to its process group, as a terminal sends it) or
 SIGTERM (to the process, as a supervisor sends it) of an idle worker, SimpleWorker or
 pool within STOP_LIMIT seconds. With stock RQ 3.0 on redis-py 8.2, each took 45-60 s:
-the command thread's 60-s wait held up the exit (lab/support/worker_classes.py)."""
+the command thread's 60-s wait held up the exit (lab/support/workers/classes.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from datetime import datetime, timezone
 import pytest
 from rq import Queue, Worker
 
-from lab.support.background import start_worker
-from lab.support.helpers import poll
+from lab.support.servers.processes import poll, start_worker
 
 STOP_LIMIT = 2.0
 

@@ -217,3 +217,27 @@ def redis_url_problem(url: str) -> str | None:
     else:
         return None
     return f"REDIS_URL={safe_url(url)} is not a usable Redis URL: {hide_secrets(what, url)}."
+
+
+def credentials(url: str) -> tuple[str | None, str | None]:
+    """(username, password) that redis-py sends to the server of `url`, percent-decoded;
+    None for what the URL does not give (an empty password is none)."""
+    from redis import ConnectionPool  # noqa: PLC0415
+
+    kwargs = ConnectionPool.from_url(url).connection_kwargs
+    return kwargs.get("username") or None, kwargs.get("password") or None
+
+
+def password_refused(url: str, exc: Exception) -> str:
+    """One line for an AuthenticationError from the Redis at `url`: what was refused and what
+    to do, without the password."""
+    shown = safe_url(url)
+    if credentials(url)[1] is None:
+        return (
+            f"Redis at {shown} asks for a password, and REDIS_URL gives none: put it in the URL,"
+            " percent-encoded: redis://:PASSWORD@host:port/0."
+        )
+    return (
+        f"Redis at {shown} refused the password: {hide_secrets(str(exc), url)} Check the"
+        " password (and user name) in REDIS_URL; percent-encode @ : / % and spaces in it."
+    )

@@ -1,0 +1,3 @@
+"""PROVIDED: the producer's provided parts: its app, models, dependencies, error answers,
+middleware, the dashboard and the metrics.
+"""

@@ -1,0 +1,3 @@
+"""PROVIDED: the course machinery: the steps, the progress check, stubs, notebooks, and
+helpers for notebooks.
+"""

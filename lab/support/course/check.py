@@ -1,0 +1,246 @@
+"""PROVIDED: `python -m lab check` - how far along is your lab/?
+
+Runs each started step's tests against lab/ (a pytest process per step, four at a time)
+and prints one line per step - passed, failing or not started - then a hint for the
+first step that is not done.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+from lab.support.config import PROJECT_ROOT
+from lab.support.course.exercises import STEPS, Step, step_of_test_file
+from lab.support.course.stubs import NOT_DONE
+from lab.support.servers import redis_server
+from lab.support.servers.processes import child_env
+
+
+@dataclass
+class StepResult:
+    step: Step
+    state: str = "not started"
+    passed: int = 0
+    total: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    """One test's result, from pytest's JUnit report."""
+
+    file: str
+    name: str
+    state: str
+    """passed, failed (a failure or an error) or skipped."""
+    message: str = ""
+    line: int = 0
+    """Where the test is in its file (to list outcomes in the file's order)."""
+    text: str = ""
+    """The whole report of a failure (nbval's diff, a traceback)."""
+
+
+def read_report(report: Path) -> list[Outcome]:
+    """Each test's outcome in pytest's JUnit report `report` (junit_family=xunit1)."""
+    outcomes = []
+    for case in ET.parse(report).getroot().iter("testcase"):
+        problem = case.find("failure")
+        if problem is None:
+            problem = case.find("error")
+        state = "failed" if problem is not None else "passed"
+        if problem is None and case.find("skipped") is not None:
+            state = "skipped"
+        message = (problem.get("message") or "") if problem is not None else ""
+        text = (problem.text or "") if problem is not None else ""
+        where = (case.get("file", ""), case.get("name", ""))
+        outcomes.append(Outcome(*where, state, message, int(case.get("line") or 0), text))
+    return outcomes
+
+
+#: How many pytest processes `run_tests` runs at once, each with a share of the tests of
+#: every file: their tests mostly wait (for sleeps, workers and uvicorn), so four share two
+#: cores well; with more, CPU is what they wait for. One process per file cost 13 starts
+#: of pytest (1.4 s of CPU each) for 13 files; four processes collect them all in 2 s each.
+LANES = 4
+#: How many processes share the tests of a single file (a notebook's check cell).
+SHARDS = 3
+
+
+def run_tests(
+    files: list[str], root: Path = PROJECT_ROOT, exercises_only: bool = True
+) -> list[Outcome]:
+    """Run the test files `files` (paths from `root`) against `root`'s lab/; return each
+    test's outcome, by file in the order of `files`. Only exercise tests (the ones that
+    check learner code) unless `exercises_only` is false.
+
+    Several pytest processes run at once, each with every file and a share of their tests
+    (tests/conftest.py's --shard, which deals tests out in turn, so each file's slow
+    end-to-end tests are spread): LANES processes, or SHARDS for a single file. Redis is
+    started here when none answers (and stopped at the end), not by each process.
+
+    Raises RuntimeError with the end of pytest's output when no test could run."""
+    shards = SHARDS if len(files) == 1 else LANES
+    runs = [(files, f"{i}/{shards}") for i in range(shards)]
+    try:
+        redis = redis_server.start()
+    except redis_server.RedisUnavailable as exc:
+        raise RuntimeError(f"The tests could not run:\n{exc}") from None
+    try:
+        run = partial(run_pytest, root=root, exercises_only=exercises_only)
+        with ThreadPoolExecutor(LANES) as pool:
+            ran = list(pool.map(lambda each: run(*each), runs))
+    finally:
+        if redis.started_now:
+            redis_server.stop()
+    outcomes = [outcome for each, _ in ran for outcome in each]
+    if not outcomes:
+        raise RuntimeError(f"The tests could not run:\n{ran[0][1] if ran else ''}")
+    # Back in the order of the files, and of the tests in each file.
+    return sorted(outcomes, key=lambda o: (files.index(o.file) if o.file in files else -1, o.line))
+
+
+def run_pytest(
+    files: list[str], shard: str, root: Path, exercises_only: bool
+) -> tuple[list[Outcome], str]:
+    """Run the tests in `files` (their `shard`, I/N) in one pytest process; their outcomes,
+    and the end of what pytest printed. A file that cannot be collected does not stop the
+    others. Raises RuntimeError when pytest could not report."""
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.xml"
+        command = [
+            sys.executable, "-m", "pytest", "--impl=lab", "-q", "-p", "no:warnings",
+            "-o", "junit_family=xunit1", f"--junitxml={report}", f"--shard={shard}",
+            "--continue-on-collection-errors",
+            *(["-m", "exercise"] if exercises_only else []), *files,
+        ]  # fmt: skip
+        # No third-party pytest plugins: nbval's alone took ~1.4 s to import at each check.
+        env = child_env({"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, root=root)
+        ran = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
+        said = "\n".join((ran.stdout + ran.stderr).strip().splitlines()[-12:])
+        if not report.exists():
+            raise RuntimeError(f"The tests could not run:\n{said}")
+        return read_report(report), said
+
+
+def run_step_tests(steps: list[Step], root: Path = PROJECT_ROOT) -> dict[str, StepResult]:
+    """Run the tests of `steps` against lab/ (run_tests: several pytest processes at once)."""
+    results = {step.number: StepResult(step) for step in steps}
+    if not steps:
+        return results
+    for outcome in run_tests([step.tests for step in steps], root):
+        step = step_of_test_file(outcome.file)
+        if step is None or step.number not in results:
+            continue
+        result = results[step.number]
+        result.total += 1
+        if outcome.state == "passed":
+            result.passed += 1
+        elif outcome.state == "failed":
+            lines = outcome.message.strip().splitlines()
+            result.failures.append(f"{outcome.name}: {lines[0] if lines else '?'}")
+    for result in results.values():
+        result.state = "passed" if result.total and result.passed == result.total else "failing"
+    return results
+
+
+def is_todo(root: Path, function: str) -> bool:
+    """Whether "lab/<file>.py:<name>" in the checkout `root` still raises the stub's
+    NotImplementedError: not started. A file that does not parse counts as started."""
+    path, name = function.split(":")
+    source = (root / path).read_text()
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
+            return NOT_DONE in (ast.get_source_segment(source, node) or "")
+    return False
+
+
+def is_started(step: Step, root: Path = PROJECT_ROOT) -> bool:
+    """Whether the learner has written any of `step`'s functions (its tests run only then)."""
+    return not all(map(partial(is_todo, root), step.functions))
+
+
+def progress(root: Path = PROJECT_ROOT) -> list[StepResult]:
+    """One result per step, in order."""
+    started = [step for step in STEPS if is_started(step, root)]
+    ran = run_step_tests(started, root)
+    return [ran.get(step.number, StepResult(step)) for step in STEPS]
+
+
+def todo_list(step: Step) -> str:
+    """The functions `step` asks for, by file: "send_flaky_email() and record_failure() in
+    lab/tasks.py; retry_job(), ... and remember_answer() in lab/failures.py"."""
+    parts = []
+    for path in step.modules:
+        names = [f"{f.split(':')[1]}()" for f in step.functions if f.split(":")[0] == path]
+        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        parts.append(f"{listed} in {path}")
+    return "; ".join(parts)
+
+
+def files(step: Step) -> str:
+    return " and ".join(step.modules)
+
+
+def report(results: list[StepResult]) -> str:
+    lines = ["Workbook progress (your lab/ files, checked by their tests):"]
+    for r in results:
+        counts = f" ({r.passed}/{r.total} tests pass)" if r.state == "failing" else ""
+        lines.append(f"  {r.step.number}  {r.step.title:<40} {r.state}{counts}")
+    todo = next((r for r in results if r.state != "passed"), None)
+    if todo is None:
+        lines.append("Every step passes. Well done!")
+        return "\n".join(lines)
+    step = todo.step
+    lines.append("")
+    lines.append(f"Next: step {step.number}, {step.notebook} - edit {files(step)}.")
+    for failure in todo.failures[:3]:
+        lines.append(f"  failing: {failure}")
+    lines.append(f"  hint: {step.hint}")
+    lines.append(f"  details: python -m pytest {step.tests}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    try:
+        results = progress()
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(report(results))
+    return 0 if all(r.state == "passed" for r in results) else 1
+
+
+def check_step(number: str, root: Path = PROJECT_ROOT) -> None:
+    """Run one step's tests against lab/ and print the verdict (notebook check cells).
+    A step not started runs none (they would all fail): it costs nothing.
+
+    Prints rather than returns, so that a check cell shows only the verdict."""
+    step = next(s for s in STEPS if s.number == number)
+    if not is_started(step, root):
+        print(f"Step {number} is not started; its TODOs: {todo_list(step)}.")
+        print(f"  hint: {step.hint}")
+        return
+    try:
+        result = run_step_tests([step], root)[number]
+    except RuntimeError as exc:
+        print(exc)
+        return
+    if result.state == "passed":
+        print(f"Step {number} passed: every test in {step.tests} passes on your {files(step)}.")
+        return
+    print(f"Step {number} is not done yet: {result.passed} of {result.total} tests pass.")
+    for failure in result.failures[:3]:
+        print(f"  failing: {failure}")
+    print(f"  hint: {step.hint}")

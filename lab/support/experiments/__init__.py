@@ -1,0 +1,3 @@
+"""PROVIDED: the experiments: `python -m lab bench ...`, `python -m lab soak`, and the
+trust-boundary demonstration.
+"""

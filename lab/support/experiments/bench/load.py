@@ -1,0 +1,156 @@
+"""PROVIDED: the bench's load generator - concurrent senders on one asyncio event loop.
+
+`drive()` runs senders (HTTP requests with httpx, or Redis PINGs) and times each request;
+`burst()` sends N requests at once from a notebook. httpx and redis are imported inside
+the functions, so that `python -m lab --help` needs neither.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from lab.support.experiments.bench.settings import EMAIL
+
+if TYPE_CHECKING:
+    import httpx
+
+
+@dataclass
+class Request:
+    """One request the bench sent, timed with time.perf_counter()."""
+
+    start: float
+    end: float
+    status: int
+    """HTTP status, 0 when no answer came."""
+    body: dict = field(default_factory=dict)
+
+
+Send = Callable[[], Awaitable[tuple[int, dict]]]
+"""Sends one request; returns its status and its JSON body (a dict, else {})."""
+
+
+async def drive(sends: Sequence[Send], count: int) -> tuple[list[Request], float]:
+    """`count` requests from `len(sends)` concurrent senders, each sending its next
+    request as soon as it has an answer.
+
+    Returns the requests (perf_counter times, by start) and the share of one CPU this
+    process used meanwhile."""
+    import httpx
+    from redis.exceptions import RedisError
+
+    requests: list[Request] = []
+    left = iter(range(count))
+
+    async def sender(send: Send) -> None:
+        for _ in left:
+            start = time.perf_counter()
+            try:
+                status, body = await send()
+            except (httpx.HTTPError, RedisError):
+                status, body = 0, {}
+            requests.append(Request(start, time.perf_counter(), status, body))
+
+    cpu, wall = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(sender(send) for send in sends))
+    busy = (time.process_time() - cpu) / max(time.perf_counter() - wall, 1e-9)
+    return sorted(requests, key=lambda r: r.start), busy
+
+
+@contextlib.asynccontextmanager
+async def http_clients(
+    url: str, count: int, timeout: float
+) -> AsyncIterator[list[httpx.AsyncClient]]:
+    """`count` httpx clients of one connection each, one per concurrent sender.
+
+    One client shared by many senders costs this process more CPU per request the more
+    connections its pool holds (encode/httpx#3215): at 50 it halved the requests per
+    second here. The clients share one SSL context, unused over http, that each would
+    otherwise build (about 20 ms each)."""
+    import httpx
+
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    tls = ssl.create_default_context()
+    clients = [
+        httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout, verify=tls)
+        for _ in range(count)
+    ]
+    try:
+        yield clients
+    finally:
+        await asyncio.gather(*(client.aclose() for client in clients))
+
+
+def http_sender(client: httpx.AsyncClient, path: str, delay: float, method: str = "POST") -> Send:
+    """POST {"email": EMAIL, "delay": delay} to `path` (GET: no body)."""
+    payload = {"email": EMAIL, "delay": delay}
+
+    async def send() -> tuple[int, dict]:
+        if method == "GET":
+            response = await client.get(path)
+        else:
+            response = await client.post(path, json=payload)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        return response.status_code, body if isinstance(body, dict) else {}
+
+    return send
+
+
+def burst(url: str, path: str, count: int, delay: float = 0, method: str = "POST") -> list[Request]:
+    """Send `count` requests to `url + path` all at once; return them once all answered
+    (times are time.perf_counter() seconds).
+
+    It runs its own event loop in a thread, so a notebook can call it like any function."""
+
+    async def run() -> list[Request]:
+        async with http_clients(url, count, timeout=count * delay + 30) as clients:
+            sends = [http_sender(client, path, delay, method) for client in clients]
+            return (await drive(sends, count))[0]
+
+    return run_in_thread(run)
+
+
+def run_in_thread(coroutine_function: Callable[[], Awaitable]) -> object:
+    """asyncio.run(coroutine_function()) in a thread of its own (a notebook's kernel
+    already runs an event loop in its main thread)."""
+    box: dict = {}
+
+    def target() -> None:
+        try:
+            box["result"] = asyncio.run(coroutine_function())
+        except BaseException as exc:  # re-raised in the caller's thread below
+            box["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
+def server_threads() -> int:
+    """The size of the thread pool FastAPI (Starlette) runs `def` endpoints and
+    BackgroundTasks' plain functions in: AnyIO's default thread limiter, 40 unless a
+    program changes it.
+
+    Each event loop has its own limiter, so it is read in a fresh one. It is this
+    process's default, which uvicorn's process shares as long as the strategies module
+    does not change it."""
+
+    async def read() -> int:
+        import anyio.to_thread
+
+        return anyio.to_thread.current_default_thread_limiter().total_tokens
+
+    return run_in_thread(read)  # type: ignore[return-value]

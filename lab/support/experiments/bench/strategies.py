@@ -1,0 +1,233 @@
+"""PROVIDED: the bench's strategies and floors - each knows its own behaviour.
+
+A strategy says
+- how it is driven: how many requests a cell sends (`count()`) and who sends them
+  (`senders()`: HTTP POSTs to its path, or Redis PINGs);
+- when its emails are done (`done_at()`): when answered, for a blocking strategy (the
+  email ran inside the request) and a floor (it sends none); when the last one noted its
+  end, for those that answer first (`AfterAnswer`);
+- its place in the model: its `slots` and when its email is asked for (`asked()`).
+
+The rest of the bench only calls these and never asks for a strategy by name: a new one
+is one more entry in STRATEGIES (and its name in the texts of FIELDS and MODEL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from lab.support.config import get_settings
+from lab.support.experiments.bench.load import Request, Send, http_sender
+from lab.support.experiments.bench.model import EVENT_LOOP, THREAD_POOL, WORKERS, Slots
+from lab.support.experiments.bench.settings import BenchError, BenchSettings
+from lab.support.servers.processes import last_line
+
+if TYPE_CHECKING:
+    import httpx
+    from redis import Redis
+
+
+@dataclass(frozen=True)
+class Records:
+    """Where emails sent after the answer note their end: this process's Redis client
+    (RQ jobs' `ended_at`) and the DONE_PREFIX of the strategies module measured (the keys
+    of `send_and_record`)."""
+
+    redis: Redis
+    done_prefix: str
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A strategy whose requests POST to `path` from one client each, and whose emails
+    are done once answered."""
+
+    name: str
+    path: str = ""
+    """The endpoint its requests POST to ("" when it sends no HTTP request); the preflight
+    tries each one."""
+    slots: Slots | None = None
+    """Where its emails run, in the model; None for a floor, which sends no email."""
+    id_field: str = ""
+    """The field of the answer that names the email's task or job ("" when none)."""
+    ceiling: bool = False
+    """Its best rate is the load generator's ceiling (the no-op endpoint)."""
+
+    @property
+    def emails(self) -> bool:
+        """Its requests send emails: a floor's do not, and its done_s is null."""
+        return self.slots is not None
+
+    def count(self, settings: BenchSettings, concurrency: int) -> int:
+        """Requests per cell: `requests`, at least one per client."""
+        return max(settings.requests, concurrency)
+
+    @contextlib.asynccontextmanager
+    async def senders(
+        self, clients: Sequence[httpx.AsyncClient], delay: float
+    ) -> AsyncIterator[list[Send]]:
+        """One sender per client, each POSTing {"email", "delay"} to `path`."""
+        yield [http_sender(client, self.path, delay) for client in clients]
+
+    def asked(self, request: Request) -> float:
+        """When the email of `request` was asked for: once the answer came."""
+        return request.end
+
+    def done_at(
+        self,
+        requests: Sequence[Request],
+        records: Records,
+        delay: float,
+        offset: float,
+        timeout: float = 60,
+    ) -> float:
+        """When the last email of `requests` was done, as a perf_counter time (`offset` =
+        time.time() - time.perf_counter()): here, at the last answer."""
+        return max(r.end for r in requests)
+
+
+@dataclass(frozen=True)
+class Blocking(Strategy):
+    """The email runs inside the request: one burst of `concurrency` requests, each email
+    asked for when its request is sent and done when it is answered."""
+
+    def count(self, settings: BenchSettings, concurrency: int) -> int:
+        return concurrency
+
+    def asked(self, request: Request) -> float:
+        return request.start
+
+
+@dataclass(frozen=True)
+class Floor(Strategy):
+    """What the server (or Redis) costs with no email at all: `floor_requests` requests."""
+
+    def count(self, settings: BenchSettings, concurrency: int) -> int:
+        return max(settings.floor_requests, concurrency)
+
+
+@dataclass(frozen=True)
+class RedisPing(Floor):
+    """A Redis PING from this process, one connection per client: the floor under an
+    enqueue, which takes two round trips to Redis."""
+
+    @contextlib.asynccontextmanager
+    async def senders(
+        self, clients: Sequence[httpx.AsyncClient], delay: float
+    ) -> AsyncIterator[list[Send]]:
+        from redis.asyncio import Redis as AsyncRedis
+
+        ping = AsyncRedis.from_url(get_settings().redis_url, max_connections=len(clients))
+        try:
+            await asyncio.gather(*(ping.ping() for _ in clients))  # connect first
+
+            async def send() -> tuple[int, dict]:
+                await ping.ping()
+                return 200, {}
+
+            yield [send] * len(clients)
+        finally:
+            await ping.aclose()
+
+
+@dataclass(frozen=True)
+class AfterAnswer(Strategy):
+    """The endpoint answers first and names the email (its `id_field`); the email is done
+    when its end is noted somewhere this process can read (`ends()`)."""
+
+    hint: str = ""
+    """What to check when the emails are never done."""
+
+    def ends(self, records: Records, ids: list[str]) -> list[float] | None:
+        """The time.time() each email of `ids` ended, or None while one is not done."""
+        raise NotImplementedError
+
+    def done_at(
+        self,
+        requests: Sequence[Request],
+        records: Records,
+        delay: float,
+        offset: float,
+        timeout: float = 60,
+    ) -> float:
+        """Waits for the emails, giving up `timeout` s after they should have been done."""
+        last_answer = max(r.end for r in requests)
+        ids = [r.body[self.id_field] for r in requests if self.id_field in r.body]
+        deadline = time.monotonic() + len(ids) * delay + timeout
+        while (ends := self.ends(records, ids)) is None:
+            if time.monotonic() > deadline:
+                raise BenchError(
+                    f"the emails of POST {self.path} were not done {timeout:.0f} s after"
+                    f" they should have been: {self.hint}"
+                )
+            time.sleep(0.02)
+        return max([last_answer, *(end - offset for end in ends)])
+
+
+@dataclass(frozen=True)
+class InBackground(AfterAnswer):
+    """FastAPI's BackgroundTasks: `send_and_record` notes each email's end in Redis under
+    DONE_PREFIX + task id, since BackgroundTasks offers no way to ask."""
+
+    def ends(self, records: Records, ids: list[str]) -> list[float] | None:
+        keys = [f"{records.done_prefix}{task_id}" for task_id in ids]
+        values = records.redis.mget(keys) if keys else []
+        if any(value is None for value in values):
+            return None
+        if keys:
+            records.redis.delete(*keys)
+        return [float(value) for value in values]
+
+
+@dataclass(frozen=True)
+class Enqueued(AfterAnswer):
+    """An RQ job: done when it finished, at its `ended_at`; a failed job stops the bench."""
+
+    def ends(self, records: Records, ids: list[str]) -> list[float] | None:
+        from rq.job import Job, JobStatus
+
+        from lab.support.queueing.serializer import rq_serializer
+
+        jobs = Job.fetch_many(ids, connection=records.redis, serializer=rq_serializer())
+        # The status as fetched with the rest of the job (is_finished would read it again).
+        statuses = [job.get_status(refresh=False) if job else None for job in jobs]
+        for job, status in zip(jobs, statuses, strict=True):
+            if status == JobStatus.FAILED:
+                result = job.latest_result()
+                said = last_line(result.exc_string or "") if result else ""
+                raise BenchError(f"an RQ job of the bench failed: {said or job.id}")
+        if any(status != JobStatus.FINISHED for status in statuses):
+            return None
+        ends = [job.ended_at.timestamp() for job in jobs]
+        for job in jobs:
+            job.delete()
+        return ends
+
+
+#: In the order they are measured and shown: the floors first, then from the quickest
+#: answer to the slowest, so that the queue's cell follows the no-op's closely in time.
+STRATEGIES: tuple[Strategy, ...] = (
+    RedisPing("redis-ping"),
+    Floor("noop", "/noop", ceiling=True),
+    Enqueued(
+        "rq-enqueue",
+        "/queued/emails",
+        WORKERS,
+        id_field="job_id",
+        hint="are the workers taking the jobs?",
+    ),
+    InBackground(
+        "background",
+        "/background",
+        THREAD_POOL,
+        id_field="task_id",
+        hint="does send_in_background() add send_and_record to background_tasks?",
+    ),
+    Blocking("def-blocking", "/blocking/def", THREAD_POOL),
+    Blocking("async-blocking", "/blocking/async", EVENT_LOOP),
+)

