@@ -35,7 +35,7 @@ def learner_parser() -> argparse.ArgumentParser:
         help="measure step 04's strategies side by side (blocking, background, queued);"
         " `bench workers`: the worker side (step 07); `bench stats`: GET /stats's cost (step 09)",
         description=bench_cli.DESCRIPTION,
-        epilog=bench_cli.epilog(),
+        epilog=bench_cli.EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     bench_cli.add_arguments(bench)
@@ -72,7 +72,7 @@ def learner_parser() -> argparse.ArgumentParser:
         help="send keyed POSTs while killing workers or Redis, then count what was lost"
         " (notebook 10)",
         description=soak_cli.DESCRIPTION,
-        epilog=soak_cli.epilog(),
+        epilog=soak_cli.EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     soak_cli.add_arguments(soak)

@@ -11,7 +11,8 @@ from rq import Queue
 
 from lab.support.course.reference import copy_checkout
 from lab.support.experiments.soak.audit import audit, missed, table
-from lab.support.experiments.soak.run import QUICK, key_pattern
+from lab.support.experiments.soak.run import key_pattern
+from lab.support.experiments.soak.settings import QUICK
 from solutions.tasks import send_fake_email
 
 

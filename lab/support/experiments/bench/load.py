@@ -1,8 +1,7 @@
 """PROVIDED: the bench's load generator - concurrent senders on one asyncio event loop.
 
 `drive()` runs senders (HTTP requests with httpx, or Redis PINGs) and times each request;
-`burst()` sends N requests at once from a notebook. httpx and redis are imported inside
-the functions, so that `python -m lab --help` needs neither.
+`burst()` sends N requests at once from a notebook.
 """
 
 from __future__ import annotations
@@ -10,16 +9,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
-from lab.support.experiments.bench.settings import EMAIL
+from lab.support.experiments.harness import EMAIL
 
 if TYPE_CHECKING:
     import httpx
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -108,9 +109,7 @@ def http_sender(client: httpx.AsyncClient, path: str, delay: float, method: str 
 
 def burst(url: str, path: str, count: int, delay: float = 0, method: str = "POST") -> list[Request]:
     """Send `count` requests to `url + path` all at once; return them once all answered
-    (times are time.perf_counter() seconds).
-
-    It runs its own event loop in a thread, so a notebook can call it like any function."""
+    (times are time.perf_counter() seconds). A notebook can call it like any function."""
 
     async def run() -> list[Request]:
         async with http_clients(url, count, timeout=count * delay + 30) as clients:
@@ -120,23 +119,11 @@ def burst(url: str, path: str, count: int, delay: float = 0, method: str = "POST
     return run_in_thread(run)
 
 
-def run_in_thread(coroutine_function: Callable[[], Awaitable]) -> object:
+def run_in_thread(coroutine_function: Callable[[], Awaitable[T]]) -> T:
     """asyncio.run(coroutine_function()) in a thread of its own (a notebook's kernel
-    already runs an event loop in its main thread)."""
-    box: dict = {}
-
-    def target() -> None:
-        try:
-            box["result"] = asyncio.run(coroutine_function())
-        except BaseException as exc:  # re-raised in the caller's thread below
-            box["error"] = exc
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
+    already runs an event loop in its main thread); its exception is raised here."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(lambda: asyncio.run(coroutine_function())).result()  # type: ignore[arg-type]
 
 
 def server_threads() -> int:
@@ -151,6 +138,6 @@ def server_threads() -> int:
     async def read() -> int:
         import anyio.to_thread
 
-        return anyio.to_thread.current_default_thread_limiter().total_tokens
+        return int(anyio.to_thread.current_default_thread_limiter().total_tokens)
 
-    return run_in_thread(read)  # type: ignore[return-value]
+    return run_in_thread(read)
