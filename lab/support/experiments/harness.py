@@ -43,7 +43,7 @@ class BenchError(Exception):
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, files: str, json_help: str) -> None:
-    """--json PATH, and --package: whose `files` run (see with_fallback)."""
+    """--json PATH, and --package: whose `files` run (see run_and_report)."""
     parser.add_argument("--json", type=Path, metavar="PATH", help=json_help)
     parser.add_argument(
         "--package",
@@ -66,28 +66,13 @@ def fields_help(intro: str, fields: Mapping[str, str], width: int = 16) -> str:
     lines = [intro]
     for name, text in fields.items():
         first = f"  {name:<{width}}" if len(name) < width else f"  {name}\n{indent}"
-        lines.append(first + textwrap.fill(text, 88 - len(indent), break_on_hyphens=False)
-                     .replace("\n", "\n" + indent))  # fmt: skip
-    return "\n".join(lines)
-
-
-def with_fallback(
-    measure: Callable[[str], T], package: str, fallback: bool, command: str, doing: tuple
-) -> T:
-    """measure(package). With `fallback`, a TODO of `package` not written yet is said in
-    one line on stderr ("<command>: ... <doing[0]> the reference solutions/ instead"), and
-    solutions/ is measured (or run) instead."""
-    try:
-        return measure(package)
-    except BenchError as exc:
-        if not (fallback and exc.unwritten and package != "solutions"):
-            raise
-        print(
-            f"{command}: {str(exc).rstrip('.')}. {doing[0]} the reference solutions/ instead"
-            f" (--package {package} {doing[1]} only yours).",
-            file=sys.stderr,
+        lines.append(
+            first
+            + textwrap.fill(text, 88 - len(indent), break_on_hyphens=False).replace(
+                "\n", "\n" + indent
+            )
         )
-        return measure("solutions")
+    return "\n".join(lines)
 
 
 def run_and_report(
@@ -101,21 +86,26 @@ def run_and_report(
     missed: Callable[[Any], bool] = lambda result: False,
     as_json: Callable[[Any], object] = lambda result: result,
 ) -> int:
-    """A command's run: measure(settings) with its package (with_fallback(), unless
-    --package was given), then print report(result) and "<counted(result)> in <seconds> s.",
-    and write as_json(result) to --json. Returns the exit code: 1, after one line, when it
-    cannot measure; 1 when missed(result) (a target the soak missed); else 0."""
+    """A command's run: measure(settings), print report(result) and "<counted(result)> in
+    <seconds> s.", write as_json(result) to --json. Without --package, a TODO of lab/ not
+    written yet is said in one line ("... <doing[0]> the reference solutions/ instead") and
+    solutions/ runs instead. Returns the exit code: 1, after one line, when it cannot
+    measure, or when missed(result) (a target the soak missed); else 0."""
     from redis.exceptions import RedisError
 
     started = time.perf_counter()
     try:
-        result = with_fallback(
-            lambda package: measure(replace(settings, package=package)),
-            settings.package,
-            args.package is None,
-            command,
-            doing,
-        )
+        try:
+            result = measure(settings)
+        except BenchError as exc:
+            if not (args.package is None and exc.unwritten and settings.package != "solutions"):
+                raise
+            print(
+                f"{command}: {str(exc).rstrip('.')}. {doing[0]} the reference solutions/"
+                f" instead (--package {settings.package} {doing[1]} only yours).",
+                file=sys.stderr,
+            )
+            result = measure(replace(settings, package="solutions"))
     except BenchError as exc:
         print(f"{command}: {exc}", file=sys.stderr)
         return 1
@@ -205,15 +195,22 @@ def reset(queue: Queue, ids: Iterable[str] = ()) -> None:
     registries = [getattr(queue, f"{kind}_job_registry") for kind in kinds]
     ids = [*ids, *queue.get_job_ids(), *queue.intermediate_queue.get_job_ids()]
     ids += [job_id for r in registries for job_id in r.get_job_ids(cleanup=False)]
-    keys = [*(r.key for r in registries), *redis.scan_iter(f"rq:*:{name}"),
-            *redis.scan_iter(f"rq:*:{name}:*")]  # fmt: skip
+    keys = [
+        *(r.key for r in registries),
+        *redis.scan_iter(f"rq:*:{name}"),
+        *redis.scan_iter(f"rq:*:{name}:*"),
+    ]
     with redis.pipeline(transaction=False) as pipe:
         for start in range(0, len(ids), 1000):
             for job_id in ids[start : start + 1000]:
                 # RQ's names, its double colon included: rq:job::<id>:dependencies.
                 dependencies = f"{Job.redis_job_namespace_prefix}:{job_id}:dependencies"
-                pipe.delete(Job.key_for(job_id), Job.dependents_key_for(job_id), dependencies,
-                            f"rq:results:{job_id}")  # fmt: skip
+                pipe.delete(
+                    Job.key_for(job_id),
+                    Job.dependents_key_for(job_id),
+                    dependencies,
+                    f"rq:results:{job_id}",
+                )
             pipe.execute()
         pipe.delete(*keys)
         pipe.srem(queue.redis_queues_keys, queue.key)
@@ -224,5 +221,6 @@ def progress_bar(total: int, unit: str, progress: bool | None):
     """A tqdm progress bar on stderr (`progress` None: only on a terminal)."""
     from tqdm import tqdm
 
-    return tqdm(total=total, unit=unit, disable=None if progress is None else not progress,
-                file=sys.stderr)  # fmt: skip
+    return tqdm(
+        total=total, unit=unit, disable=None if progress is None else not progress, file=sys.stderr
+    )

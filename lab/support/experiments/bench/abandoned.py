@@ -40,23 +40,23 @@ FIELDS = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    add = parser.add_argument
+    add(
         "--quick",
         action="store_true",
         help="small settings (JOB_LEASE=6, JOB_HEARTBEAT=1, MAINTENANCE_INTERVAL=3) and 1,000"
         " jobs at most: ~1 min",
     )
-    parser.add_argument(
-        "--env", nargs="*", default=[], metavar="NAME=VALUE",
+    add(
+        "--env",
+        nargs="*",
+        default=[],
+        metavar="NAME=VALUE",
         help="settings for the workers, e.g. JOB_LEASE=45 MAINTENANCE_INTERVAL=15",
-    )  # fmt: skip
-    parser.add_argument(
-        "--only", choices=["abandoned", "maintenance", "throughput"], help="measure only this"
     )
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results")
-    parser.add_argument(
-        "--package", choices=["lab", "solutions"], default="solutions", help="whose worker"
-    )
+    add("--only", choices=["abandoned", "maintenance", "throughput"], help="measure only this")
+    add("--json", type=Path, metavar="PATH", help="also write the results")
+    add("--package", choices=["lab", "solutions"], default="solutions", help="whose worker")
 
 
 def queue():  # noqa: ANN201 - an rq Queue
@@ -76,9 +76,12 @@ def abandoned(env: dict[str, str], package: str, retry: bool) -> dict:
     doomed = start_worker(QUEUE, package=package, env=env)
     try:
         job = q.enqueue(
-            f"{package}.tasks.send_fake_email", "abandoned@example.com", 120,
-            retry=Retry(max=1) if retry else None, job_timeout=300,
-        )  # fmt: skip
+            f"{package}.tasks.send_fake_email",
+            "abandoned@example.com",
+            120,
+            retry=Retry(max=1) if retry else None,
+            job_timeout=300,
+        )
         poll(lambda: job.get_status(refresh=True).value, "started".__eq__, "the start", 30)
         runner = job.worker_name
         target = doomed if runner and runner in doomed.output() else survivor
@@ -91,13 +94,26 @@ def abandoned(env: dict[str, str], package: str, retry: bool) -> dict:
             return tuple((value or b"").decode() for value in fields)
 
         before = read()
-        states = poll(read, lambda now: now[0] == "failed" or now[1] != before[1],
-                      "the job to be failed or queued again", timeout=1200, every=0.05)  # fmt: skip
-        row = {"retry": retry, "failed_after_s": round(time.monotonic() - killed, 1),
-               "status": states[-1][0]}  # fmt: skip
+        states = poll(
+            read,
+            lambda now: now[0] == "failed" or now[1] != before[1],
+            "the job to be failed or queued again",
+            timeout=1200,
+            every=0.05,
+        )
+        row = {
+            "retry": retry,
+            "failed_after_s": round(time.monotonic() - killed, 1),
+            "status": states[-1][0],
+        }
         if retry:
-            poll(read, lambda now: now[0] == "started" and now[2] not in ("", runner),
-                 "the job to run again", timeout=60, every=0.05)  # fmt: skip
+            poll(
+                read,
+                lambda now: now[0] == "started" and now[2] not in ("", runner),
+                "the job to run again",
+                timeout=60,
+                every=0.05,
+            )
             row["ran_again_after_s"] = round(time.monotonic() - killed, 1)
         other.crash()
         return row
@@ -164,10 +180,15 @@ def throughput(jobs: int, package: str) -> list[dict]:
             times = [t for t in pipe.execute() if t[0] and t[1]]
         first = min(utcparse(t[0].decode()) for t in times)
         busy = (max(utcparse(t[1].decode()) for t in times) - first).total_seconds()
-        rows.append({
-            "maintenance_interval": int(interval), "jobs": jobs, "seconds": round(busy, 2),
-            "jobs_per_s": round(jobs / busy, 1), "with_start_s": round(seconds, 2),
-        })  # fmt: skip
+        rows.append(
+            {
+                "maintenance_interval": int(interval),
+                "jobs": jobs,
+                "seconds": round(busy, 2),
+                "jobs_per_s": round(jobs / busy, 1),
+                "with_start_s": round(seconds, 2),
+            }
+        )
         reset(q)
     return rows
 

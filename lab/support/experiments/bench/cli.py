@@ -45,34 +45,19 @@ EPILOG = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`python -m lab bench`'s flags; each one left out keeps its default (settings_from)."""
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help=f"smaller settings (delay {QUICK.delay:g} s, concurrency"
-        f" {' '.join(map(str, QUICK.concurrency))}, {QUICK.requests} requests, ~15 s)",
-    )
-    parser.add_argument(
-        "--delay", type=float, help=f"seconds per email (default {DEFAULT.delay:g})"
-    )
-    parser.add_argument(
-        "--concurrency",
-        type=int,
-        nargs="+",
-        metavar="N",
-        help=f"concurrency levels (default {' '.join(map(str, DEFAULT.concurrency))})",
-    )
-    parser.add_argument(
-        "--requests",
-        type=int,
-        help=f"requests per background / rq-enqueue cell, at least the concurrency"
-        f" (default {DEFAULT.requests})",
-    )
-    parser.add_argument(
-        "--floor-requests",
-        type=int,
-        help=f"requests per floor cell (default {DEFAULT.floor_requests})",
-    )
-    parser.add_argument("--workers", type=int, help=f"RQ workers (default {DEFAULT.workers})")
+    add = parser.add_argument
+    quick = f"delay {QUICK.delay:g} s, concurrency {' '.join(map(str, QUICK.concurrency))}"
+    add("--quick", action="store_true", help=f"smaller settings ({quick}, {QUICK.requests}"
+        " requests, ~15 s)")  # fmt: skip
+    add("--delay", type=float, help=f"seconds per email (default {DEFAULT.delay:g})")
+    levels = " ".join(map(str, DEFAULT.concurrency))
+    add("--concurrency", type=int, nargs="+", metavar="N",
+        help=f"concurrency levels (default {levels})")  # fmt: skip
+    add("--requests", type=int, help=f"requests per background / rq-enqueue cell, at least"
+        f" the concurrency (default {DEFAULT.requests})")  # fmt: skip
+    add("--floor-requests", type=int,
+        help=f"requests per floor cell (default {DEFAULT.floor_requests})")  # fmt: skip
+    add("--workers", type=int, help=f"RQ workers (default {DEFAULT.workers})")
     add_common_arguments(
         parser, "strategies.py, producer.py and worker.py", "also write the rows as JSON"
     )
@@ -101,6 +86,10 @@ def main(args: argparse.Namespace) -> int:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
     return run_and_report(
-        run, settings, args, table, lambda cells: f"{len(cells)} cells",
+        run,
+        settings,
+        args,
+        table,
+        lambda cells: f"{len(cells)} cells",
         as_json=lambda cells: [c.row for c in cells],
-    )  # fmt: skip
+    )

@@ -25,12 +25,11 @@ T = TypeVar("T")
 
 @dataclass
 class Request:
-    """One request the bench sent, timed with time.perf_counter()."""
+    """One request the bench sent, timed with time.perf_counter(); `status` 0: no answer."""
 
     start: float
     end: float
     status: int
-    """HTTP status, 0 when no answer came."""
     body: dict = field(default_factory=dict)
 
 
@@ -39,10 +38,8 @@ Send = Callable[[], Awaitable[tuple[int, dict]]]
 
 
 async def drive(sends: Sequence[Send], count: int) -> tuple[list[Request], float]:
-    """`count` requests from `len(sends)` concurrent senders, each sending its next
-    request as soon as it has an answer.
-
-    Returns the requests (perf_counter times, by start) and the share of one CPU this
+    """`count` requests from `len(sends)` concurrent senders, each sending its next request
+    as soon as it has an answer; returns them (by start) and the share of one CPU this
     process used meanwhile."""
     import httpx
     from redis.exceptions import RedisError
@@ -127,13 +124,9 @@ def run_in_thread(coroutine_function: Callable[[], Awaitable[T]]) -> T:
 
 
 def server_threads() -> int:
-    """The size of the thread pool FastAPI (Starlette) runs `def` endpoints and
-    BackgroundTasks' plain functions in: AnyIO's default thread limiter, 40 unless a
-    program changes it.
-
-    Each event loop has its own limiter, so it is read in a fresh one. It is this
-    process's default, which uvicorn's process shares as long as the strategies module
-    does not change it."""
+    """The size of the thread pool FastAPI runs `def` endpoints and BackgroundTasks' plain
+    functions in: AnyIO's default thread limiter, 40 unless a program changes it (read in a
+    fresh event loop, since each has its own; uvicorn's process has the same default)."""
 
     async def read() -> int:
         import anyio.to_thread

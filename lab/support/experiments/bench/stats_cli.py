@@ -27,20 +27,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
+from lab.support.experiments import harness
 from lab.support.experiments.bench.report import percentile
-from lab.support.experiments.harness import (
-    EMAIL,
-    BenchError,
-    add_common_arguments,
-    answered,
-    bench_queue,
-    check_redis,
-    progress_bar,
-    reset,
-    run_and_report,
-    started,
-    unwritten_guard,
-)
 
 if TYPE_CHECKING:
     import httpx
@@ -71,7 +59,7 @@ FIELDS = {
 }
 SIZE_FIELDS = {
     "jobs": "the size",
-    "placed": "jobs placed by status (started and canceled: 0)",
+    "placed": "jobs placed by status (harness.started and canceled: 0)",
     "rq_counts": "RQ's own counts: queue.count, registry.get_job_count(cleanup=False)",
     "stats_counts": "the bench queue's counts in GET /stats",
     "metrics_counts": "its rq_jobs samples in GET /metrics",
@@ -121,20 +109,30 @@ def sizes_from(text: str | None, jobs: int) -> tuple[int, ...]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
     default = StatsBenchSettings()
-    parser.add_argument(
-        "--jobs", type=int, default=default.jobs, metavar="N",
+    add(
+        "--jobs",
+        type=int,
+        default=default.jobs,
+        metavar="N",
         help=f"jobs placed in the registries at the largest size (default {default.jobs})",
-    )  # fmt: skip
-    parser.add_argument(
-        "--sizes", metavar="A,B,...",
+    )
+    add(
+        "--sizes",
+        metavar="A,B,...",
         help="the sizes measured, each up to --jobs (default 0, a tenth of --jobs, --jobs)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--requests", type=int, default=default.requests, metavar="K",
+    )
+    add(
+        "--requests",
+        type=int,
+        default=default.requests,
+        metavar="K",
         help=f"GETs timed per endpoint and size (default {default.requests})",
-    )  # fmt: skip
-    add_common_arguments(parser, "producer.py, stats.py and worker.py", "also write the results")
+    )
+    harness.add_common_arguments(
+        parser, "producer.py, stats.py and worker.py", "also write the results"
+    )
 
 
 def fill(queue: Queue, jobs: int, placed: Placed, package: str) -> None:
@@ -146,7 +144,7 @@ def fill(queue: Queue, jobs: int, placed: Placed, package: str) -> None:
 
     counts = split(jobs)
     now = datetime.now(timezone.utc)
-    func, args = f"{package}.tasks.send_fake_email", (EMAIL, 0)
+    func, args = f"{package}.tasks.send_fake_email", (harness.EMAIL, 0)
     plan = [status for status, count in counts.items() for _ in range(count)]
     parents: list[str] = []
     for start in range(0, len(plan), BATCH):
@@ -213,32 +211,34 @@ def others(queue: Queue) -> list[Queue]:
 def check(queue: Queue, client: httpx.Client, placed: Placed, package: str) -> dict:
     """RQ's counts, GET /stats's and GET /metrics's for the bench queue, each equal to
     what was placed, and GET /stats's finished_last_minute equal to the placed finished
-    jobs of the last minute (plus the other served queues'): a BenchError if not."""
+    jobs of the last minute (plus the other served queues'): a harness.BenchError if not."""
     from rq.utils import utcformat
 
     from lab.support.queueing.monitor import STATUSES, finished_since, rq_counts
 
     expected = {status: placed.counts[status] for status in STATUSES}
     counted = rq_counts(queue)
-    answer = answered(client.get("/stats")).json()
+    answer = harness.answered(client.get("/stats")).json()
     stats = next((q for q in answer["queues"] if q["name"] == queue.name), None)
     if stats is None:
         shown = [q["name"] for q in answer["queues"]]
-        raise BenchError(
+        raise harness.BenchError(
             f"GET /stats shows the queues {shown}, not {queue.name!r}: does {package}/"
             "connection.py's get_queue() use the QUEUE_NAME setting?"
         )
     stats_counts = {status: stats[status] for status in STATUSES}
-    shown_metrics = metrics_counts(answered(client.get("/metrics")).text, queue.name)
+    shown_metrics = metrics_counts(harness.answered(client.get("/metrics")).text, queue.name)
     minute_ago = datetime.fromisoformat(answer["at"]) - timedelta(minutes=1)
     recent = sum(1 for ended in placed.finished_ends if ended >= utcformat(minute_ago))
     ours = answer["finished_last_minute"] - finished_since(others(queue), minute_ago)
     seen = {"RQ's counts": counted, "GET /stats": stats_counts, "GET /metrics": shown_metrics}
     for name, counts in seen.items():
         if counts != expected:
-            raise BenchError(f"{name} of {queue.name}: {counts}; the bench placed {expected}")
+            raise harness.BenchError(
+                f"{name} of {queue.name}: {counts}; the bench placed {expected}"
+            )
     if ours != recent:
-        raise BenchError(
+        raise harness.BenchError(
             f"GET /stats: {ours} jobs of {queue.name} finished in the last minute; the"
             f" bench placed {recent}"
         )
@@ -276,10 +276,15 @@ def measure_size(queue: Queue, client: httpx.Client, jobs: int, s: StatsBenchSet
 
     read_stats = importlib.import_module(f"{s.package}.stats").read_stats
     rows = [
-        row(jobs, f"GET {path}", lambda p=path: client.get(p), s.requests,
-            len(answered(client.get(path)).content))
+        row(
+            jobs,
+            f"GET {path}",
+            lambda p=path: client.get(p),
+            s.requests,
+            len(harness.answered(client.get(path)).content),
+        )
         for path in ("/stats", "/metrics")
-    ]  # fmt: skip
+    ]
     queues = [queue, *others(queue)]
     since = lambda: datetime.now(timezone.utc) - timedelta(minutes=1)  # noqa: E731
     rows.append(row(jobs, "read_stats()", lambda: read_stats(queue), s.requests))
@@ -296,22 +301,26 @@ def measure(s: StatsBenchSettings, progress: bool | None = None) -> dict:
     from lab.support.experiments.bench.workers import usable_cores
     from lab.support.servers.processes import start_api, start_worker
 
-    check_redis()
+    harness.check_redis()
     redis = Redis.from_url(get_settings().redis_url, socket_timeout=30)
-    queue = bench_queue(QUEUE, redis)
-    reset(queue)
+    queue = harness.bench_queue(QUEUE, redis)
+    harness.reset(queue)
     placed, sizes, rows, processes = Placed(), [], [], []
     try:
-        processes.append(started(lambda: start_worker(IDLE_QUEUE, "--simple", package=s.package),
-                                 f"python -m {s.package}.worker"))  # fmt: skip
-        stats = unwritten_guard(lambda: importlib.import_module(f"{s.package}.stats"), s.package)
-        unwritten_guard(lambda: stats.read_stats(queue), s.package)  # a TODO stops it here
-        api = started(lambda: start_api(s.package, env={"QUEUE_NAME": QUEUE}),
-                      f"uvicorn {s.package}.producer:app")  # fmt: skip
+        idle = lambda: start_worker(IDLE_QUEUE, "--simple", package=s.package)  # noqa: E731
+        processes.append(harness.started(idle, f"python -m {s.package}.worker"))
+        stats = harness.unwritten_guard(
+            lambda: importlib.import_module(f"{s.package}.stats"), s.package
+        )
+        harness.unwritten_guard(lambda: stats.read_stats(queue), s.package)  # a TODO stops it here
+        api = harness.started(
+            lambda: start_api(s.package, env={"QUEUE_NAME": QUEUE}),
+            f"uvicorn {s.package}.producer:app",
+        )
         processes.append(api)
         with (
             httpx.Client(base_url=api.url, timeout=30) as client,
-            progress_bar(len(s.sizes), "size", progress) as bar,
+            harness.progress_bar(len(s.sizes), "size", progress) as bar,
         ):
             for size in s.sizes:
                 bar.set_description(f"{size:,} jobs: filling")
@@ -327,15 +336,18 @@ def measure(s: StatsBenchSettings, progress: bool | None = None) -> dict:
     finally:
         for process in reversed(processes):
             process.__exit__()
-        reset(queue, placed.ids)
+        harness.reset(queue, placed.ids)
         # The idle worker's keys; its maintenance locks (RQ's and the recovery's) expire by
         # themselves within MAINTENANCE_INTERVAL: the bench leaves nothing behind.
-        reset(bench_queue(IDLE_QUEUE, redis))
+        harness.reset(harness.bench_queue(IDLE_QUEUE, redis))
         redis.close()
     return {
-        "package": s.package, "cores": usable_cores(), "requests": s.requests,
-        "sizes": sizes, "rows": rows,
-    }  # fmt: skip
+        "package": s.package,
+        "cores": usable_cores(),
+        "requests": s.requests,
+        "sizes": sizes,
+        "rows": rows,
+    }
 
 
 def report(result: dict) -> str:
@@ -376,4 +388,6 @@ def main(args: argparse.Namespace) -> int:
     settings = StatsBenchSettings(
         jobs=args.jobs, sizes=sizes, requests=max(1, args.requests), package=args.package or "lab"
     )
-    return run_and_report(measure, settings, args, report, lambda r: f"{len(r['sizes'])} sizes")
+    return harness.run_and_report(
+        measure, settings, args, report, lambda r: f"{len(r['sizes'])} sizes"
+    )

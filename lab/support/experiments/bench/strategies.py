@@ -1,12 +1,9 @@
-"""PROVIDED: the bench's strategies and floors, its settings, and its model.
+"""PROVIDED: the bench's strategies and floors, its settings, and its model (MODEL).
 
-A strategy says how it is driven (how many requests a cell sends, `count()`, and who
-sends them, `senders()`: HTTP POSTs to its path, or Redis PINGs), when its emails are
-done (`done_at()`) and its place in the model: where its emails run (`slots`) and when
-each is asked for (`asked()`). The model: each email takes exactly the delay and starts
-once it is asked for and a slot is free (`model_done_s()`). The rest of the bench never
-asks for a strategy by name: a new one is one more entry in STRATEGIES (and its name in
-the texts of FIELDS and MODEL).
+A strategy says how many requests a cell sends (`count()`), who sends them (`senders()`),
+when its emails are done (`done_at()`), where they run (`slots`) and when each is asked
+for (`asked()`). The bench never asks for a strategy by name: a new one is one more entry
+in STRATEGIES (and its name in the texts of FIELDS and MODEL).
 """
 
 from __future__ import annotations
@@ -81,9 +78,8 @@ def run_on_slots(arrivals: Sequence[float], slots: int, delay: float) -> float:
 
 @dataclass(frozen=True)
 class Records:
-    """Where emails sent after the answer note their end: this process's Redis client
-    (RQ jobs' `ended_at`) and the DONE_PREFIX of the strategies module measured (the keys
-    of `send_and_record`)."""
+    """Where emails sent after the answer note their end: RQ jobs' `ended_at`, and the keys
+    DONE_PREFIX + task id of the measured strategies module's `send_and_record`."""
 
     redis: Redis
     done_prefix: str
@@ -123,9 +119,13 @@ class Strategy:
         return request.end
 
     def done_at(
-        self, requests: Sequence[Request], records: Records, delay: float, offset: float,
+        self,
+        requests: Sequence[Request],
+        records: Records,
+        delay: float,
+        offset: float,
         timeout: float = 60,
-    ) -> float:  # fmt: skip
+    ) -> float:
         """When the last email of `requests` was done, as a perf_counter time (`offset` =
         time.time() - time.perf_counter()): here, at the last answer."""
         return max(r.end for r in requests)
@@ -188,9 +188,13 @@ class AfterAnswer(Strategy):
         raise NotImplementedError
 
     def done_at(
-        self, requests: Sequence[Request], records: Records, delay: float, offset: float,
+        self,
+        requests: Sequence[Request],
+        records: Records,
+        delay: float,
+        offset: float,
         timeout: float = 60,
-    ) -> float:  # fmt: skip
+    ) -> float:
         """Waits for the emails, giving up `timeout` s after they should have been done."""
         ids = [r.body[self.id_field] for r in requests if self.id_field in r.body]
         deadline = time.monotonic() + len(ids) * delay + timeout

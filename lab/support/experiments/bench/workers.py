@@ -134,9 +134,16 @@ def wait_for_jobs(queue: Queue, jobs: int, process: Background, timeout: float) 
 
 
 def throughput(
-    redis: Redis, worker: str, worker_class: str, processes: int, kind: str, jobs: int,
-    delay: float = 0.1, rounds: int = 0, package: str = "lab",
-) -> Run:  # fmt: skip
+    redis: Redis,
+    worker: str,
+    worker_class: str,
+    processes: int,
+    kind: str,
+    jobs: int,
+    delay: float = 0.1,
+    rounds: int = 0,
+    package: str = "lab",
+) -> Run:
     """Time `jobs` jobs of `kind` through `processes` workers of `worker_class`, run by
     the lab's worker command or RQ's stock one (`worker`: "lab" or "rq")."""
     from rq import Queue
@@ -147,8 +154,9 @@ def throughput(
     if kind == "cpu":
         call = Queue.prepare_data(f"{package}.tasks.hash_chain", (rounds,))
     else:
-        call = Queue.prepare_data(f"{package}.tasks.send_fake_email",
-                                  (EMAIL, delay if kind == "sleep" else 0))  # fmt: skip
+        call = Queue.prepare_data(
+            f"{package}.tasks.send_fake_email", (EMAIL, delay if kind == "sleep" else 0)
+        )
     job_s = delay if kind == "sleep" else cpu_seconds(package, rounds) if kind == "cpu" else 0.0
     process = Background("bench-worker", command(worker, worker_class, processes, package))
     try:
@@ -156,15 +164,24 @@ def throughput(
         start = time.time()
         queued = queue.enqueue_many([call] * jobs)
         wait_for_jobs(queue, jobs, process, timeout=60 + jobs * (job_s + 1))
-        done = [j for j in Job.fetch_many([job.id for job in queued], redis,
-                                          serializer=queue.serializer) if j]  # fmt: skip
+        done = [
+            j
+            for j in Job.fetch_many([job.id for job in queued], redis, serializer=queue.serializer)
+            if j
+        ]
     finally:
         process.__exit__()
     ends = [j.ended_at.replace(tzinfo=j.ended_at.tzinfo or timezone.utc) for j in done]
     seconds = max(end.timestamp() for end in ends) - start
     reset(queue)
     return Run(
-        worker=worker, worker_class=worker_class, processes=processes, kind=kind, jobs=jobs,
-        job_s=round(job_s, 4), seconds=round(seconds, 4), jobs_per_s=round(jobs / seconds, 3),
+        worker=worker,
+        worker_class=worker_class,
+        processes=processes,
+        kind=kind,
+        jobs=jobs,
+        job_s=round(job_s, 4),
+        seconds=round(seconds, 4),
+        jobs_per_s=round(jobs / seconds, 3),
         workers_used=len({j.worker_name for j in done}),
-    )  # fmt: skip
+    )

@@ -21,14 +21,8 @@ import argparse
 import importlib
 from dataclasses import asdict, dataclass, replace
 
+from lab.support.experiments import harness
 from lab.support.experiments.bench.workers import CLASSES, KINDS, QUEUE
-from lab.support.experiments.harness import (
-    add_common_arguments,
-    check_redis,
-    progress_bar,
-    run_and_report,
-    unwritten_guard,
-)
 
 #: `--help`'s description: this docstring without its first line.
 DESCRIPTION = __doc__.split("\n", 2)[2]
@@ -76,13 +70,16 @@ QUICK = WorkerBenchSettings(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    add = parser.add_argument
+    add(
         "--quick",
         action="store_true",
         help=f"fewer jobs, N = {' '.join(map(str, QUICK.processes))}, SimpleWorker only"
         " for scaling (~25 s instead of ~100 s)",
     )
-    add_common_arguments(parser, "worker.py, pool.py and tasks.py", "also write the results")
+    harness.add_common_arguments(
+        parser, "worker.py, pool.py and tasks.py", "also write the results"
+    )
 
 
 def plan(s: WorkerBenchSettings) -> list[dict]:
@@ -107,7 +104,7 @@ def measure(s: WorkerBenchSettings, progress: bool | None = None) -> dict:
     from lab.support.experiments.bench import redis_cost
     from lab.support.experiments.bench.workers import rounds_for, throughput, usable_cores
 
-    check_redis()
+    harness.check_redis()
     url = get_settings().redis_url
     redis = Redis.from_url(url, socket_timeout=10)
 
@@ -116,16 +113,19 @@ def measure(s: WorkerBenchSettings, progress: bool | None = None) -> dict:
         importlib.import_module(f"{s.package}.worker").build_worker([QUEUE], False, redis)
         return rounds_for(s.package, s.cpu_s)
 
-    rounds = unwritten_guard(preflight, s.package)  # a TODO stops the bench here, not later
+    rounds = harness.unwritten_guard(preflight, s.package)  # a TODO stops the bench here, not later
     configs, runs = plan(s), []
-    with progress_bar(2 * len(configs) + 2, "run", progress) as bar:
+    with harness.progress_bar(2 * len(configs) + 2, "run", progress) as bar:
         for i, config in enumerate(configs):
             for worker in ("lab", "rq") if i % 2 == 0 else ("rq", "lab"):  # neither always first
                 bar.set_description(
                     f"{worker} {config['worker_class']} x{config['processes']} {config['kind']}"
                 )
-                runs.append(throughput(redis, worker, **config, delay=s.delay, rounds=rounds,
-                                       package=s.package))  # fmt: skip
+                runs.append(
+                    throughput(
+                        redis, worker, **config, delay=s.delay, rounds=rounds, package=s.package
+                    )
+                )
                 bar.update()
         bar.set_description("enqueue vs enqueue_many")
         enqueue = redis_cost.enqueue_rates(redis, s.package, s.enqueue_jobs)
@@ -252,4 +252,6 @@ def report(result: dict) -> str:
 def main(args: argparse.Namespace) -> int:
     """Run the worker bench as `args` say; print the report (and write the JSON)."""
     settings = replace(QUICK if args.quick else DEFAULT, package=args.package or "lab")
-    return run_and_report(measure, settings, args, report, lambda r: f"{len(r['runs'])} runs")
+    return harness.run_and_report(
+        measure, settings, args, report, lambda r: f"{len(r['runs'])} runs"
+    )

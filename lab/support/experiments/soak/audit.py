@@ -39,8 +39,10 @@ def places(connection: Redis, queue_name: str) -> dict[str, list[str]]:
     """job id -> where it sits: "queue <name>", "intermediate" (popped by a worker, not yet
     started: RQ's <queue>:intermediate list) and each registry that holds it."""
     queue = Queue(queue_name, connection=connection)
-    lists = {f"queue {queue_name}": queue.get_job_ids(),
-             "intermediate": queue.intermediate_queue.get_job_ids()}  # fmt: skip
+    lists = {
+        f"queue {queue_name}": queue.get_job_ids(),
+        "intermediate": queue.intermediate_queue.get_job_ids(),
+    }
     for name in REGISTRIES:
         lists[name] = getattr(queue, f"{name}_job_registry").get_job_ids(cleanup=False)
     where: dict[str, list[str]] = {}
@@ -107,7 +109,8 @@ def audit(
             finished += 1
         elif status == "failed":
             failed += 1
-            failures[error_kind(latest_error(connection, job_id))] += 1
+            runs = results(connection, job_id)
+            failures[error_kind((runs[-1].exc_string or "") if runs else "")] += 1
         else:
             lost.append(
                 {
@@ -157,29 +160,23 @@ def audit(
     }
 
 
-def latest_error(connection: Redis, job_id: str) -> str:
-    """The error of a failed job's last run (its latest result), else of the job itself."""
-    entries = connection.xrevrange(Result.get_key(job_id), "+", "-", count=1)
-    if entries:
-        job = Job(job_id, connection=connection)
-        result = Result.restore(job.id, entries[0][0].decode(), entries[0][1], connection)
-        return result.exc_string or ""
-    try:
-        return Job.fetch(job_id, connection=connection).exc_info or ""
-    except Exception:  # unreadable or gone: the group says so
-        return "(no error recorded)"
+def results(connection: Redis, job_id: str) -> list[Result]:
+    """Each run's result of a job, oldest first (RQ 3 keeps one per run, a failure too)."""
+    stream = connection.xrange(Result.get_key(job_id), "-", "+")
+    return [Result.restore(job_id, key.decode(), payload, connection) for key, payload in stream]
 
 
 def run_kinds(connection: Redis, job_id: str) -> list[str]:
     """How each run of a job ended, oldest first: "successful", or "failed: <reason>"."""
-    kinds = []
-    for result_id, payload in connection.xrange(Result.get_key(job_id), "-", "+"):
-        result = Result.restore(job_id, result_id.decode(), payload, connection)
-        kind = result.type.name.lower()
-        if result.type != Result.Type.SUCCESSFUL:
-            kind += f": {error_kind(result.exc_string or '')}"
-        kinds.append(kind)
-    return kinds
+    return [
+        result.type.name.lower()
+        + (
+            ""
+            if result.type == Result.Type.SUCCESSFUL
+            else f": {error_kind(result.exc_string or '')}"
+        )
+        for result in results(connection, job_id)
+    ]
 
 
 def worker_state(connection: Redis, job: dict | None, ended: Mapping[int, str]) -> dict:

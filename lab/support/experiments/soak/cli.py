@@ -54,30 +54,17 @@ FIELDS = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`python -m lab soak`'s flags; one left out keeps its default."""
-    parser.add_argument("--requests", type=int, help=f"POSTs to send (default {DEFAULT.requests})")
-    parser.add_argument(
-        "--concurrency", type=int, help=f"clients at once (default {DEFAULT.concurrency})"
-    )
-    parser.add_argument(
-        "--chaos", choices=CHAOS, default="none", help="what to break meanwhile (default none)"
-    )
-    parser.add_argument("--workers", type=int, help=f"worker processes (default {DEFAULT.workers})")
-    parser.add_argument(
-        "--simple", action="store_true", help="SimpleWorkers instead of forking Workers"
-    )
-    parser.add_argument(
-        "--events", type=int, help="times the chaos strikes (default 3 worker kills, 1 outage)"
-    )
-    parser.add_argument(
-        "--down", type=float, help=f"seconds Redis stays down (default {DEFAULT.down:g})"
-    )
-    parser.add_argument(
-        "--seed", type=int, help=f"chooses the chaos' moments and victims (default {DEFAULT.seed})"
-    )
-    parser.add_argument(
-        "--delay", type=float, help=f"seconds each email takes (default {DEFAULT.delay:g})"
-    )
-    parser.add_argument(
+    add = parser.add_argument
+    add("--requests", type=int, help=f"POSTs to send (default {DEFAULT.requests})")
+    add("--concurrency", type=int, help=f"clients at once (default {DEFAULT.concurrency})")
+    add("--chaos", choices=CHAOS, default="none", help="what to break meanwhile (default none)")
+    add("--workers", type=int, help=f"worker processes (default {DEFAULT.workers})")
+    add("--simple", action="store_true", help="SimpleWorkers instead of forking Workers")
+    add("--events", type=int, help="times the chaos strikes (default 3 worker kills, 1 outage)")
+    add("--down", type=float, help=f"seconds Redis stays down (default {DEFAULT.down:g})")
+    add("--seed", type=int, help=f"chooses the chaos' moments and victims (default {DEFAULT.seed})")
+    add("--delay", type=float, help=f"seconds each email takes (default {DEFAULT.delay:g})")
+    add(
         "--quick",
         action="store_true",
         help=f"{QUICK.requests} requests at concurrency {QUICK.concurrency}, {QUICK.workers}"
@@ -115,9 +102,15 @@ def main(args: argparse.Namespace) -> int:
 
     try:
         return run_and_report(
-            run, checked(args), args, table, lambda report: f"{report['requests']} requests",
-            command="soak", doing=("Running", "runs"), missed=lambda report: bool(report["missed"]),
-        )  # fmt: skip
+            run,
+            checked(args),
+            args,
+            table,
+            lambda report: f"{report['requests']} requests",
+            command="soak",
+            doing=("Running", "runs"),
+            missed=lambda report: bool(report["missed"]),
+        )
     except SoakError as exc:  # a flag out of range
         print(f"soak: {exc}", file=sys.stderr)
         return 1

@@ -51,14 +51,19 @@ class Crew:
 
     def start(self) -> None:
         package, count = self.settings.package, self.settings.workers
-        self.api = started(lambda: start_api(package, env=self.env),
-                           f"uvicorn {package}.producer:app")  # fmt: skip
+        self.api = started(
+            lambda: start_api(package, env=self.env), f"uvicorn {package}.producer:app"
+        )
         flags = ["--processes", str(count), *(["--simple"] if self.settings.simple else [])]
-        self.pool = started(lambda: start_worker(*flags, package=package, env=self.env),
-                            f"python -m {package}.worker")  # fmt: skip
+        self.pool = started(
+            lambda: start_worker(*flags, package=package, env=self.env),
+            f"python -m {package}.worker",
+        )
         if len(self.workers()) < count:
-            raise SoakError(f"python -m {package}.worker {' '.join(flags)}: {count} workers did"
-                            f" not start in 30 s: {last_line(self.pool.output())}")  # fmt: skip
+            raise SoakError(
+                f"python -m {package}.worker {' '.join(flags)}: {count} workers did"
+                f" not start in 30 s: {last_line(self.pool.output())}"
+            )
 
     def workers(self, timeout: float = 30) -> list[Worker]:
         """The pool's live workers by pid, once all are up (or those up after `timeout` s)."""
@@ -97,8 +102,13 @@ class Crew:
             self.exits = exited(self.pool.output(), {kill["pid"] for kill in self.kills})
             if not self.pool.running:
                 code, said = self.pool.process.returncode, last_line(self.pool.output())
-                self.exits.append({"pid": self.pool.process.pid, "last_line": said,
-                                   "at": f"the pool exited with code {code}"})  # fmt: skip
+                self.exits.append(
+                    {
+                        "pid": self.pool.process.pid,
+                        "last_line": said,
+                        "at": f"the pool exited with code {code}",
+                    }
+                )
         for process in (self.api, self.pool):
             if process is not None:
                 process.__exit__()
@@ -114,14 +124,20 @@ class Crew:
 
 def exited(log: str, killed: set[int]) -> list[dict]:
     """The workers a pool's `log` says died, but for those `killed`: each with the pool's
-    line and the five lines before it."""
+    line and the five lines before it (but for other deaths), where its last words are."""
     lines = [line for line in log.splitlines() if line.strip()]
     found = []
     for i, line in enumerate(lines):
         if (dead := DEAD.search(line)) and int(dead[1]) not in killed:
-            before = lines[max(0, i - 5) : i]
-            found.append({"pid": int(dead[1]), "at": line, "last_lines": before,
-                          "last_line": before[-1] if before else ""})  # fmt: skip
+            before = [earlier for earlier in lines[:i] if not DEAD.search(earlier)][-5:]
+            found.append(
+                {
+                    "pid": int(dead[1]),
+                    "at": line,
+                    "last_lines": before,
+                    "last_line": before[-1] if before else "",
+                }
+            )
     return found
 
 
@@ -177,7 +193,11 @@ class Chaos:
         self.redis.start()
         down = time.monotonic() - gone
         how = "stopped (SHUTDOWN, AOF written)" if kind == "redis-restart" else "SIGKILL"
-        self.events.append({
-            "at_s": at, "what": f"Redis {how} at request {sent}, down {down:.1f} s",
-            "stop_s": round(stopped - gone, 2), "down_s": round(down, 2),
-        })  # fmt: skip
+        self.events.append(
+            {
+                "at_s": at,
+                "what": f"Redis {how} at request {sent}, down {down:.1f} s",
+                "stop_s": round(stopped - gone, 2),
+                "down_s": round(down, 2),
+            }
+        )

@@ -159,9 +159,11 @@ def run(settings: SoakSettings, say=print) -> dict:  # noqa: ANN001 - print, or 
         if preflight.status_code != 202:
             raise SoakError(f"POST /emails answered {preflight.status_code}: {preflight.text}")
         recorded = effective(crew.env)
-        say(f"soak: sending {settings.requests} requests at concurrency {settings.concurrency}"
+        say(
+            f"soak: sending {settings.requests} requests at concurrency {settings.concurrency}"
             f" to {settings.package}.producer, {settings.workers} workers, chaos {settings.chaos}",
-            flush=True)  # fmt: skip
+            flush=True,
+        )
         chaos, progress = Chaos(settings, crew, redis, started), Progress()
         thread = threading.Thread(target=chaos.run, args=(progress,), daemon=True)
         thread.start()
@@ -176,16 +178,24 @@ def run(settings: SoakSettings, say=print) -> dict:  # noqa: ANN001 - print, or 
         limit = settings.drain_for
         if limit is None:
             limit = 2 * (recorded["job_lease"] + recorded["maintenance_interval"]) + 20
-        say(f"soak: sent in {send_s:.0f} s; waiting for the queue to drain (until no job"
-            f" ended for {limit:.0f} s)", flush=True)  # fmt: skip
+        say(
+            f"soak: sent in {send_s:.0f} s; waiting for the queue to drain (until no job"
+            f" ended for {limit:.0f} s)",
+            flush=True,
+        )
         answers = {key: attempts.jobs for key, attempts in records.items()}
-        drain_s = drain(redis.url, {job for jobs in answers.values() for job in jobs}, pattern,
-                        limit)  # fmt: skip
+        drain_s = drain(
+            redis.url, {job for jobs in answers.values() for job in jobs}, pattern, limit
+        )
         crew.stop()
         with Redis.from_url(redis.url, socket_timeout=10) as connection:
-            counts = audit(connection, get_settings().queue_name, answers,
-                           lambda text: found[1] if (found := pattern.search(text)) else None,
-                           ended=crew.ended())  # fmt: skip
+            counts = audit(
+                connection,
+                get_settings().queue_name,
+                answers,
+                lambda text: found[1] if (found := pattern.search(text)) else None,
+                ended=crew.ended(),
+            )
     finally:
         if crew is not None:
             crew.stop()

@@ -10,7 +10,7 @@ CHAOS = ("none", "worker-kill", "redis-restart", "redis-kill")
 
 
 class SoakError(BenchError):
-    """The soak cannot run; the message says why (a BenchError, for with_fallback())."""
+    """The soak cannot run; the message says why (a BenchError, for run_and_report())."""
 
 
 @dataclass(frozen=True)
