@@ -31,8 +31,7 @@ from lab.support.servers.processes import Background
 if TYPE_CHECKING:
     from redis import Redis
 
-IGNORED = {"info", "config|resetstat"}
-"""Commands this module sends itself to read the counts."""
+IGNORED = {"info", "config|resetstat"}  # what this module sends to read the counts
 
 
 def command_counts(redis: Redis) -> Counter[str]:
@@ -53,10 +52,8 @@ def per_job(before: Counter[str], after: Counter[str], jobs: int) -> dict[str, f
 class JobCommands:
     """The Redis commands of one job's life, by command name, per job."""
 
-    enqueue: dict[str, float]
-    """Sent by the producer: one queue.enqueue()."""
-    work: dict[str, float]
-    """Sent by the worker: dequeue, start, run, finish (and keep the result)."""
+    enqueue: dict[str, float]  # sent by the producer: one queue.enqueue()
+    work: dict[str, float]  # sent by the worker: dequeue, start, run, finish (keep the result)
     jobs: int
 
     @property

@@ -59,7 +59,7 @@ FIELDS = {
 }
 SIZE_FIELDS = {
     "jobs": "the size",
-    "placed": "jobs placed by status (harness.started and canceled: 0)",
+    "placed": "jobs placed by status (started and canceled: 0)",
     "rq_counts": "RQ's own counts: queue.count, registry.get_job_count(cleanup=False)",
     "stats_counts": "the bench queue's counts in GET /stats",
     "metrics_counts": "its rq_jobs samples in GET /metrics",
@@ -72,11 +72,9 @@ SIZE_FIELDS = {
 
 @dataclass(frozen=True)
 class StatsBenchSettings:
-    jobs: int = 10_000
-    """The most jobs in the registries: the last size."""
+    jobs: int = 10_000  # the most jobs in the registries: the last size
     sizes: tuple[int, ...] = (0, 1_000, 10_000)
-    requests: int = 50
-    """GETs timed per endpoint per size (and calls of each in-process function)."""
+    requests: int = 50  # GETs timed per endpoint per size (and calls of each function)
     package: str = "lab"
 
 
@@ -86,8 +84,7 @@ class Placed:
 
     ids: list[str] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
-    finished_ends: list[str] = field(default_factory=list)
-    """The ended_at of each finished job, as RQ writes it (fixed-width UTC text)."""
+    finished_ends: list[str] = field(default_factory=list)  # as RQ writes them: UTC text
 
 
 def split(jobs: int) -> dict[str, int]:
@@ -109,30 +106,15 @@ def sizes_from(text: str | None, jobs: int) -> tuple[int, ...]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add = parser.add_argument
-    default = StatsBenchSettings()
-    add(
-        "--jobs",
-        type=int,
-        default=default.jobs,
-        metavar="N",
-        help=f"jobs placed in the registries at the largest size (default {default.jobs})",
-    )
-    add(
-        "--sizes",
-        metavar="A,B,...",
-        help="the sizes measured, each up to --jobs (default 0, a tenth of --jobs, --jobs)",
-    )
-    add(
-        "--requests",
-        type=int,
-        default=default.requests,
-        metavar="K",
-        help=f"GETs timed per endpoint and size (default {default.requests})",
-    )
-    harness.add_common_arguments(
-        parser, "producer.py, stats.py and worker.py", "also write the results"
-    )
+    add, default = parser.add_argument, StatsBenchSettings()
+    most = f"jobs placed in the registries at the largest size (default {default.jobs})"
+    add("--jobs", type=int, default=default.jobs, metavar="N", help=most)
+    sizes = "the sizes measured, each up to --jobs (default 0, a tenth of --jobs, --jobs)"
+    add("--sizes", metavar="A,B,...", help=sizes)
+    timed = f"GETs timed per endpoint and size (default {default.requests})"
+    add("--requests", type=int, default=default.requests, metavar="K", help=timed)
+    files = "producer.py, stats.py and worker.py"
+    harness.add_common_arguments(parser, files, "also write the results")
 
 
 def fill(queue: Queue, jobs: int, placed: Placed, package: str) -> None:
@@ -211,7 +193,7 @@ def others(queue: Queue) -> list[Queue]:
 def check(queue: Queue, client: httpx.Client, placed: Placed, package: str) -> dict:
     """RQ's counts, GET /stats's and GET /metrics's for the bench queue, each equal to
     what was placed, and GET /stats's finished_last_minute equal to the placed finished
-    jobs of the last minute (plus the other served queues'): a harness.BenchError if not."""
+    jobs of the last minute (plus the other served queues'): a BenchError if not."""
     from rq.utils import utcformat
 
     from lab.support.queueing.monitor import STATUSES, finished_since, rq_counts

@@ -43,19 +43,15 @@ START_TIMEOUT = 60.0
 class Run:
     """One measurement: `jobs` jobs of one kind through one worker command."""
 
-    worker: str
-    """"lab" (python -m <package>.worker) or "rq" (RQ's own rq worker / rq worker-pool)."""
+    worker: str  # "lab" (python -m <package>.worker) or "rq" (rq worker / rq worker-pool)
     worker_class: str
     processes: int
     kind: str
     jobs: int
-    job_s: float
-    """Each job's own work: its sleep, or the CPU time of one hash_chain here."""
-    seconds: float
-    """From the enqueue to the last job's end."""
+    job_s: float  # each job's own work: its sleep, or the CPU time of one hash_chain here
+    seconds: float  # from the enqueue to the last job's end
     jobs_per_s: float
-    workers_used: int
-    """How many distinct workers ran the jobs."""
+    workers_used: int  # how many distinct workers ran the jobs
 
 
 def usable_cores() -> int:

@@ -42,18 +42,13 @@ FIELDS = {
 
 @dataclass(frozen=True)
 class WorkerBenchSettings:
-    ladder_jobs: tuple[int, int, int] = (100, 300, 20)
-    """No-op jobs for Worker, SimpleWorker, SpawnWorker (one worker each)."""
+    ladder_jobs: tuple[int, int, int] = (100, 300, 20)  # no-op jobs through each of CLASSES
     processes: tuple[int, ...] = (1, 2, 4, 8)
     scaling_classes: tuple[str, ...] = ("SimpleWorker", "Worker")
-    delay: float = 0.5
-    """Seconds per sleep-bound job."""
-    sleep_rounds: int = 3
-    """Sleep-bound jobs per worker."""
-    cpu_s: float = 0.05
-    """CPU seconds per CPU-bound job."""
-    cpu_jobs: int = 32
-    """CPU-bound jobs per run (at least 4 per worker)."""
+    delay: float = 0.5  # seconds per sleep-bound job
+    sleep_rounds: int = 3  # sleep-bound jobs per worker
+    cpu_s: float = 0.05  # CPU seconds per CPU-bound job
+    cpu_jobs: int = 32  # CPU-bound jobs per run (at least 4 per worker)
     enqueue_jobs: int = 1000
     package: str = "lab"
 

@@ -20,24 +20,19 @@ class SoakSettings:
     requests: int = 5000
     concurrency: int = 50
     workers: int = 4
-    simple: bool = False
-    """SimpleWorker (--simple) instead of the forking Worker."""
+    simple: bool = False  # SimpleWorker (--simple) instead of the forking Worker
     chaos: str = "none"
-    events: int | None = None
-    """How many times the chaos strikes (default: 3 worker kills, or 1 Redis outage)."""
-    down: float = 9.0
-    """Seconds Redis stays down at each outage (the issue's ~9 s)."""
+    events: int | None = None  # strikes of the chaos (default: 3 worker kills, 1 outage)
+    down: float = 9.0  # seconds Redis stays down at each outage (the issue's ~9 s)
     seed: int = 14
-    delay: float = 0.02
-    """Seconds each email takes."""
+    delay: float = 0.02  # seconds each email takes
     resend_for: float = 90.0
     """Seconds a client keeps re-sending one request before it gives up: longer than
     IDEMPOTENCY_CLAIM_TTL, so that a claim left by an outage can expire meanwhile."""
     drain_for: float | None = None
     """Seconds the drain waits for the next job to end (default: from JOB_LEASE and
     MAINTENANCE_INTERVAL)."""
-    env: tuple[tuple[str, str], ...] = ()
-    """Settings given to the API and the workers, besides REDIS_URL and RESULT_TTL."""
+    env: tuple[tuple[str, str], ...] = ()  # settings for the API and workers, as text
     package: str = "lab"
 
     @property
