@@ -197,8 +197,8 @@ def reset(queue: Queue, ids: Iterable[str] = ()) -> None:
     ids += [job_id for r in registries for job_id in r.get_job_ids(cleanup=False)]
     keys = [
         *(r.key for r in registries),
-        *redis.scan_iter(f"rq:*:{name}"),
-        *redis.scan_iter(f"rq:*:{name}:*"),
+        *redis.scan_iter(f"rq:*:{name}", 1000),
+        *redis.scan_iter(f"rq:*:{name}:*", 1000),
     ]
     with redis.pipeline(transaction=False) as pipe:
         for start in range(0, len(ids), 1000):

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from lab.support.config import get_settings
-from lab.support.experiments.harness import bench_queue, reset
+from lab.support.experiments.harness import bench_queue, fields_help, reset
 from lab.support.servers.processes import poll, start_worker
 
 QUEUE = "bench-abandoned"
@@ -37,6 +37,15 @@ FIELDS = {
     "failed_after_s": "seconds from the kill to the job failed (or queued again, with Retry)",
     "ran_again_after_s": "with Retry: seconds from the kill to the job started again",
 }
+HELP = (
+    "measure how fast a killed worker's job is failed or retried, and what the maintenance"
+    " that finds it costs (notebook 10)"
+)
+EPILOG = fields_help(
+    "--json PATH writes {env, abandoned, maintenance, throughput}; each abandoned row has:",
+    FIELDS,
+    18,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -34,8 +34,10 @@ from lab.support.experiments.harness import (
     settings_from,
 )
 
-#: `--help`'s description: this docstring without its first line.
-DESCRIPTION = __doc__.split("\n", 2)[2]
+HELP = (
+    "measure step 04's strategies side by side (blocking, background, queued);"
+    " `bench workers`: the worker side (step 07); `bench stats`: GET /stats's cost (step 09)"
+)
 EPILOG = (
     fields_help("--json PATH writes a list with one object per strategy and concurrency:", FIELDS)
     + "\n\n"

@@ -34,8 +34,7 @@ if TYPE_CHECKING:
     import httpx
     from rq import Queue
 
-#: `--help`'s description: this docstring without its first line.
-DESCRIPTION = __doc__.split("\n", 2)[2]
+HELP = "measure GET /stats and GET /metrics with up to 10,000 jobs in RQ's registries (step 09)"
 
 QUEUE = "bench-stats"
 """The queue whose list and registries `python -m lab bench stats` fills and empties."""
@@ -68,6 +67,14 @@ SIZE_FIELDS = {
     " other served queues' own)",
     "fill_s": "seconds taken to write this size's new jobs",
 }
+EPILOG = "\n".join(
+    [
+        harness.fields_help(
+            "--json PATH writes {package, cores, requests, sizes, rows}; each row has:", FIELDS, 22
+        ),
+        harness.fields_help("each size has:", SIZE_FIELDS, 22),
+    ]
+)
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,7 @@ from dataclasses import asdict, dataclass, replace
 from lab.support.experiments import harness
 from lab.support.experiments.bench.workers import CLASSES, KINDS, QUEUE
 
-#: `--help`'s description: this docstring without its first line.
-DESCRIPTION = __doc__.split("\n", 2)[2]
+HELP = "measure the worker side: classes, N processes, sleep- vs CPU-bound (step 07)"
 
 FIELDS = {
     "worker": "lab (python -m lab.worker) or rq (RQ's rq worker / rq worker-pool)",
@@ -38,6 +37,9 @@ FIELDS = {
     "jobs_per_s": "jobs / seconds",
     "workers_used": "distinct workers that ran the jobs",
 }
+EPILOG = harness.fields_help(
+    "--json PATH writes {cores, runs, enqueue, redis}; each run has:", FIELDS, 12
+)
 
 
 @dataclass(frozen=True)

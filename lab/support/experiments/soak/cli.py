@@ -33,8 +33,7 @@ from lab.support.experiments.harness import (
 )
 from lab.support.experiments.soak.settings import CHAOS, DEFAULT, QUICK, SoakError, SoakSettings
 
-#: `--help`'s description: this docstring without its first line.
-DESCRIPTION = __doc__.split("\n", 2)[2]
+HELP = "send keyed POSTs while killing workers or Redis, then count what was lost (notebook 10)"
 
 #: The JSON file's main fields (--json PATH).
 FIELDS = {
