@@ -66,12 +66,12 @@ class Crew:
             )
 
     def workers(self, timeout: float = 30) -> list[Worker]:
-        """The pool's live workers by pid, once all are up (or those up after `timeout` s)."""
-        assert self.pool is not None
+        """The pool's live workers by pid (the only workers of this Redis), once all are
+        up, or those up after `timeout` seconds."""
         killed, deadline = {kill["pid"] for kill in self.kills}, time.monotonic() + timeout
         while True:
-            ours = set(descendants(self.pool.process.pid)) - killed
-            up = [w for w in Worker.all(connection=self.client) if w.pid in ours]
+            up = [w for w in Worker.all(connection=self.client) if w.pid not in killed]
+            up = [worker for worker in up if alive(worker.pid)]
             if len(up) >= self.settings.workers or time.monotonic() > deadline:
                 return sorted(up, key=lambda worker: worker.pid)
             time.sleep(0.05)
@@ -120,6 +120,15 @@ class Crew:
             **{e["pid"]: "exited by itself" for e in self.exits},
             **{k["pid"]: f"killed by the chaos at {k['at_s']:.1f} s" for k in self.kills},
         }
+
+
+def alive(pid: int) -> bool:
+    """Whether the process `pid` is still there (signal 0 checks without sending one)."""
+    try:
+        os.kill(pid, 0)
+    except OSError:  # gone, or another user's: not one of ours
+        return False
+    return True
 
 
 def exited(log: str, killed: set[int]) -> list[dict]:
