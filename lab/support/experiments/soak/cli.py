@@ -1,9 +1,10 @@
 """PROVIDED: the command line of `python -m lab soak` - chaos under load; is anything lost?
 
 It starts a Redis of its own (a free port, a temporary folder, append-only file on: your
-Redis is never touched), `uvicorn <package>.producer:app` and W workers
-(a pool), then sends N POST /emails, each with an Idempotency-Key,
-from C clients. A client re-sends a request that got no 202 (503, 409, no answer) with
+Redis is never touched), `uvicorn <package>.producer:app` and W workers in one pool
+(`python -m <package>.worker --processes W`: RQ's WorkerPool, which starts a new worker
+when one dies), then sends N POST /emails, each with an Idempotency-Key, from C
+clients. A client re-sends a request that got no 202 (503, 409, no answer) with
 the same key, as a careful client would, until a 202 or a deadline. Meanwhile the chaos
 strikes at moments drawn from --seed:
 
@@ -11,13 +12,11 @@ strikes at moments drawn from --seed:
   redis-restart   stop Redis gracefully, start it again after --down seconds (once)
   redis-kill      SIGKILL Redis, start it again after --down seconds (once)
 
-The workers are one `python -m <package>.worker --processes W` (RQ's WorkerPool): it starts
-a new worker when one dies, and a worker that exits by itself is counted. Once the
-queue drained (or a deadline), it reads Redis and reports: accepted, finished, failed (by
-reason), lost (answered 202 but neither finished nor failed, with where each job is),
-duplicates (a key with two jobs; a job that ran twice, each run's end), workers exited.
-Exit code 1 when a target is missed: lost, duplicate keys, workers exited and requests
-never accepted must all be 0.
+A worker that exits by itself is counted. Once the queue drained (or a deadline), it
+reads Redis and reports: accepted, finished, failed (by reason), lost (answered 202 but
+neither finished nor failed, with where each job is), duplicates (a key with two jobs; a
+job that ran twice, each run's end), workers exited. Exit code 1 when a target is missed:
+lost, duplicate keys, workers exited and requests never accepted must all be 0.
 """
 
 from __future__ import annotations
