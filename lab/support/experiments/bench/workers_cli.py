@@ -102,15 +102,15 @@ def measure(s: WorkerBenchSettings, progress: bool | None = None) -> dict:
     from lab.support.experiments.bench.workers import rounds_for, throughput, usable_cores
 
     harness.check_redis()
-    url = get_settings().redis_url
+    url, package = get_settings().redis_url, s.package
     redis = Redis.from_url(url, socket_timeout=10)
 
     def preflight() -> int:  # each learner function the runs need, called once
-        importlib.import_module(f"{s.package}.pool").build_pool([QUEUE], 1, connection=redis)
-        importlib.import_module(f"{s.package}.worker").build_worker([QUEUE], False, redis)
-        return rounds_for(s.package, s.cpu_s)
+        importlib.import_module(f"{package}.pool").build_pool([QUEUE], 1, connection=redis)
+        importlib.import_module(f"{package}.worker").build_worker([QUEUE], False, redis)
+        return rounds_for(package, s.cpu_s)
 
-    rounds = harness.unwritten_guard(preflight, s.package)  # a TODO stops the bench here, not later
+    rounds = harness.unwritten_guard(preflight, package)  # a TODO stops the bench here, not later
     configs, runs = plan(s), []
     with harness.progress_bar(2 * len(configs) + 2, "run", progress) as bar:
         for i, config in enumerate(configs):
@@ -118,17 +118,16 @@ def measure(s: WorkerBenchSettings, progress: bool | None = None) -> dict:
                 bar.set_description(
                     f"{worker} {config['worker_class']} x{config['processes']} {config['kind']}"
                 )
-                runs.append(
-                    throughput(
-                        redis, worker, **config, delay=s.delay, rounds=rounds, package=s.package
-                    )
+                run = throughput(
+                    redis, worker, **config, delay=s.delay, rounds=rounds, package=package
                 )
+                runs.append(run)
                 bar.update()
         bar.set_description("enqueue vs enqueue_many")
-        enqueue = redis_cost.enqueue_rates(redis, s.package, s.enqueue_jobs)
+        enqueue = redis_cost.enqueue_rates(redis, package, s.enqueue_jobs)
         bar.update()
         bar.set_description("Redis commands per job and per second")
-        commands = redis_cost.commands_per_job(redis, s.package)
+        commands = redis_cost.commands_per_job(redis, package)
         rate = redis_cost.commands_per_second(redis, url)
         trips = redis_cost.round_trips_per_second(redis)
         bar.update()
@@ -153,22 +152,18 @@ def order(run) -> tuple:  # noqa: ANN001 - a workers.Run
     return (KINDS.index(run.kind), CLASSES.index(run.worker_class), run.processes, run.worker)
 
 
-def speedups(runs: list[dict]) -> dict[tuple, float]:
-    """Each run's jobs/s over the same worker, class and kind at N = 1."""
-    one = {
-        (r["worker"], r["worker_class"], r["kind"]): r["jobs_per_s"]
-        for r in runs
-        if r["processes"] == 1
-    }
-    return {
-        key(r): r["jobs_per_s"] / one[(r["worker"], r["worker_class"], r["kind"])]
-        for r in runs
-        if (r["worker"], r["worker_class"], r["kind"]) in one
-    }
-
-
 def key(run: dict) -> tuple:
     return (run["worker"], run["worker_class"], run["processes"], run["kind"])
+
+
+def speedups(runs: list[dict]) -> dict[tuple, float]:
+    """Each run's jobs/s over the same worker, class and kind at N = 1."""
+    one = {key(r)[:2] + key(r)[3:]: r["jobs_per_s"] for r in runs if r["processes"] == 1}
+    return {
+        key(r): r["jobs_per_s"] / one[key(r)[:2] + key(r)[3:]]
+        for r in runs
+        if key(r)[:2] + key(r)[3:] in one
+    }
 
 
 def lab_over_rq(runs: list[dict]) -> dict[tuple, float]:
