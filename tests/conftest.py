@@ -290,7 +290,7 @@ def api_client(connection: ModuleType, producer: ModuleType) -> Iterator[Callabl
     in every app it mounts. Pass the URL of a closed or silent port for a Redis that is down.
     An exception the app does not handle is raised in the test, unless `raise_errors` is
     false: then it comes back as a 500 answer, as a client would see it."""
-    from lab.support.api.app import email_queue  # imported once the settings are hermetic
+    from lab.support.api.deps import email_queue
 
     apps: list[FastAPI] = []
     clients: list[TestClient] = []

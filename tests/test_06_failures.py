@@ -15,7 +15,7 @@ from rq import Callback, Queue, Retry
 from rq.job import JobStatus
 from rq.registry import FailedJobRegistry
 
-from lab.support.api.app import email_queue
+from lab.support.api.deps import email_queue
 from lab.support.queueing.jobs import job_outcome, wait_for_status
 from lab.support.servers.processes import last_line, poll, start_api, start_worker
 

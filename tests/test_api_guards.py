@@ -1,7 +1,7 @@
-"""What guards the producer's API (provided code: lab/support/api/app.py, errors.py,
-body_limit.py), on the reference producer: numbers that JSON cannot carry, work that a job
-could not finish in its timeout, bodies too large to read, jobs of other queues or that
-cannot be loaded, and the error answers the OpenAPI schema documents.
+"""What guards the producer's API (provided code: lab/support/api/ models.py, deps.py,
+errors.py, docs.py, body_limit.py), on the reference producer: numbers that JSON cannot
+carry, work that a job could not finish in its timeout, bodies too large to read, jobs of
+other queues or that cannot be loaded, and the error answers the OpenAPI schema documents.
 
 None of these tests checks learner code, so none is an exercise test: they run on
 solutions/ whatever --impl says."""
@@ -22,7 +22,7 @@ from redis import Redis
 from rq import Queue
 from rq.job import Job
 
-from lab.support.api.app import provided_router
+from lab.support.api import provided_router
 from lab.support.config import get_settings
 from lab.support.queueing.jobs import wait_for_status
 from lab.support.servers.processes import start_api, start_worker

@@ -23,7 +23,8 @@ from fastapi.testclient import TestClient
 from redis import Redis
 from rq import Queue
 
-from lab.support.api.app import EmailQueue, create_app, email_queue
+from lab.support.api import EmailQueue, create_app
+from lab.support.api.deps import email_queue
 from lab.support.course.helpers import unexpected
 from lab.support.servers.redis_server import PrivateServer
 from solutions.connection import get_queue

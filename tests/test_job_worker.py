@@ -1,5 +1,5 @@
 """GET /jobs/{id} of a started job names its worker and says whether that worker is alive,
-from its heartbeat (lab/support/api/app.py, worker_state()), without waiting for RQ's cleanup.
+from its heartbeat (lab/support/api/job_state.py, worker_state()), without waiting for RQ's cleanup.
 
 A real API and a real forking worker with JOB_HEARTBEAT=1 and JOB_LEASE=3: the worker's
 heartbeats keep it alive through a long job; killed with SIGKILL (with its work horse), it is
