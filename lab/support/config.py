@@ -176,6 +176,12 @@ class Settings(BaseSettings):
         return round(self.job_timeout * WORK_SHARE, 3)
 
 
+#: The environment variables the settings read, by their names.
+VARIABLES = tuple(
+    str(f.validation_alias or name).upper() for name, f in Settings.model_fields.items()
+)
+
+
 @lru_cache
 def get_settings() -> Settings:
     """The settings, read from the environment at the first call and kept for the next ones
