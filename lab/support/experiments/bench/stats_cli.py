@@ -192,7 +192,7 @@ def metrics_counts(text: str, queue_name: str) -> dict[str, int]:
 
 def others(queue: Queue) -> list[Queue]:
     """The queues GET /stats serves besides `queue`."""
-    from lab.support.api.app import served_queues, sibling_queue
+    from lab.support.api import served_queues, sibling_queue
 
     return [sibling_queue(queue, name) for name in served_queues(queue) if name != queue.name]
 
