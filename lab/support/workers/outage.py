@@ -6,9 +6,9 @@ dequeue and its command thread retry forever, one log line per retry; its schedu
 The workbook's worker talks to Redis through a client whose redis-py `Retry` is an Outage:
 every Redis command of the worker, of its work horse and of its threads waits for Redis.
 
-- the first failure logs ONE line ("Redis at ... does not answer ...; retrying for up to
-  N s (REDIS_OUTAGE_LIMIT)"), the first success after it one more ("Redis is back after
-  9.2 s"); in between each command is tried again with backoff (0.1 s doubling to 1 s);
+- each command is tried again with backoff (0.1 s doubling to 1 s); the first to fail
+  twice logs ONE line ("Redis at ... does not answer ...; retrying for up to N s
+  (REDIS_OUTAGE_LIMIT)"), the first to work after it one more ("Redis is back after 9.2 s");
 - past REDIS_OUTAGE_LIMIT it logs one line and exits (OutageTooLong, a SystemExit);
 - SIGTERM or Ctrl-C stops an idle worker at once (RQ's signal handler raises StopRequested
   out of the wait); a busy one first stores its job's outcome, as RQ's warm shutdown waits
@@ -65,11 +65,11 @@ class Outage(Retry):
     """redis-py's Retry for the connections of one worker process: a command that fails on
     an outage is tried again, with backoff, for as long as the outage lasts.
 
-    redis-py retries a set number of times and says nothing; it has no notion of how long
-    an outage has lasted, of an outage as one event, or of a worker that must stop. Those
-    are added here: each failure goes through failed() (the first logs a line; past
-    REDIS_OUTAGE_LIMIT it raises OutageTooLong; in a hurry() it gives up at once), and a
-    command that works after an outage logs its end."""
+    redis-py's Retry does the retrying and the backoff. It has no notion of how long an
+    outage has lasted, of an outage as one event, or of a worker that must stop: those are
+    added here. A command that fails again goes through failed(), which logs the outage's
+    first line, raises OutageTooLong past REDIS_OUTAGE_LIMIT and gives up in a hurry();
+    a command that works after failing ends the outage (back())."""
 
     def __init__(self, worker: Any, url: str, limit: float):
         super().__init__(ExponentialBackoff(cap=1.0, base=0.05), retries=-1)
@@ -85,29 +85,28 @@ class Outage(Retry):
         return self
 
     def call_with_retry(self, do: Callable[[], Any], fail: Callable[..., Any], *args, **kwargs):
-        """Retry.call_with_retry(), with failed() after redis-py's own handling of each
-        failure but the first (it closes the connection), and the end of an outage noted.
+        """Retry.call_with_retry(), with failed() after redis-py's own handling (it closes
+        the connection) of each failure but the first, and back() after a success.
 
-        A first failure is tried again at once, quietly: after an outage, each connection
-        of the pool fails once on its old socket although Redis is back."""
-        failures = 0
+        A first failure is only retried: after an outage, each connection of the pool
+        fails once on its old socket although Redis is back."""
+        first: list[Exception] = []
 
         def failure(error: Exception, *count: int) -> None:
-            nonlocal failures
-            failures += 1
             fail(error, *count)
-            if failures > 1:
-                self.failed(error)
+            if first:
+                self.failed(error, first[0])
+            first.append(error)
 
         result = super().call_with_retry(do, failure, *args, **kwargs)
-        if failures:  # (a success at once may not have reached Redis: connect() when connected)
+        if first:  # (a success at once may not have reached Redis: connect() when connected)
             self.back()
         return result
 
-    def failed(self, error: Exception) -> None:
-        """Note a command that failed again; raise (so that it is tried no more) in a
-        hurry, or once the outage has lasted REDIS_OUTAGE_LIMIT seconds."""
-        self.lost(error)
+    def failed(self, error: Exception, cause: Exception) -> None:
+        """Note a command that failed again (first with `cause`); raise `error` (so that it
+        is tried no more) in a hurry, or once the outage has lasted REDIS_OUTAGE_LIMIT s."""
+        self.lost(cause)
         if self.hurrying:
             raise error
         since = self.since
@@ -124,7 +123,7 @@ class Outage(Retry):
 
     @contextlib.contextmanager
     def hurry(self) -> Iterator[None]:
-        """Within it, a command that fails raises at once: a worker that tears down, or
+        """Within it, a command that fails again is given up: a worker that tears down, or
         writes from its signal handler, must not wait for Redis."""
         self.hurrying += 1
         try:
@@ -133,7 +132,7 @@ class Outage(Retry):
             self.hurrying -= 1
 
     def lost(self, error: Exception) -> None:
-        """The first failure of an outage logs one line (a work horse's says for what)."""
+        """The outage's first failure logs one line (a work horse's says what it waits for)."""
         with self.lock:
             if self.since is not None:
                 return
@@ -168,42 +167,23 @@ class Outage(Retry):
 class RidingScheduler(RQScheduler):
     """RQ's scheduler (--with-scheduler, a pool's workers) that waits out an outage.
 
-    It runs in a process of its own on a client that does not wait (the worker's Outage
-    belongs to the worker): its own loop waits, and looks every 0.1 s whether it should
-    stop, which redis-py's Retry cannot do (it sleeps between tries): the worker's teardown
-    waits for this process to end."""
+    It runs in a process of its own, on a client that does not wait for Redis (the worker's
+    Outage belongs to the worker): it waits itself, and looks every 0.1 s whether it was
+    asked to stop meanwhile, which redis-py's Retry cannot do (it sleeps between tries)."""
 
     def work(self) -> None:
         """RQ's loop raises on an outage: the scheduler exits with a traceback ("Scheduler
-        raised an exception") and only a later maintenance starts another. Here a step
-        that fails is tried again every second, and a stop request ends it within 0.1 s."""
-        self._install_signal_handlers()
-        self._quietly(self.register_birth)
-        while not self._stop_requested:
-            self._quietly(self._tick)
-            self._pause(self.interval)
-        with contextlib.suppress(*REDIS_DOWN):
-            self.stop()
-
-    def _tick(self) -> None:
-        if self.should_reacquire_locks:
-            self.acquire_locks()
-        self.heartbeat()
-        self.enqueue_scheduled_jobs()
-
-    def _pause(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and not self._stop_requested:
-            time.sleep(0.1)
-
-    def _quietly(self, step: Callable[[], Any]) -> None:
-        """step(), again every second while Redis is away (the worker logs the outage)."""
-        while not self._stop_requested:
+        raised an exception") and only a later maintenance starts another. Here RQ's loop
+        starts again (tried every second) until the scheduler is asked to stop."""
+        while True:
             try:
-                step()
-                return
+                return super().work()
             except REDIS_DOWN:
-                self._pause(1)
+                deadline = time.monotonic() + 1
+                while time.monotonic() < deadline:
+                    if self._stop_requested:  # its locks expire after interval + 60 s
+                        return
+                    time.sleep(0.1)
 
     def acquire_locks(self, auto_start: bool = False) -> set[str]:
         """RQ's raises on an outage, in the worker's process too (its maintenance starts a
