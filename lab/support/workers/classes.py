@@ -156,8 +156,7 @@ class WorkbookWorkerMixin:
         if isinstance(self, Worker):  # it forks: RQ's own monitor beats
             return super().execute_job(job, queue)
         done = threading.Event()
-        beat = threading.Thread(target=self._beat, args=(job, done), name="job-heartbeat")
-        beat.daemon = True
+        beat = threading.Thread(target=self._beat, args=(job, done), daemon=True)
         beat.start()
         try:
             return super().execute_job(job, queue)
@@ -248,12 +247,13 @@ def workbook_class(worker_class: type[Worker]) -> type[Worker]:
     itself when it is one of the workbook's already."""
     if issubclass(worker_class, WorkbookWorkerMixin):
         return worker_class
-    ours = {Worker: WorkbookWorker, SimpleWorker: WorkbookSimpleWorker}
-    ours[SpawnWorker] = WorkbookSpawnWorker
-    if worker_class in ours:
-        return ours[worker_class]
-    # A subclass of the learner's own: the workbook's behaviour on top of theirs.
-    return type(f"Workbook{worker_class.__name__}", (WorkbookWorkerMixin, worker_class), {})
+    ours = {
+        Worker: WorkbookWorker,
+        SimpleWorker: WorkbookSimpleWorker,
+        SpawnWorker: WorkbookSpawnWorker,
+    }.get(worker_class)
+    # For a subclass of the learner's own: the workbook's behaviour on top of theirs.
+    return ours or type(f"Workbook{worker_class.__name__}", (WorkbookWorkerMixin, worker_class), {})
 
 
 class WorkbookPool(WorkerPool):
