@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from fastapi import APIRouter
 from rq import Queue, Worker
 
-from lab.support.api.app import EmailQueue, served_queues
+from lab.support.api import EmailQueue, served_queues
 from lab.support.queueing.monitor import ReportingQueue, Stats, finished_since, readable_workers
 
 router = APIRouter()

@@ -132,6 +132,7 @@ def maintenance(sizes: tuple[int, ...], env: dict[str, str]) -> list[dict]:
     from lab.support.workers.classes import WorkbookSimpleWorker
 
     os.environ.update(env)
+    get_settings.cache_clear()
     settings = get_settings()
     connection = Redis.from_url(settings.redis_url)
     queue = Queue(QUEUE, connection=connection)

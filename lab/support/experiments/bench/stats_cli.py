@@ -255,7 +255,7 @@ def check(queue: Queue, client, placed: Placed, package: str) -> dict:
     """RQ's counts, GET /stats's and GET /metrics's for the bench queue, each equal to
     what was placed, and GET /stats's finished_last_minute equal to the placed finished
     jobs of the last minute (plus the other served queues'): a BenchError if not."""
-    from lab.support.api.app import served_queues, sibling_queue
+    from lab.support.api import served_queues, sibling_queue
     from lab.support.queueing.monitor import STATUSES, finished_since, rq_counts
 
     expected = {status: placed.counts[status] for status in STATUSES}
@@ -335,7 +335,7 @@ def measure_size(queue: Queue, client, jobs: int, s: StatsBenchSettings) -> list
     """The four rows of one size: GET /stats, GET /metrics, read_stats(), finished_since()."""
     import importlib
 
-    from lab.support.api.app import served_queues, sibling_queue
+    from lab.support.api import served_queues, sibling_queue
     from lab.support.queueing.monitor import finished_since
 
     read_stats = importlib.import_module(f"{s.package}.stats").read_stats

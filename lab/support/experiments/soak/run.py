@@ -111,6 +111,7 @@ def effective(env: Mapping[str, str]) -> dict:
     """The workbook's settings (RECORDED) that processes started with `env` read."""
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
+    get_settings.cache_clear()
     try:
         settings = get_settings()
     finally:
@@ -119,6 +120,7 @@ def effective(env: Mapping[str, str]) -> dict:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+        get_settings.cache_clear()
     return {name: getattr(settings, name) for name in RECORDED}
 
 
