@@ -15,8 +15,8 @@ from datetime import datetime, timedelta, timezone
 from fastapi import APIRouter
 from rq import Queue, Worker
 
-from lab.support.api import EmailQueue, served_queues, sibling_queue
-from lab.support.queueing.monitor import Stats, finished_since, readable_workers, reporting
+from lab.support.api import EmailQueue, served_queues
+from lab.support.queueing.monitor import ReportingQueue, Stats, finished_since, readable_workers
 
 router = APIRouter()
 
@@ -45,7 +45,7 @@ def read_stats(queue: Queue) -> dict:
     "problems" instead of failing the whole answer."""
     now = datetime.now(timezone.utc)
     problems: list[str] = []
-    queues = [reporting(sibling_queue(queue, name), problems) for name in served_queues(queue)]
+    queues = [ReportingQueue.like(queue, name, problems) for name in served_queues(queue)]
     workers = readable_workers(queue.connection, problems)
     return {
         "at": now,

@@ -94,13 +94,10 @@ def test_a_worker_holds_the_maintenance_lock_at_most_maintenance_interval(redis_
     """RQ holds a queue's cleanup lock 899 s; a worker killed (or SIGTERMed, which raises
     where it is) while it cleans never releases it, and the queue's abandoned jobs wait 15
     minutes. The workbook's workers hold it MAINTENANCE_INTERVAL seconds."""
-    from rq import Worker
-
     from lab.support.config import get_settings
-    from lab.support.workers.cli import configured
+    from lab.support.workers.classes import WorkbookWorker
 
-    worker = configured(Worker([Queue("locked", connection=redis_conn)], connection=redis_conn),
-                        get_settings())  # fmt: skip
+    worker = WorkbookWorker([Queue("locked", connection=redis_conn)], connection=redis_conn)
     queue = worker.queues[0]
     assert queue.acquire_maintenance_lock() is True
     assert 0 < redis_conn.ttl(queue.registry_cleaning_key) <= get_settings().maintenance_interval

@@ -95,22 +95,35 @@ def damage(exc: Exception) -> bool:
     return not isinstance(exc, RedisError) or isinstance(exc, ResponseError)
 
 
-def reporting(queue: Queue, problems: list[str]) -> Queue:
-    """`queue`, whose fetch_job() returns None for a job it cannot load (its data damaged,
-    or its function not importable here) after adding a sentence about it to `problems`."""
-    fetch = queue.fetch_job
+class ReportingQueue(Queue):
+    """An RQ Queue that reports the jobs it cannot load into `problems` (a list of sentences)."""
 
-    def fetch_job(job_id: str) -> Job | None:
+    def __init__(self, name: str, problems: list[str], **kwargs) -> None:
+        super().__init__(name, **kwargs)
+        self.problems = problems
+
+    @classmethod
+    def like(cls, queue: Queue, name: str, problems: list[str]) -> ReportingQueue:
+        """The queue `name`, with the connection, job class and serializer of `queue`."""
+        return cls(
+            name,
+            problems,
+            connection=queue.connection,
+            job_class=queue.job_class,
+            serializer=queue.serializer,
+        )
+
+    def fetch_job(self, job_id: str) -> Job | None:
+        """RQ's raises when the job's data is damaged or its function cannot be imported
+        here, which would fail all of GET /stats; here it returns None, after adding a
+        sentence about the job to `problems`. Redis down still raises (a 503)."""
         try:
-            return fetch(job_id)
+            return super().fetch_job(job_id)
         except Exception as exc:
             if not damage(exc):
                 raise
-            problems.append(f"In queue {queue.name}: {unreadable_detail(job_id, exc)}")
+            self.problems.append(f"In queue {self.name}: {unreadable_detail(job_id, exc)}")
             return None
-
-    queue.fetch_job = fetch_job
-    return queue
 
 
 def readable_workers(connection: Redis, problems: list[str]) -> Iterator[Worker]:

@@ -2,9 +2,10 @@
 makes: RQ writes a job's function, arguments, meta and result into Redis with it.
 
 pickle (RQ's default) runs code named in the data when a job is loaded; json does not
-(experiments/attacks.py shows both). RQ_SERIALIZER=json is applied to the API's queues, to
-every worker and to the dashboard; `SettingJob`, `SettingWorker` and `SettingQueue` are RQ's
-classes that take it by default, for code that makes them without a serializer.
+(experiments/attacks.py shows both). The API's queues, every worker (workers/classes.py)
+and the dashboard are made with RQ_SERIALIZER's serializer; `SettingJob`, `SettingWorker`
+and `SettingQueue` are RQ's classes that take it by default, for code that makes them
+without a serializer.
 """
 
 from __future__ import annotations
@@ -23,17 +24,6 @@ SERIALIZER_CLASSES: dict[str, Serializer] = {"pickle": PickleSerializer, "json":
 def rq_serializer(name: str | None = None) -> Serializer:
     """RQ's serializer for `name` (default: the RQ_SERIALIZER setting, read now)."""
     return SERIALIZER_CLASSES[name or get_settings().serializer]
-
-
-def apply_serializer(worker: Worker, name: str | None = None) -> Worker:
-    """`worker` reading and writing jobs with the serializer `name` (default: RQ_SERIALIZER):
-    its own, its queues', the scheduler's it starts, and a SpawnWorker's job process."""
-    name = name or get_settings().serializer
-    worker.serializer = rq_serializer(name)
-    worker._serializer_arg = name  # what SpawnWorker's job process resolves: "json", "pickle"
-    for queue in worker.queues:
-        queue.serializer = worker.serializer
-    return worker
 
 
 class SettingJob(Job):

@@ -1,22 +1,105 @@
-"""PROVIDED: the workbook's worker classes, RQ's own classes with methods overridden.
+"""PROVIDED: the workbook's worker classes: RQ's own classes with methods overridden.
 
-`python -m lab.worker` runs the class your worker_class() picks (step 03) as one of
-these: WorkbookWorker for Worker, WorkbookSimpleWorker for SimpleWorker,
-WorkbookSpawnWorker for SpawnWorker. Each override says what stock RQ 3.0 does and why
-the workbook differs.
+`python -m lab.worker` runs the class your worker_class() picks (step 03) as one of these:
+WorkbookWorker for Worker, WorkbookSimpleWorker for SimpleWorker, WorkbookSpawnWorker for
+SpawnWorker (a mixin on RQ's class, as rq/worker/worker_classes.py builds HerokuWorker),
+and `--processes N` runs them in a WorkbookPool. Their settings are constructor arguments
+whose defaults are read when a worker is made. Each override says what stock RQ 3.0 does
+and why the workbook differs.
 """
 
 from __future__ import annotations
 
-from rq import SimpleWorker, Worker
-from rq.worker import SpawnWorker
+import contextlib
+import functools
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from rq import Queue, SimpleWorker, Worker
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
+from rq.exceptions import StopRequested
+from rq.job import Job
+from rq.utils import ensure_job_list, get_connection_from_queues
+from rq.worker import DequeueStrategy, SpawnWorker
+from rq.worker_pool import WorkerData, WorkerPool
+
+from lab.support.config import get_settings, safe_url
+from lab.support.queueing.recovery import recover_in_maintenance
+from lab.support.workers.outage import (
+    OUTAGE_EXIT,
+    REDIS_DOWN,
+    Outage,
+    RidingScheduler,
+    client_like,
+)
 
 COMMAND_POLL = 0.2
 """Seconds the command thread waits for a message before it looks whether it should stop."""
 
 
-class PromptStop:
-    """A worker that stops at once: its command thread never holds up its exit."""
+class WorkerQueue(Queue):
+    """RQ's Queue, as the workbook's workers take jobs from it."""
+
+    def acquire_maintenance_lock(self) -> bool:
+        """RQ holds a queue's cleanup lock 899 s: a worker killed while it cleans (or stopped
+        by SIGTERM, which raises where it is) never releases it, and then no worker fails
+        that queue's abandoned jobs for 15 minutes. Here it is held MAINTENANCE_INTERVAL s."""
+        ttl = get_settings().maintenance_interval
+        return bool(self.connection.set(self.registry_cleaning_key, 1, nx=True, ex=ttl))
+
+
+class WorkbookWorkerMixin:
+    """The workbook's changes to an RQ worker class; put it first among the bases."""
+
+    queue_class = WorkerQueue
+
+    def __init__(
+        self,
+        queues: str | Queue | Sequence[str | Queue],
+        name: str | None = None,
+        *,
+        connection: Redis | None = None,
+        job_lease: int | None = None,
+        outage_limit: int | None = None,
+        dequeue_strategy: str = "default",
+        **kwargs: Any,
+    ) -> None:
+        """RQ's constructor, with the workbook's settings (read now) for what is not given:
+        default_result_ttl RESULT_TTL, worker_ttl WORKER_TTL, serializer RQ_SERIALIZER,
+        maintenance_interval MAINTENANCE_INTERVAL, job_monitoring_interval JOB_HEARTBEAT,
+        job_lease JOB_LEASE, outage_limit REDIS_OUTAGE_LIMIT; dequeue_strategy is work()'s.
+
+        The queues go to RQ by name, so that it builds them with this worker's serializer
+        (as a WorkerQueue); the worker talks to Redis on a client like `connection` whose
+        retry rides out outages (outage.py)."""
+        settings = get_settings()
+        for key, default in (
+            ("default_result_ttl", settings.result_ttl),
+            ("worker_ttl", settings.worker_ttl),
+            ("serializer", settings.serializer),  # a name: SpawnWorker's horse resolves it
+            ("maintenance_interval", settings.maintenance_interval),
+            ("job_monitoring_interval", settings.job_heartbeat),
+        ):
+            if kwargs.get(key) is None:
+                kwargs[key] = default
+        self.job_lease = job_lease or settings.job_lease
+        self.dequeue_strategy = DequeueStrategy(dequeue_strategy)
+        limit = outage_limit or settings.redis_outage_limit
+        self.outage = Outage(self, safe_url(settings.redis_url), limit)
+        queues = ensure_job_list(queues)
+        connection = connection or get_connection_from_queues(queues)
+        names = [queue.name if isinstance(queue, Queue) else queue for queue in queues]
+        super().__init__(names, name, connection=client_like(connection, self.outage), **kwargs)
+
+    def work(self, *args: Any, dequeue_strategy: DequeueStrategy | None = None, **kwargs: Any):
+        """RQ takes the dequeue strategy as an argument of work(), which a WorkerPool never
+        passes. Here it is the worker's own (--dequeue-strategy), given to its constructor."""
+        strategy = dequeue_strategy or self.dequeue_strategy
+        return super().work(*args, dequeue_strategy=strategy, **kwargs)
 
     def subscribe(self) -> None:
         """Listen on the worker's command channel (`rq` commands: stop a job, shut down).
@@ -35,30 +118,175 @@ class PromptStop:
             sleep_time=COMMAND_POLL, daemon=True, exception_handler=self._pubsub_exception_handler
         )
 
+    def _pubsub_exception_handler(self, exc: BaseException, pubsub: Any, thread: Any) -> None:
+        """RQ's logs "could not connect to Redis instance ... retrying in 2 seconds" for
+        each failed read of the command thread, and ends it with a traceback on anything
+        else. Here an outage gets this far only when the worker stops or gives up on Redis
+        (its client waits otherwise): the thread ends quietly; anything else, in one line."""
+        if not isinstance(exc, (*REDIS_DOWN, SystemExit)):  # OutageTooLong is a SystemExit
+            self.log.warning("Worker %s: stops listening for commands (%s)", self.name, exc)
+        thread.stop()
 
-class WorkbookWorker(PromptStop, Worker):
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        """RQ gives a started job a lease of the heartbeat interval + 60 s (a SimpleWorker's:
+        the job's timeout + 60 s), and a job whose worker was killed waits for a maintenance
+        (every 600 s) after that: 811 s measured. Here the lease is JOB_LEASE seconds."""
+        return self.job_lease
+
+    def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None):
+        """RQ's idle worker blocks on its queues for WORKER_TTL - 15 s (405) at a time and runs
+        maintenance only between two waits. Here it waits at most a third of
+        MAINTENANCE_INTERVAL, so that maintenance comes on time."""
+        if timeout is not None:
+            timeout = max(1, min(timeout, self.maintenance_interval // 3))
+        return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+
+    def run_maintenance_tasks(self) -> None:
+        """RQ's maintenance (every 600 s) cleans the registries: abandoned jobs are failed or
+        retried, and so is a job left a minute in an intermediate list although it never ran.
+        Here (every MAINTENANCE_INTERVAL s) the recovery of lost jobs (recovery.py) comes
+        first: such a job is queued again."""
+        recover_in_maintenance(self.connection, self.queues, self.maintenance_interval)
+        super().run_maintenance_tasks()
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        """RQ's SimpleWorker sends no heartbeat while it runs a job (a forking worker's main
+        process does, every job_monitoring_interval s): a job longer than its lease would
+        pass for abandoned. Here a thread beats for it every JOB_HEARTBEAT seconds."""
+        if isinstance(self, Worker):  # it forks: RQ's own monitor beats
+            return super().execute_job(job, queue)
+        done = threading.Event()
+        beat = threading.Thread(target=self._beat, args=(job, done), daemon=True)
+        beat.start()
+        try:
+            return super().execute_job(job, queue)
+        finally:
+            done.set()
+            beat.join(timeout=5)
+
+    def _beat(self, job: Job, done: threading.Event) -> None:
+        while not done.wait(self.job_monitoring_interval):
+            execution = next(iter(list(self.executions.values())), None)
+            if execution is not None:
+                try:
+                    self.maintain_heartbeats(job, execution)
+                except Exception as exc:  # noqa: BLE001 - a beat must not end the job
+                    self.log.debug("job heartbeat failed: %s", exc)
+
+    def set_shutdown_requested_date(self) -> None:
+        """RQ writes it from its signal handler when a busy worker is asked to stop: during
+        an outage that would wait for Redis inside the handler. Here it is given up then."""
+        with self.outage.hurry(), contextlib.suppress(*REDIS_DOWN):
+            super().set_shutdown_requested_date()
+
+    def _start_scheduler(
+        self,
+        burst: bool = False,
+        logging_level: str | None = "INFO",
+        date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
+        log_format: str = DEFAULT_LOGGING_FORMAT,
+    ) -> None:
+        """RQ's starts an RQScheduler, which exits with a traceback on an outage. Here a
+        RidingScheduler (outage.py), started the same way, on a client of its own that does
+        not wait for Redis (a scheduler that finds Redis away retries on its own)."""
+        self.scheduler = RidingScheduler(
+            self.queues,
+            connection=client_like(self.connection, Retry(NoBackoff(), 0)),
+            logging_level=logging_level if logging_level is not None else self.log.level,
+            date_format=date_format,
+            log_format=log_format,
+            serializer=self.serializer,
+        )
+        if not self.scheduler.acquire_locks():
+            return
+        if not burst:
+            self.scheduler.start()
+            return
+        try:
+            self.scheduler.register_birth()
+            self.scheduler.enqueue_scheduled_jobs()
+        finally:
+            self.scheduler.release_locks()
+            self.scheduler.register_death()
+
+    def teardown(self) -> None:
+        """RQ's teardown (stop the scheduler, register the death, unsubscribe) raises on an
+        outage, with the command thread left running; a stop signal that comes meanwhile (a
+        pool stops its workers) raises StopRequested in the middle of it. Here it does not
+        wait for Redis: on an outage it stops the command thread itself and the worker's key
+        expires on its own; after a stop signal it runs again (its steps bear repeating)."""
+        with self.outage.hurry():
+            for _ in range(3):
+                try:
+                    return super().teardown()
+                except StopRequested:
+                    continue
+                except REDIS_DOWN:
+                    break
+            with contextlib.suppress(Exception):  # a broken connection closes anyway
+                if self.pubsub_thread is not None:
+                    self.pubsub_thread.stop()
+                if self.pubsub is not None:
+                    self.pubsub.close()
+
+
+class WorkbookWorker(WorkbookWorkerMixin, Worker):
     """RQ's Worker (a forked work horse per job), as the workbook runs it."""
 
 
-class WorkbookSimpleWorker(PromptStop, SimpleWorker):
+class WorkbookSimpleWorker(WorkbookWorkerMixin, SimpleWorker):
     """RQ's SimpleWorker (jobs in the worker's own process), as the workbook runs it."""
 
 
-class WorkbookSpawnWorker(PromptStop, SpawnWorker):
+class WorkbookSpawnWorker(WorkbookWorkerMixin, SpawnWorker):
     """RQ's SpawnWorker (a new Python process per job), as the workbook runs it."""
 
 
 def workbook_class(worker_class: type[Worker]) -> type[Worker]:
     """The workbook's class for `worker_class` (a class of RQ's, or a subclass of one):
     itself when it is one of the workbook's already."""
-    if issubclass(worker_class, PromptStop):
+    if issubclass(worker_class, WorkbookWorkerMixin):
         return worker_class
-    for rq_class, ours in (
-        (SpawnWorker, WorkbookSpawnWorker),
-        (SimpleWorker, WorkbookSimpleWorker),
-        (Worker, WorkbookWorker),
-    ):
-        if worker_class is rq_class:
-            return ours
-    # A subclass of the learner's own: the workbook's behaviour on top of theirs.
-    return type(f"Workbook{worker_class.__name__}", (PromptStop, worker_class), {})
+    ours = {
+        Worker: WorkbookWorker,
+        SimpleWorker: WorkbookSimpleWorker,
+        SpawnWorker: WorkbookSpawnWorker,
+    }.get(worker_class)
+    # For a subclass of the learner's own: the workbook's behaviour on top of theirs.
+    return ours or type(f"Workbook{worker_class.__name__}", (WorkbookWorkerMixin, worker_class), {})
+
+
+class WorkbookPool(WorkerPool):
+    """RQ's WorkerPool of the workbook's workers, which stops as a whole when one of them
+    gives up on Redis. `gave_up` lists the names of those workers."""
+
+    def __init__(
+        self,
+        queues: Sequence[str],
+        connection: Redis,
+        num_workers: int = 1,
+        worker_class: type[Worker] = Worker,
+        *,
+        dequeue_strategy: str = "default",
+        **kwargs: Any,
+    ) -> None:
+        """RQ's constructor; each worker is of workbook_class(worker_class) with
+        `dequeue_strategy`, its queues are WorkerQueues, its serializer RQ_SERIALIZER."""
+        kwargs.setdefault("serializer", get_settings().serializer)
+        kwargs.setdefault("queue_class", WorkerQueue)
+        # RQ makes each worker with worker_class(queues, name=..., ...) and calls its work()
+        # without a dequeue strategy: the strategy goes to the constructor.
+        make = functools.partial(workbook_class(worker_class), dequeue_strategy=dequeue_strategy)
+        super().__init__(queues, connection, num_workers, make, **kwargs)
+        self.gave_up: list[str] = []
+
+    def handle_dead_worker(self, worker_data: WorkerData) -> None:
+        """RQ forgets a worker that exited, and its next check starts another. One that
+        exited OUTAGE_EXIT gave up on Redis, and another would fail at once: here the pool
+        stops its other workers and exits instead."""
+        super().handle_dead_worker(worker_data)
+        if worker_data.process.exitcode == OUTAGE_EXIT:
+            self.gave_up.append(worker_data.name)
+            if self.status != self.Status.STOPPED:
+                self.status = self.Status.STOPPED
+                self.stop_workers()

@@ -11,7 +11,6 @@ when a queue name looks like a typo. No line it prints shows the password of RED
 from __future__ import annotations
 
 import argparse
-import functools
 import importlib
 import logging
 import sys
@@ -31,10 +30,8 @@ from lab.support.config import (
     redis_url_problem,
     safe_url,
 )
-from lab.support.queueing.recovery import recover_in_maintenance
-from lab.support.queueing.serializer import apply_serializer
-from lab.support.workers.classes import workbook_class
-from lab.support.workers.outage import OUTAGE_EXIT, OutageTooLong, ride
+from lab.support.workers.classes import WorkbookPool, workbook_class
+from lab.support.workers.outage import OutageTooLong
 
 BuildWorker = Callable[[Sequence[str], bool, Redis], Worker]
 
@@ -107,115 +104,29 @@ def announce(who: str, queues: Sequence[Queue], connection: Redis, url: str) -> 
             )
 
 
-def configured(worker: Worker, settings: Settings, strategy: str = "default") -> Worker:
-    """`worker` as this command runs every worker: results kept RESULT_TTL seconds, a
-    heartbeat at least every WORKER_TTL - 15 s, jobs taken from its queues by `strategy`
-    (--dequeue-strategy). Maintenance (RQ's
-    registry cleanup, then recovery of lost jobs) every MAINTENANCE_INTERVAL seconds, idle
-    or not; a busy worker's heartbeat every JOB_HEARTBEAT seconds, which keeps its job's
-    lease of JOB_LEASE seconds; Redis outages ridden out for up to REDIS_OUTAGE_LIMIT
-    seconds (outage.ride)."""
-    worker.default_result_ttl = settings.result_ttl
-    worker.worker_ttl = settings.worker_ttl
-    apply_serializer(worker, settings.serializer)  # RQ_SERIALIZER, as the API's queues
-    worker.maintenance_interval = settings.maintenance_interval
-    interval = settings.maintenance_interval
-    for queue in worker.queues:  # RQ holds it 899 s: see short_maintenance_lock()
-        queue.acquire_maintenance_lock = short_maintenance_lock(queue, interval)
-    worker.job_monitoring_interval = settings.job_heartbeat
-    worker.get_heartbeat_ttl = lambda job, working_time=0.0: settings.job_lease
-    worker.dequeue_job_and_maintain_ttl = waking_for_maintenance(worker)
-    worker.run_maintenance_tasks = with_recovery(worker)
-    ride(worker, safe_url(settings.redis_url), settings.redis_outage_limit)
-    if strategy != DequeueStrategy.DEFAULT.value:  # a pool calls work() without a strategy
-        worker.work = functools.partial(worker.work, dequeue_strategy=DequeueStrategy(strategy))
-    return worker
-
-
-def short_maintenance_lock(queue: Queue, interval: int) -> Callable[[], bool]:
-    """RQ's lock on a queue's registry cleanup, held MAINTENANCE_INTERVAL seconds instead of
-    RQ's 899: a worker killed while it cleans (or stopped by SIGTERM, which raises where it
-    is) never releases it, and then no worker fails that queue's abandoned jobs for 15
-    minutes."""
-
-    def acquire() -> bool:
-        return bool(queue.connection.set(queue.registry_cleaning_key, 1, nx=True, ex=interval))
-
-    return acquire
-
-
-def waking_for_maintenance(worker: Worker) -> Callable[..., object]:
-    """An idle worker blocks on its queues for WORKER_TTL - 15 s (405) at a time, and runs
-    maintenance only between two waits: it waits at most a third of MAINTENANCE_INTERVAL."""
-    dequeue = worker.dequeue_job_and_maintain_ttl
-
-    def dequeue_in_time(timeout: int | None, max_idle_time: int | None = None) -> object:
-        if timeout is not None:
-            timeout = max(1, min(timeout, worker.maintenance_interval // 3))
-        return dequeue(timeout, max_idle_time)
-
-    return dequeue_in_time
-
-
-def with_recovery(worker: Worker) -> Callable[[], None]:
-    """RQ's maintenance preceded by the recovery of lost jobs (recovery.py): a job stuck in
-    an intermediate list is queued again before RQ's cleanup would fail it."""
-    maintain = worker.run_maintenance_tasks
-
-    def run_maintenance_tasks() -> None:
-        recover_in_maintenance(worker.connection, worker.queues, worker.maintenance_interval)
-        maintain()
-
-    return run_maintenance_tasks
-
-
-def with_settings(
-    worker_class: type[Worker], settings: Settings, strategy: str = "default"
-) -> Callable[..., Worker]:
-    """What a pool calls, in each worker's process, to make that worker: `worker_class`,
-    configured() as a single worker is."""
-    ours = workbook_class(worker_class)
-    return lambda *args, **kwargs: configured(ours(*args, **kwargs), settings, strategy)
-
-
-def run_pool(
-    module: str, args: argparse.Namespace, connection: Redis, url: str, settings: Settings
-) -> int:
-    """Build the pool with the learner's build_pool() (`<package>.pool`) and run it until
-    it is stopped (or, with --burst, until its workers find the queues empty). Returns the
-    exit code: 1 when its workers gave up on Redis (REDIS_OUTAGE_LIMIT), else 0."""
+def run_pool(module: str, args: argparse.Namespace, connection: Redis, url: str) -> int:
+    """Build the pool with the learner's build_pool() (`<package>.pool`) and run it, as a
+    WorkbookPool of the same queues, size and worker class, until it is stopped (or, with
+    --burst, until its workers find the queues empty). Returns the exit code: 1 when its
+    workers gave up on Redis (REDIS_OUTAGE_LIMIT), else 0."""
     package = module.rpartition(".")[0]
     if args.spawn:
         worker_class = SpawnWorker
     else:  # the learner's worker_class() of step 03
         worker_class = importlib.import_module(module).worker_class(args.simple)
     build_pool = importlib.import_module(f"{package}.pool").build_pool
-    pool: WorkerPool = build_pool(args.queues, args.processes, worker_class, connection)
-    pool.worker_class = with_settings(pool.worker_class, settings, args.dequeue_strategy)
+    built: WorkerPool = build_pool(args.queues, args.processes, worker_class, connection)
+    pool = WorkbookPool(
+        [queue.name for queue in built.queues],
+        built.connection,
+        built.num_workers,
+        built.worker_class,
+        dequeue_strategy=args.dequeue_strategy,
+    )
     who = f"WorkerPool of {pool.num_workers} {worker_class.__name__}s"
     announce(who, pool.queues, connection, url)
-    gave_up = stopping_on_outage(pool)
     pool.start(burst=args.burst, logging_level="INFO")
-    return 1 if gave_up else 0
-
-
-def stopping_on_outage(pool: WorkerPool) -> list[str]:
-    """Make `pool` stop, instead of starting a new worker, when one of its workers exits
-    because Redis did not answer for REDIS_OUTAGE_LIMIT seconds. Returns the list that
-    gets the names of those workers."""
-    gave_up: list[str] = []
-    handle_dead_worker = pool.handle_dead_worker
-
-    def handle(worker_data) -> None:  # noqa: ANN001 - rq.worker_pool.WorkerData
-        handle_dead_worker(worker_data)
-        if worker_data.process.exitcode == OUTAGE_EXIT:
-            gave_up.append(worker_data.name)
-            if pool.status != pool.Status.STOPPED:
-                pool.status = pool.Status.STOPPED
-                pool.stop_workers()
-
-    pool.handle_dead_worker = handle
-    return gave_up
+    return 1 if pool.gave_up else 0
 
 
 def main(
@@ -236,13 +147,14 @@ def main(
         connection = get_redis()
         connection.ping()
         if args.processes:
-            return run_pool(module, args, connection, url, settings)
-        worker = build_worker(args.queues, args.simple, connection)
+            return run_pool(module, args, connection, url)
+        learners = build_worker(args.queues, args.simple, connection)
         # The same queues and connection, in the workbook's class for the learner's one
-        # (worker_classes.py), or in the one that spawns.
-        chosen = SpawnWorker if args.spawn else type(worker)
-        worker = workbook_class(chosen)(worker.queues, connection=connection)
-        worker = configured(worker, settings, args.dequeue_strategy)
+        # (classes.py), or in the one that spawns.
+        chosen = SpawnWorker if args.spawn else type(learners)
+        worker = workbook_class(chosen)(
+            learners.queues, connection=connection, dequeue_strategy=args.dequeue_strategy
+        )
         announce(type(worker).__name__, worker.queues, connection, url)
         worker.work(burst=args.burst, with_scheduler=args.with_scheduler)
     except (NotImplementedError, RedisError) as exc:

@@ -6,7 +6,7 @@ the maintenance that finds it costs (notebook 10).
   the kill until the job is failed (AbandonedJobError), and, for a job enqueued with
   Retry(max=1), until it runs again. With the workbook's settings (JOB_LEASE,
   MAINTENANCE_INTERVAL) or the ones given with --env.
-- maintenance: one maintenance run of a configured worker (RQ's registry cleanup and the
+- maintenance: one maintenance run of the workbook's worker (RQ's registry cleanup and the
   recovery of lost jobs) with 0, 1,000 and 10,000 finished jobs in the registries: its
   time and its Redis commands (INFO commandstats).
 - throughput: no-op jobs through one `--simple --burst` worker with MAINTENANCE_INTERVAL
@@ -133,11 +133,11 @@ def abandoned(env: dict[str, str], package: str, retry: bool) -> dict:
 
 
 def maintenance(sizes: tuple[int, ...]) -> list[dict]:
-    """One maintenance run of a configured SimpleWorker with `size` finished jobs."""
-    from rq import Queue, SimpleWorker
+    """One maintenance run of a WorkbookSimpleWorker with `size` finished jobs."""
+    from rq import Queue
 
     from lab.support.queueing.recovery import LOCK_KEY
-    from lab.support.workers.cli import configured
+    from lab.support.workers.classes import WorkbookSimpleWorker
 
     q, rows = queue(), []
     connection = q.connection
@@ -152,7 +152,7 @@ def maintenance(sizes: tuple[int, ...]) -> list[dict]:
                     pipe.zadd(q.finished_job_registry.key, {job.id: time.time() + 3600})
                 pipe.delete(q.key)
                 pipe.execute()
-        worker = configured(SimpleWorker([q], connection=connection), get_settings())
+        worker = WorkbookSimpleWorker([q], connection=connection)  # the settings main() set
         worker.last_cleaned_at = None
         connection.delete(q.registry_cleaning_key, LOCK_KEY)  # RQ's and recovery's locks
         connection.config_resetstat()
