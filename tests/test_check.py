@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from lab.support.course.check import SHARDS, check_step, progress
+from lab.support.course.check import WORKERS, check_step, progress, run_tests
 from lab.support.course.exercises import STEPS
 from lab.support.course.reference import copy_checkout
 from lab.support.course.stubs import make_stub
@@ -76,14 +76,19 @@ def test_a_check_cell_of_a_step_not_started_runs_no_test(tmp_path, capsys, monke
     assert "hint: send_flaky_email()" in shown
 
 
-def test_shards_share_a_files_tests_without_gaps_or_overlaps(python_m):
-    """A check cell runs its step's tests as SHARDS processes (--shard I/N)."""
-
-    def collected(*options: str) -> list[str]:
-        args = ["pytest", "--co", "-q", "-p", "no:nbval", *options, "tests/test_06_failures.py"]
-        return [line for line in python_m(*args).stdout.splitlines() if "::" in line]
-
-    every = collected()
-    shards = [collected(f"--shard={i}/{SHARDS}") for i in range(SHARDS)]
-    assert sorted(sum(shards, [])) == sorted(every)
-    assert all(len(shard) >= len(every) // SHARDS for shard in shards)  # about even
+def test_the_workers_share_a_files_tests_without_gaps_or_overlaps(tmp_path, redis_url):
+    """A check cell runs its step's tests in one pytest run, shared out among WORKERS
+    xdist workers: each test once, each worker some of them."""
+    root = copy_checkout(tmp_path / "checkout", lab="stubs")
+    (root / "tests" / "test_many.py").write_text(
+        "import os, pytest\n"
+        "@pytest.mark.parametrize('n', range(24))\n"
+        "def test_n(n, record_property):\n"
+        "    record_property('worker', os.environ['PYTEST_XDIST_WORKER'])\n"
+    )
+    every = [f"test_n[{n}]" for n in range(24)]
+    outcomes = run_tests(["tests/test_many.py"], root, exercises_only=False)
+    assert sorted(o.name for o in outcomes) == sorted(every)
+    assert all(o.state == "passed" for o in outcomes)
+    workers = {o.properties["worker"] for o in outcomes}
+    assert len(workers) == WORKERS  # each worker ran some

@@ -1,0 +1,162 @@
+"""Redis for the tests: the shared server and a database of each test session's own, a
+private server a test may stop and kill, and ports where no Redis answers.
+
+The shared server comes from lab.support.servers.redis_server, as for learners: the running
+one if REDIS_URL answers, else a local server started for the run (and stopped after it).
+Each test session - each xdist worker is one - claims a database of its own on it (15, or
+the next free one down, so that a notebook's check cell and `make test` running at the
+same time do not meet) and empties it before each test that asks for `redis_conn`."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import xdist
+from redis import Redis
+
+from lab.support.config import get_settings
+from lab.support.servers import redis_server
+from lab.support.servers.redis_server import PrivateServer
+
+#: The databases test sessions claim, one each: at most 8 sessions (xdist workers) at once.
+TEST_DBS = range(15, 7, -1)
+CLAIM_KEY = "workbook:tests:claimed"
+#: The shared Redis as xdist's controller found or started it.
+_STARTED = pytest.StashKey["redis_server.Status | None"]()
+
+
+def start_shared_redis() -> redis_server.Status | None:
+    """Start the shared Redis if none answers; None when it cannot be (the tests that need
+    it then say why)."""
+    try:
+        return redis_server.start(get_settings().redis_url)
+    except redis_server.RedisUnavailable:
+        return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist starts its workers
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # xdist's controller starts the shared Redis for its workers: a worker that started it
+    # would stop it at its end, under the others still running.
+    if xdist.is_xdist_controller(session):
+        session.config.stash[_STARTED] = start_shared_redis()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    started = session.config.stash.get(_STARTED, None)
+    if started is not None and started.started_now:
+        redis_server.stop(started.url)
+
+
+def with_db(url: str, db: int) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
+
+
+def claim_database(base: str) -> tuple[str, Redis]:
+    """The URL of a database no other test session is using, and the client holding it."""
+    for db in TEST_DBS:
+        client = Redis.from_url(with_db(base, db))
+        if client.set(CLAIM_KEY, os.getpid(), nx=True, ex=3600):
+            return with_db(base, db), client
+        client.close()
+    pytest.exit(f"databases {TEST_DBS[-1]}-{TEST_DBS[0]} are all claimed by test runs")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A Redis URL for the tests (a database of their own), also exported as REDIS_URL so
+    that code under test and the processes it starts use it."""
+    base = get_settings().redis_url
+    try:
+        started = redis_server.start(base)
+    except redis_server.RedisUnavailable as exc:
+        pytest.exit(f"Redis is needed for these tests.\n{exc}", returncode=1)
+    url, claim = claim_database(base)
+    previous = os.environ.get("REDIS_URL")
+    os.environ["REDIS_URL"] = url
+    yield url
+    claim.flushdb()  # also releases the claim
+    claim.close()
+    if previous is None:
+        os.environ.pop("REDIS_URL", None)
+    else:
+        os.environ["REDIS_URL"] = previous
+    if started.started_now:
+        redis_server.stop(base)
+
+
+@pytest.fixture
+def redis_conn(redis_url: str) -> Iterator[Redis]:
+    """A client to the test database, emptied first (but for the session's claim)."""
+    client = Redis.from_url(redis_url)
+    # One transaction: between a FLUSHDB and the SET, another session (check runs several
+    # at once) could claim this database, and the two would empty each other's jobs.
+    with client.pipeline(transaction=True) as both:
+        both.flushdb().set(CLAIM_KEY, os.getpid(), ex=3600).execute()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateServer]:
+    """A fresh embedded Redis on a free port with its own data folder (PrivateServer):
+    never the shared test Redis, so a test may stop it, kill it and start it again;
+    started, and stopped at the end (if it still runs)."""
+    server = PrivateServer(tmp_path_factory.mktemp("private-redis"))
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port on 127.0.0.1 where nothing listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+#: Seconds the silent port holds a connection before it hangs up.
+HANG_LIMIT = 5.0
+
+
+@pytest.fixture
+def silent_port(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """A port that accepts connections and never answers (a Redis that hangs). While it is
+    in use, REDIS_TIMEOUT is 0.2 s instead of 1 s: the timeout is still what ends the wait
+    (without one, the wait never ends), and a test no longer idles 1 s for it."""
+    monkeypatch.setenv("REDIS_TIMEOUT", "0.2")
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    accepted: list[tuple[socket.socket, float]] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.02)  # how long closing the fixture waits for this thread
+        while not stop.is_set():
+            # A client without a timeout would wait forever, and the test with it: after
+            # HANG_LIMIT seconds the "server" hangs up, and the test fails saying how long
+            # the wait took instead of never ending.
+            for conn, since in accepted:
+                if time.monotonic() - since > HANG_LIMIT:
+                    conn.close()
+            try:
+                accepted.append((server.accept()[0], time.monotonic()))
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn, _ in accepted:
+        conn.close()
+    server.close()
