@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 
+from plugins.groups import LAB_CHECK
+
 from lab.support.course.check import WORKERS, check_step, progress, run_tests
 from lab.support.course.exercises import STEPS
 from lab.support.course.reference import copy_checkout
@@ -11,6 +13,7 @@ from lab.support.course.stubs import make_stub
 from lab.support.servers.processes import free_port
 
 
+@LAB_CHECK
 def test_progress_from_not_started_to_passed_and_failing(tmp_path, redis_url, python_m):
     root = copy_checkout(tmp_path / "checkout", lab="stubs")
     # A learner who finished step 00, got step 01 wrong, and has not started the others.
@@ -53,6 +56,7 @@ def solved_up_to(source: str, regions: int) -> str:
     return make_stub("".join(lines), "solutions/tasks.py")
 
 
+@LAB_CHECK
 def test_a_step_whose_functions_are_todo_is_not_started_though_its_file_changed(
     tmp_path, redis_url
 ):
@@ -76,6 +80,7 @@ def test_a_check_cell_of_a_step_not_started_runs_no_test(tmp_path, capsys, monke
     assert "hint: send_flaky_email()" in shown
 
 
+@LAB_CHECK
 def test_the_workers_share_a_files_tests_without_gaps_or_overlaps(tmp_path, redis_url):
     """A check cell runs its step's tests in one pytest run, shared out among WORKERS
     xdist workers: each test once, each worker some of them."""

@@ -48,6 +48,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         session.config.stash[_STARTED] = start_shared_redis()
 
 
+@pytest.hookimpl(trylast=True)  # the workers have ended their sessions by then
 def pytest_sessionfinish(session: pytest.Session) -> None:
     started = session.config.stash.get(_STARTED, None)
     if started is not None and started.started_now:
