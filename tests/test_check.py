@@ -80,20 +80,30 @@ def test_a_check_cell_of_a_step_not_started_runs_no_test(tmp_path, capsys, monke
     assert "hint: send_flaky_email()" in shown
 
 
+#: A test file of 24 tests that say which xdist worker ran them; every sixth is in a group.
+WORKER_REPORTS = """
+import os, pytest
+
+together = pytest.mark.xdist_group("together")
+params = [pytest.param(n, marks=together if n % 6 == 0 else ()) for n in range(24)]
+
+@pytest.mark.parametrize("n", params)
+def test_n(n, record_property):
+    record_property("worker", os.environ["PYTEST_XDIST_WORKER"])
+"""
+
+
 @LAB_CHECK
 def test_the_workers_share_a_files_tests_without_gaps_or_overlaps(tmp_path, redis_url):
     """A check cell runs its step's tests in one pytest run, shared out among WORKERS
-    xdist workers: each test once, each worker some of them."""
+    xdist workers: each test once, each worker some of them, a group's tests on one worker
+    (`make test` relies on xdist_group too)."""
     root = copy_checkout(tmp_path / "checkout", lab="stubs")
-    (root / "tests" / "test_many.py").write_text(
-        "import os, pytest\n"
-        "@pytest.mark.parametrize('n', range(24))\n"
-        "def test_n(n, record_property):\n"
-        "    record_property('worker', os.environ['PYTEST_XDIST_WORKER'])\n"
-    )
+    (root / "tests" / "test_many.py").write_text(WORKER_REPORTS)
     every = [f"test_n[{n}]" for n in range(24)]
     outcomes = run_tests(["tests/test_many.py"], root, exercises_only=False)
     assert sorted(o.name for o in outcomes) == sorted(every)
     assert all(o.state == "passed" for o in outcomes)
-    workers = {o.properties["worker"] for o in outcomes}
-    assert len(workers) == WORKERS  # each worker ran some
+    assert len({o.properties["worker"] for o in outcomes}) == WORKERS  # each worker ran some
+    grouped = {o.properties["worker"] for o in outcomes if int(o.name[7:-1]) % 6 == 0}
+    assert len(grouped) == 1, f"xdist_group's tests ran on {sorted(grouped)}"

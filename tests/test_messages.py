@@ -1,5 +1,5 @@
 """A failing exercise test says in words what was expected, what happened and where to look,
-on the one line of it that `python -m lab check` prints (the hook in tests/conftest.py)."""
+on the one line of it that `python -m lab check` prints (tests/plugins/messages.py)."""
 
 from __future__ import annotations
 

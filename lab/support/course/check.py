@@ -72,11 +72,18 @@ def read_report(report: Path) -> list[Outcome]:
             state = "skipped"
         message = (problem.get("message") or "") if problem is not None else ""
         text = (problem.text or "") if problem is not None else ""
-        where = (case.get("file", ""), case.get("name", ""))
+        where = (case.get("file", ""), without_group(case.get("name", "")))
         line = int(case.get("line") or 0)
         properties = {p.get("name", ""): p.get("value", "") for p in case.iter("property")}
         outcomes.append(Outcome(*where, state, message, line, text, properties))
     return outcomes
+
+
+def without_group(name: str) -> str:
+    """A test's name without the "@group" that xdist's --dist loadgroup appends to the
+    names of tests marked xdist_group (an "@" inside the parameters' brackets stays)."""
+    at = name.rfind("@")
+    return name[:at] if at > name.rfind("]") else name
 
 
 #: How many xdist workers run the tests of `python -m lab check` and of a check cell. Their
