@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 
 from plugins.groups import LAB_CHECK
+from plugins.redis import CLAIM_KEY, TEST_DBS, with_db
+from redis import Redis
 
 from lab.support.course.check import WORKERS, check_step, progress, run_tests
 from lab.support.course.exercises import STEPS
@@ -41,6 +43,22 @@ def test_without_any_redis_it_says_what_to_do(tmp_path, no_redis_server, python_
     assert "The tests could not run" in result.stderr
     assert "no redis-server or valkey-server was found" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_with_every_test_database_taken_it_says_so_rather_than_pass(
+    tmp_path, private_redis, python_m
+):
+    """A test session that finds no database of its own stops the run: `python -m lab
+    check` says so, and does not count the tests that did run as the whole step."""
+    root = copy_checkout(tmp_path / "checkout", lab="stubs")
+    shutil.copy2(root / "solutions" / "connection.py", root / "lab" / "connection.py")
+    for db in TEST_DBS:
+        Redis.from_url(with_db(private_redis.url, db)).set(CLAIM_KEY, "another run", ex=600)
+    result = python_m("lab", "check", root=root, env={"REDIS_URL": private_redis.url})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "The tests could not run" in result.stderr
+    assert "are all claimed by test runs" in result.stderr
+    assert "passed" not in result.stdout
 
 
 def solved_up_to(source: str, regions: int) -> str:

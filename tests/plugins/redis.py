@@ -3,12 +3,13 @@ private server a test may stop and kill, and ports where no Redis answers.
 
 The shared server comes from lab.support.servers.redis_server, as for learners: the running
 one if REDIS_URL answers, else a local server started for the run (and stopped after it).
-Each test session - each xdist worker is one - claims a database of its own on it (15, or
-the next free one down, so that a notebook's check cell and `make test` running at the
-same time do not meet) and empties it before each test that asks for `redis_conn`."""
+Each test session - each xdist worker is one - has a database of its own on it (15, or the
+next free one down, so that a notebook's check cell and `make test` running at the same
+time do not meet), emptied before each test that asks for `redis_conn`."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -27,32 +28,53 @@ from lab.support.servers.redis_server import PrivateServer
 #: The databases test sessions claim, one each: at most 8 sessions (xdist workers) at once.
 TEST_DBS = range(15, 7, -1)
 CLAIM_KEY = "workbook:tests:claimed"
-#: The shared Redis as xdist's controller found or started it.
-_STARTED = pytest.StashKey["redis_server.Status | None"]()
+#: What xdist's controller hands each worker (workerinput): the URL of its database, or why
+#: there is none (no Redis could be started).
+WORKER_URL, WORKER_PROBLEM = "workbook_redis_url", "workbook_redis_problem"
+#: The controller's shared Redis (or why there is none), and its workers' claims.
+_SHARED = pytest.StashKey["redis_server.Status | str"]()
+_CLAIMS = pytest.StashKey[list]()
 
 
-def start_shared_redis() -> redis_server.Status | None:
-    """Start the shared Redis if none answers; None when it cannot be (the tests that need
-    it then say why)."""
+def shared_redis() -> redis_server.Status | str:
+    """The shared Redis, started if none answers; or, when it cannot be, why."""
     try:
         return redis_server.start(get_settings().redis_url)
-    except redis_server.RedisUnavailable:
-        return None
+    except redis_server.RedisUnavailable as exc:
+        return f"Redis is needed for these tests.\n{exc}"
+
+
+# Under xdist, the controller starts the shared Redis and claims each worker's database: a
+# worker that started Redis would stop it at its end, under the others, and a worker that
+# found no database free could only end as if it had crashed, its reason unseen.
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist starts its workers
 def pytest_sessionstart(session: pytest.Session) -> None:
-    # xdist's controller starts the shared Redis for its workers: a worker that started it
-    # would stop it at its end, under the others still running.
     if xdist.is_xdist_controller(session):
-        session.config.stash[_STARTED] = start_shared_redis()
+        session.config.stash[_SHARED] = shared_redis()
+        session.config.stash[_CLAIMS] = []
+
+
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: before a worker starts
+def pytest_configure_node(node) -> None:
+    shared = node.config.stash[_SHARED]
+    if isinstance(shared, str):
+        node.workerinput[WORKER_PROBLEM] = shared
+        return
+    url, claim = claim_database(shared.url)  # the whole run stops, saying so, if none is free
+    node.config.stash[_CLAIMS].append(claim)
+    node.workerinput[WORKER_URL] = url
 
 
 @pytest.hookimpl(trylast=True)  # the workers have ended their sessions by then
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    started = session.config.stash.get(_STARTED, None)
-    if started is not None and started.started_now:
-        redis_server.stop(started.url)
+    for claim in session.config.stash.get(_CLAIMS, []):
+        claim.flushdb()  # also releases the claim
+        claim.close()
+    shared = session.config.stash.get(_SHARED, None)
+    if isinstance(shared, redis_server.Status) and shared.started_now:
+        redis_server.stop(shared.url)
 
 
 def with_db(url: str, db: int) -> str:
@@ -69,25 +91,42 @@ def claim_database(base: str) -> tuple[str, Redis]:
     pytest.exit(f"databases {TEST_DBS[-1]}-{TEST_DBS[0]} are all claimed by test runs")
 
 
+@contextlib.contextmanager
+def exported(url: str) -> Iterator[str]:
+    """REDIS_URL=`url` meanwhile, for the code under test and the processes it starts."""
+    previous = os.environ.get("REDIS_URL")
+    os.environ["REDIS_URL"] = url
+    try:
+        yield url
+    finally:
+        if previous is None:
+            os.environ.pop("REDIS_URL", None)
+        else:
+            os.environ["REDIS_URL"] = previous
+
+
 @pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
+def redis_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A Redis URL for the tests (a database of their own), also exported as REDIS_URL so
-    that code under test and the processes it starts use it."""
+    that code under test and the processes it starts use it. An xdist worker has the one
+    its controller claimed for it; a session of its own claims one here."""
+    workerinput = getattr(request.config, "workerinput", None)
+    if workerinput is not None:
+        if WORKER_PROBLEM in workerinput:
+            pytest.fail(workerinput[WORKER_PROBLEM], pytrace=False)
+        with exported(workerinput[WORKER_URL]) as url:
+            yield url
+        return
     base = get_settings().redis_url
     try:
         started = redis_server.start(base)
     except redis_server.RedisUnavailable as exc:
         pytest.exit(f"Redis is needed for these tests.\n{exc}", returncode=1)
     url, claim = claim_database(base)
-    previous = os.environ.get("REDIS_URL")
-    os.environ["REDIS_URL"] = url
-    yield url
+    with exported(url):
+        yield url
     claim.flushdb()  # also releases the claim
     claim.close()
-    if previous is None:
-        os.environ.pop("REDIS_URL", None)
-    else:
-        os.environ["REDIS_URL"] = previous
     if started.started_now:
         redis_server.stop(base)
 
