@@ -87,7 +87,7 @@ suite:
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m lab dev stubs --check $(STRICT)
-	$(PY) -m pytest --impl=solutions -p no:nbval --numprocesses=4 --dist=loadgroup
+	$(PY) -m pytest --impl=solutions -p no:nbval --numprocesses=3 --dist=loadgroup
 	$(PY) -m lab dev nbval
 
 # The canary: the suite in a throw-away environment with the newest releases that

@@ -9,5 +9,6 @@ import pytest
 
 #: Tests that run `python -m lab check` or its run_tests(): each is a pytest run of its own
 #: with WORKERS xdist workers (lab/support/course/check.py), and each of those claims one of
-#: the 8 test databases. One such test at a time keeps `make test -n 4` within them.
+#: the 8 test databases. One such test at a time keeps `make test` within them (its 3 workers
+#: and 3 more).
 LAB_CHECK = pytest.mark.xdist_group("lab-check")

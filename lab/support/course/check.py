@@ -1,8 +1,8 @@
 """PROVIDED: `python -m lab check` - how far along is your lab/?
 
 Runs each started step's tests against lab/ (one pytest run, its tests shared out among a
-few processes) and prints one line per step - passed, failing or not started - then a hint for the
-first step that is not done.
+few processes) and prints one line per step - passed, failing or not started - then a hint
+for the first step that is not done.
 """
 
 from __future__ import annotations
