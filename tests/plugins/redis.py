@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-import xdist
 from redis import Redis
 
 from lab.support.config import get_settings
@@ -49,9 +48,16 @@ def shared_redis() -> redis_server.Status | str:
 # found no database free could only end as if it had crashed, its reason unseen.
 
 
+def hands_out_tests(session: pytest.Session) -> bool:
+    """Whether this process is xdist's controller (as xdist.is_xdist_controller(), which
+    fails when xdist is not loaded: `-p no:xdist`)."""
+    distributing = getattr(session.config.option, "dist", "no") != "no"
+    return distributing and not hasattr(session.config, "workerinput")
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist starts its workers
 def pytest_sessionstart(session: pytest.Session) -> None:
-    if xdist.is_xdist_controller(session):
+    if hands_out_tests(session):
         session.config.stash[_SHARED] = shared_redis()
         session.config.stash[_CLAIMS] = []
 
