@@ -83,6 +83,8 @@ lab: setup
 test: setup-dev
 	$(MAKE) --no-print-directory suite
 
+# pytest shares the tests out among 3 processes (pytest-xdist; 4 overloaded 2 cores), without
+# nbval's plugin (1-2 s of each start; the notebooks' run below loads it).
 suite:
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
