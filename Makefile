@@ -83,11 +83,13 @@ lab: setup
 test: setup-dev
 	$(MAKE) --no-print-directory suite
 
+# pytest shares the tests out among 3 processes (pytest-xdist; 4 overloaded 2 cores), without
+# nbval's plugin (1-2 s of each start; the notebooks' run below loads it).
 suite:
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m lab dev stubs --check $(STRICT)
-	$(PY) -m pytest --impl=solutions
+	$(PY) -m pytest --impl=solutions -p no:nbval --numprocesses=3 --dist=loadgroup
 	$(PY) -m lab dev nbval
 
 # The canary: the suite in a throw-away environment with the newest releases that

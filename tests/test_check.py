@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import shutil
 
-from lab.support.course.check import SHARDS, check_step, progress
+from plugins.groups import LAB_CHECK
+from plugins.redis import CLAIM_KEY, TEST_DBS, with_db
+from redis import Redis
+
+from lab.support.course.check import WORKERS, check_step, progress, run_tests
 from lab.support.course.exercises import STEPS
 from lab.support.course.reference import copy_checkout
 from lab.support.course.stubs import make_stub
 from lab.support.servers.processes import free_port
 
 
+@LAB_CHECK
 def test_progress_from_not_started_to_passed_and_failing(tmp_path, redis_url, python_m):
     root = copy_checkout(tmp_path / "checkout", lab="stubs")
     # A learner who finished step 00, got step 01 wrong, and has not started the others.
@@ -40,6 +45,22 @@ def test_without_any_redis_it_says_what_to_do(tmp_path, no_redis_server, python_
     assert "Traceback" not in result.stdout + result.stderr
 
 
+def test_with_every_test_database_taken_it_says_so_rather_than_pass(
+    tmp_path, private_redis, python_m
+):
+    """A test session that finds no database of its own stops the run: `python -m lab
+    check` says so, and does not count the tests that did run as the whole step."""
+    root = copy_checkout(tmp_path / "checkout", lab="stubs")
+    shutil.copy2(root / "solutions" / "connection.py", root / "lab" / "connection.py")
+    for db in TEST_DBS:
+        Redis.from_url(with_db(private_redis.url, db)).set(CLAIM_KEY, "another run", ex=600)
+    result = python_m("lab", "check", root=root, env={"REDIS_URL": private_redis.url})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "The tests could not run" in result.stderr
+    assert "are all claimed by test runs" in result.stderr
+    assert "passed" not in result.stdout
+
+
 def solved_up_to(source: str, regions: int) -> str:
     """`source` (a solution file) with its first `regions` regions written and the rest
     stubbed, as a learner has it part way through the workbook."""
@@ -53,6 +74,7 @@ def solved_up_to(source: str, regions: int) -> str:
     return make_stub("".join(lines), "solutions/tasks.py")
 
 
+@LAB_CHECK
 def test_a_step_whose_functions_are_todo_is_not_started_though_its_file_changed(
     tmp_path, redis_url
 ):
@@ -76,14 +98,30 @@ def test_a_check_cell_of_a_step_not_started_runs_no_test(tmp_path, capsys, monke
     assert "hint: send_flaky_email()" in shown
 
 
-def test_shards_share_a_files_tests_without_gaps_or_overlaps(python_m):
-    """A check cell runs its step's tests as SHARDS processes (--shard I/N)."""
+#: A test file of 24 tests that say which xdist worker ran them; every sixth is in a group.
+WORKER_REPORTS = """
+import os, pytest
 
-    def collected(*options: str) -> list[str]:
-        args = ["pytest", "--co", "-q", "-p", "no:nbval", *options, "tests/test_06_failures.py"]
-        return [line for line in python_m(*args).stdout.splitlines() if "::" in line]
+together = pytest.mark.xdist_group("together")
+params = [pytest.param(n, marks=together if n % 6 == 0 else ()) for n in range(24)]
 
-    every = collected()
-    shards = [collected(f"--shard={i}/{SHARDS}") for i in range(SHARDS)]
-    assert sorted(sum(shards, [])) == sorted(every)
-    assert all(len(shard) >= len(every) // SHARDS for shard in shards)  # about even
+@pytest.mark.parametrize("n", params)
+def test_n(n, record_property):
+    record_property("worker", os.environ["PYTEST_XDIST_WORKER"])
+"""
+
+
+@LAB_CHECK
+def test_the_workers_share_a_files_tests_without_gaps_or_overlaps(tmp_path, redis_url):
+    """A check cell runs its step's tests in one pytest run, shared out among WORKERS
+    xdist workers: each test once, each worker some of them, a group's tests on one worker
+    (`make test` relies on xdist_group too)."""
+    root = copy_checkout(tmp_path / "checkout", lab="stubs")
+    (root / "tests" / "test_many.py").write_text(WORKER_REPORTS)
+    every = [f"test_n[{n}]" for n in range(24)]
+    outcomes = run_tests(["tests/test_many.py"], root, exercises_only=False)
+    assert sorted(o.name for o in outcomes) == sorted(every)
+    assert all(o.state == "passed" for o in outcomes)
+    assert len({o.properties["worker"] for o in outcomes}) == WORKERS  # each worker ran some
+    grouped = {o.properties["worker"] for o in outcomes if int(o.name[7:-1]) % 6 == 0}
+    assert len(grouped) == 1, f"xdist_group's tests ran on {sorted(grouped)}"

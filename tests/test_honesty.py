@@ -7,12 +7,14 @@ step that passes on the stubs is caught however it is marked."""
 from __future__ import annotations
 
 import pytest
+from plugins.groups import LAB_CHECK
 
 from lab.support.course.check import run_tests
 from lab.support.course.exercises import STEPS
 from lab.support.course.reference import copy_checkout
 
 
+@LAB_CHECK
 @pytest.mark.parametrize(("lab", "expected"), [("solutions", "passed"), ("stubs", "failed")])
 def test_every_exercise_test_passes_on_solutions_and_fails_on_stubs(
     tmp_path, redis_url, lab, expected

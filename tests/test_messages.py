@@ -1,5 +1,5 @@
 """A failing exercise test says in words what was expected, what happened and where to look,
-on the one line of it that `python -m lab check` prints (the hook in tests/conftest.py)."""
+on the one line of it that `python -m lab check` prints (tests/plugins/messages.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import re
 import shutil
 
 import pytest
+from plugins.groups import LAB_CHECK
 from test_check import solved_up_to
 
 from lab.support.config import PROJECT_ROOT
@@ -50,6 +51,7 @@ MISTAKES = {
 }
 
 
+@LAB_CHECK
 @pytest.mark.parametrize("mistake", list(MISTAKES))
 def test_lab_check_says_what_was_expected_what_happened_and_where_to_look(
     tmp_path, redis_url, python_m, mistake

@@ -17,6 +17,8 @@ from lab.support.servers.processes import free_port
 from solutions import tasks
 
 SECRET = "s3cret-Pa55"
+#: ACL users belong to the whole server, which test sessions share (xdist's workers, a check
+#: cell): each fixture makes a user of its own, named with this and its test database.
 USER = "workbook-secret-test"
 
 
@@ -33,12 +35,14 @@ def forms(host_port: str, db: str = "0", user: str = "") -> dict[str, str]:
 @pytest.fixture
 def secret_user(redis_url: str, redis_conn: Redis) -> Iterator[dict[str, str]]:
     """REDIS_URLs that log in to the tests' Redis as a user whose password is SECRET."""
-    redis_conn.acl_setuser(
-        USER, enabled=True, passwords=[f"+{SECRET}"], keys=["*"], channels=["*"], commands=["+@all"]
-    )
     parts = urlsplit(redis_url)
-    yield forms(parts.netloc, parts.path.strip("/"), user=USER)
-    redis_conn.acl_deluser(USER)
+    db = parts.path.strip("/")
+    user = f"{USER}-{db}"  # no other session deletes it under this one's feet
+    redis_conn.acl_setuser(
+        user, enabled=True, passwords=[f"+{SECRET}"], keys=["*"], channels=["*"], commands=["+@all"]
+    )
+    yield forms(parts.netloc, db, user=user)
+    redis_conn.acl_deluser(user)
 
 
 def assert_hidden(text: str) -> None:

@@ -1,8 +1,8 @@
 """PROVIDED: `python -m lab check` - how far along is your lab/?
 
-Runs each started step's tests against lab/ (a pytest process per step, four at a time)
-and prints one line per step - passed, failing or not started - then a hint for the
-first step that is not done.
+Runs each started step's tests against lab/ (one pytest run, its tests shared out among a
+few processes) and prints one line per step - passed, failing or not started - then a hint
+for the first step that is not done.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -33,6 +32,11 @@ class StepResult:
     failures: list[str] = field(default_factory=list)
 
 
+#: The name of the user property on a failing exercise test's report that holds its one
+#: line, "<expected> | got: <message> | look at: <code>" (tests/plugins/messages.py).
+EXPLAINED = "explained"
+
+
 @dataclass
 class Outcome:
     """One test's result, from pytest's JUnit report."""
@@ -46,6 +50,14 @@ class Outcome:
     """Where the test is in its file (to list outcomes in the file's order)."""
     text: str = ""
     """The whole report of a failure (nbval's diff, a traceback)."""
+    properties: dict[str, str] = field(default_factory=dict)
+    """The test's user properties (a failing exercise test's EXPLAINED line among them)."""
+
+    def first_line(self) -> str:
+        """What `python -m lab check` shows of a failure: its EXPLAINED line (what was
+        expected, what happened, where to look), else the first line of its message."""
+        lines = (self.properties.get(EXPLAINED) or self.message).strip().splitlines()
+        return lines[0] if lines else "?"
 
 
 def read_report(report: Path) -> list[Outcome]:
@@ -60,18 +72,25 @@ def read_report(report: Path) -> list[Outcome]:
             state = "skipped"
         message = (problem.get("message") or "") if problem is not None else ""
         text = (problem.text or "") if problem is not None else ""
-        where = (case.get("file", ""), case.get("name", ""))
-        outcomes.append(Outcome(*where, state, message, int(case.get("line") or 0), text))
+        where = (case.get("file", ""), without_group(case.get("name", "")))
+        line = int(case.get("line") or 0)
+        properties = {p.get("name", ""): p.get("value", "") for p in case.iter("property")}
+        outcomes.append(Outcome(*where, state, message, line, text, properties))
     return outcomes
 
 
-#: How many pytest processes `run_tests` runs at once, each with a share of the tests of
-#: every file: their tests mostly wait (for sleeps, workers and uvicorn), so four share two
-#: cores well; with more, CPU is what they wait for. One process per file cost 13 starts
-#: of pytest (1.4 s of CPU each) for 13 files; four processes collect them all in 2 s each.
-LANES = 4
-#: How many processes share the tests of a single file (a notebook's check cell).
-SHARDS = 3
+def without_group(name: str) -> str:
+    """A test's name without the "@group" that xdist's --dist loadgroup appends to the
+    names of tests marked xdist_group (an "@" inside the parameters' brackets stays)."""
+    at = name.rfind("@")
+    return name[:at] if at > name.rfind("]") else name
+
+
+#: How many xdist workers run the tests of `python -m lab check` and of a check cell. Their
+#: tests mostly wait (for sleeps, workers and uvicorn), so more workers than the two cores
+#: of a small laptop pay; each costs a start of pytest and a collection (~1.4 s of CPU).
+#: At most 8: each worker claims a test database of its own (tests/plugins/redis.py).
+WORKERS = 3
 
 
 def run_tests(
@@ -81,57 +100,54 @@ def run_tests(
     test's outcome, by file in the order of `files`. Only exercise tests (the ones that
     check learner code) unless `exercises_only` is false.
 
-    Several pytest processes run at once, each with every file and a share of their tests
-    (tests/conftest.py's --shard, which deals tests out in turn, so each file's slow
-    end-to-end tests are spread): LANES processes, or SHARDS for a single file. Redis is
-    started here when none answers (and stopped at the end), not by each process.
+    One pytest run, its tests shared out among WORKERS processes by pytest-xdist (each
+    takes the next test when it is done, so a file's slow end-to-end tests spread). Redis
+    is started here when none answers (and stopped at the end).
 
     Raises RuntimeError with the end of pytest's output when no test could run."""
-    shards = SHARDS if len(files) == 1 else LANES
-    runs = [(files, f"{i}/{shards}") for i in range(shards)]
     try:
         redis = redis_server.start()
     except redis_server.RedisUnavailable as exc:
         raise RuntimeError(f"The tests could not run:\n{exc}") from None
     try:
-        run = partial(run_pytest, root=root, exercises_only=exercises_only)
-        with ThreadPoolExecutor(LANES) as pool:
-            ran = list(pool.map(lambda each: run(*each), runs))
+        outcomes, said = run_pytest(files, root, exercises_only)
     finally:
         if redis.started_now:
             redis_server.stop()
-    outcomes = [outcome for each, _ in ran for outcome in each]
     if not outcomes:
-        raise RuntimeError(f"The tests could not run:\n{ran[0][1] if ran else ''}")
-    # Back in the order of the files, and of the tests in each file.
+        raise RuntimeError(f"The tests could not run:\n{said}")
+    # In the order of the files, and of the tests in each file (workers report as they end).
     return sorted(outcomes, key=lambda o: (files.index(o.file) if o.file in files else -1, o.line))
 
 
-def run_pytest(
-    files: list[str], shard: str, root: Path, exercises_only: bool
-) -> tuple[list[Outcome], str]:
-    """Run the tests in `files` (their `shard`, I/N) in one pytest process; their outcomes,
-    and the end of what pytest printed. A file that cannot be collected does not stop the
-    others. Raises RuntimeError when pytest could not report."""
+def run_pytest(files: list[str], root: Path, exercises_only: bool) -> tuple[list[Outcome], str]:
+    """Run the tests in `files` in one pytest run with WORKERS xdist workers; their
+    outcomes, and the end of what pytest printed. A file that cannot be collected does not
+    stop the others. Raises RuntimeError when pytest could not report."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.xml"
         command = [
             sys.executable, "-m", "pytest", "--impl=lab", "-q", "-p", "no:warnings",
-            "-o", "junit_family=xunit1", f"--junitxml={report}", f"--shard={shard}",
+            "-p", "xdist.plugin", f"--numprocesses={WORKERS}", "--dist=loadgroup",
+            "-o", "junit_family=xunit1", f"--junitxml={report}",
             "--continue-on-collection-errors",
             *(["-m", "exercise"] if exercises_only else []), *files,
         ]  # fmt: skip
-        # No third-party pytest plugins: nbval's alone took ~1.4 s to import at each check.
+        # No third-party pytest plugins but xdist: nbval's alone took ~1.4 s to import at
+        # each check (in each worker, now).
         env = child_env({"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, root=root)
         ran = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
         said = "\n".join((ran.stdout + ran.stderr).strip().splitlines()[-12:])
-        if not report.exists():
+        # 0: all passed, 1: some failed, 5: none selected. Anything else stopped the run part
+        # way (interrupted, say because every test database was taken): its report lacks
+        # tests, and a step would pass on the ones that ran.
+        if not report.exists() or ran.returncode not in (0, 1, 5):
             raise RuntimeError(f"The tests could not run:\n{said}")
         return read_report(report), said
 
 
 def run_step_tests(steps: list[Step], root: Path = PROJECT_ROOT) -> dict[str, StepResult]:
-    """Run the tests of `steps` against lab/ (run_tests: several pytest processes at once)."""
+    """Run the tests of `steps` against lab/ (run_tests: one pytest run, several workers)."""
     results = {step.number: StepResult(step) for step in steps}
     if not steps:
         return results
@@ -144,8 +160,7 @@ def run_step_tests(steps: list[Step], root: Path = PROJECT_ROOT) -> dict[str, St
         if outcome.state == "passed":
             result.passed += 1
         elif outcome.state == "failed":
-            lines = outcome.message.strip().splitlines()
-            result.failures.append(f"{outcome.name}: {lines[0] if lines else '?'}")
+            result.failures.append(f"{outcome.name}: {outcome.first_line()}")
     for result in results.values():
         result.state = "passed" if result.total and result.passed == result.total else "failing"
     return results

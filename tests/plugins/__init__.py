@@ -1,0 +1,1 @@
+"""The tests' pytest plugins, one per concern; tests/conftest.py loads them (pytest_plugins)."""
