@@ -88,6 +88,7 @@ test: setup-dev
 suite:
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(dir $(PY))lint-imports --no-cache
 	$(PY) -m lab dev stubs --check $(STRICT)
 	$(PY) -m pytest --impl=solutions -p no:nbval --numprocesses=3 --dist=loadgroup
 	$(PY) -m lab dev nbval
