@@ -41,7 +41,7 @@ def learner_parser() -> argparse.ArgumentParser:
     bench_cli.add_arguments(bench)
     from lab.support.experiments.bench import workers_cli
 
-    kinds = bench.add_subparsers(dest="bench", metavar="{workers,stats,abandoned}")
+    kinds = bench.add_subparsers(dest="bench", metavar="{workers,stats,abandoned,peers}")
     workers = kinds.add_parser(
         "workers",
         help="measure the worker side: classes, N processes, sleep- vs CPU-bound (step 07)",
@@ -86,6 +86,22 @@ def learner_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     abandoned.add_arguments(abandon)
+    from lab.support.experiments.peers import cli as peers_cli
+    from lab.support.experiments.peers import report as peers_report
+
+    peers = kinds.add_parser(
+        "peers",
+        help="the same email in Celery, Dramatiq, arq, taskiq, huey and saq, measured beside"
+        " RQ, and who loses a killed worker's job (notebook 13; `make peers` installs them)",
+        description=peers_cli.DESCRIPTION,
+        epilog="--json FILE writes {quick, cores, seconds, rows, crash, errors, private_redis};"
+        " each row has:\n"
+        + "\n".join(f"  {k:<24}{v}" for k, v in peers_report.FIELDS.items())
+        + "\neach crash row has:\n"
+        + "\n".join(f"  {k:<28}{v}" for k, v in peers_report.CRASH_FIELDS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    peers_cli.add_arguments(peers)
 
     recover = commands.add_parser(
         "recover",
@@ -197,6 +213,10 @@ def run_learner(args: argparse.Namespace) -> int:
         from lab.support.course import notebooks
 
         return notebooks.validate(args.notebooks, reference=False)
+    if args.command == "bench" and args.bench == "peers":  # private Redis servers only
+        from lab.support.experiments.peers import cli as peers_cli
+
+        return peers_cli.main(args)
     if args.command == "bench":
         from lab.support.experiments.bench import abandoned, stats_cli, workers_cli
         from lab.support.experiments.bench import cli as bench_cli
