@@ -46,7 +46,7 @@ def names(text: str) -> list[str]:
     unknown = sorted(set(chosen) - set(LIBRARIES))
     if unknown or not chosen:
         raise argparse.ArgumentTypeError(
-            f"unknown: {', '.join(unknown) or text!r}; choose from {','.join(LIBRARIES)}"
+            f"unknown: {', '.join(unknown) or repr(text)}; choose from {','.join(LIBRARIES)}"
         )
     return [name for name in LIBRARIES if name in chosen]
 
