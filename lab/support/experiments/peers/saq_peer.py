@@ -41,8 +41,8 @@ class Peer(common.Peer):
             "best",
             "asyncio, 2 processes (--workers 2), up to 10 jobs each",
             noop=worker("--workers", "2"),
-            eight=worker(),
-            eight_settings={"concurrency": 8},
+            eight=worker("--workers", "2"),
+            eight_settings={"concurrency": 4},
         ),
     )
     crash_cases = (
