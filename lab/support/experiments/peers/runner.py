@@ -104,6 +104,7 @@ def worker_run(
         finished = session.wait_done(jobs, timeout=120 + jobs * max(delay, 0.2), worker=worker)
     finally:
         session.stop(worker)
+        session.settle()
     return finished, session.done()
 
 

@@ -99,6 +99,14 @@ class Session:
         if worker in self.workers:
             self.workers.remove(worker)
 
+    def settle(self, timeout: float = 10) -> None:
+        """Wait until no client of this Redis blocks on a list or stream any more (with no
+        worker running). Redis serves a blocking pop of a killed worker until it has seen
+        its connection close: a job of the next run would go to the dead worker, lost."""
+        deadline = time.monotonic() + timeout
+        while self.redis.info("clients")["blocked_clients"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+
     def done(self) -> list[float]:
         """Every finish time recorded so far (the emails' one write each)."""
         return [float(value) for value in self.redis.lrange(DONE_KEY, 0, -1)]
