@@ -14,7 +14,8 @@ FIELDS = {
     "worker": "the worker's command (no-op jobs); sleep.worker: the same made 8-way",
     "single": "call, jobs, jobs_per_s, p50_ms, p99_ms: one enqueue call per job",
     "bulk": "call, real_bulk (one round trip, or a loop / gather), jobs, jobs_per_s",
-    "noop": "jobs, finished, jobs_per_s: queued first, first finish to last",
+    "noop": "jobs, finished, jobs_per_s: queued first, first finish to last; finished"
+    " counts the emails' writes (more than jobs when a job ran twice)",
     "sleep": "ways (8), jobs, delay_s, finished, seconds (first start to last finish), ideal_s",
 }
 #: A crash row's fields.
@@ -43,6 +44,12 @@ def rows(libraries: list[dict]) -> list[dict]:
                 }
             )
     return flat
+
+
+def _count(part: dict) -> str:
+    """ "" when every job finished once; else how many did not, or ran twice."""
+    extra = part["finished"] - part["jobs"]
+    return "" if extra == 0 else f" ({-extra} UNFINISHED)" if extra < 0 else f" (+{extra} twice)"
 
 
 def _figure(spread: dict, unit: str = "", digits: int = 0) -> str:
@@ -85,11 +92,8 @@ def throughput_table(flat: list[dict]) -> str:
                 f"{row['configuration']}: {row['concurrency']}",
                 f"{_figure(single['jobs_per_s'])} ({single['p50_ms']['median']:.2f})",
                 f"{_figure(bulk['jobs_per_s'])} [{kind}: {bulk['call']}]",
-                _figure(row["noop"]["jobs_per_s"])
-                + ("" if row["noop"]["finished"] == row["noop"]["jobs"] else " UNFINISHED"),
-                _figure(sleep["seconds"], " s", 2)
-                + f" ({sleep['ideal_s']:g})"
-                + ("" if sleep["finished"] == sleep["jobs"] else " UNFINISHED"),
+                _figure(row["noop"]["jobs_per_s"]) + _count(row["noop"]),
+                _figure(sleep["seconds"], " s", 2) + f" ({sleep['ideal_s']:g})" + _count(sleep),
             ]
         )
     return _table(header, lines)
