@@ -28,80 +28,35 @@ def learner_parser() -> argparse.ArgumentParser:
     )
     nbval.add_argument("notebooks", nargs="*", help="default: every notebook")
 
+    from lab.support.experiments.bench import abandoned, stats_cli, workers_cli
     from lab.support.experiments.bench import cli as bench_cli
-
-    bench = commands.add_parser(
-        "bench",
-        help="measure step 04's strategies side by side (blocking, background, queued);"
-        " `bench workers`: the worker side (step 07); `bench stats`: GET /stats's cost (step 09)",
-        description=bench_cli.DESCRIPTION,
-        epilog=bench_cli.epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    bench_cli.add_arguments(bench)
-    from lab.support.experiments.bench import workers_cli
-
-    kinds = bench.add_subparsers(dest="bench", metavar="{workers,stats,abandoned,peers}")
-    workers = kinds.add_parser(
-        "workers",
-        help="measure the worker side: classes, N processes, sleep- vs CPU-bound (step 07)",
-        description=workers_cli.DESCRIPTION,
-        epilog="--json PATH writes {cores, runs, enqueue, redis}; each run has:\n"
-        + "\n".join(f"  {k:<14}{v}" for k, v in workers_cli.FIELDS.items()),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    workers_cli.add_arguments(workers)
-    from lab.support.experiments.bench import stats_cli
-
-    stats = kinds.add_parser(
-        "stats",
-        help="measure GET /stats and GET /metrics with up to 10,000 jobs in RQ's registries"
-        " (step 09)",
-        description=stats_cli.DESCRIPTION,
-        epilog="--json PATH writes {package, cores, requests, sizes, rows}; each row has:\n"
-        + "\n".join(f"  {k:<22}{v}" for k, v in stats_cli.FIELDS.items())
-        + "\neach size has:\n"
-        + "\n".join(f"  {k:<22}{v}" for k, v in stats_cli.SIZE_FIELDS.items()),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    stats_cli.add_arguments(stats)
+    from lab.support.experiments.peers import cli as peers_cli
     from lab.support.experiments.soak import cli as soak_cli
 
-    soak = commands.add_parser(
-        "soak",
-        help="send keyed POSTs while killing workers or Redis, then count what was lost"
-        " (notebook 10)",
-        description=soak_cli.DESCRIPTION,
-        epilog=soak_cli.epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    soak_cli.add_arguments(soak)
-    from lab.support.experiments.bench import abandoned
+    def experiment(
+        parsers: argparse._SubParsersAction, name: str, module
+    ) -> argparse.ArgumentParser:  # noqa: ANN001
+        # Each experiment's module says its help, description (its docstring) and epilog.
+        parser = parsers.add_parser(
+            name,
+            help=module.HELP,
+            description=module.__doc__.split("\n", 2)[2],
+            epilog=module.EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(parser)
+        return parser
 
-    abandon = kinds.add_parser(
-        "abandoned",
-        help="measure how fast a killed worker's job is failed or retried, and what the"
-        " maintenance that finds it costs (notebook 10)",
-        description=abandoned.__doc__.split("\n", 2)[2],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    abandoned.add_arguments(abandon)
-    from lab.support.experiments.peers import cli as peers_cli
-    from lab.support.experiments.peers import report as peers_report
-
-    peers = kinds.add_parser(
-        "peers",
-        help="the same email in Celery, Dramatiq, arq, taskiq, huey and saq, measured beside"
-        " RQ, and who loses a killed worker's job (notebook 13; `make peers` installs them)",
-        description=peers_cli.DESCRIPTION,
-        epilog="--json FILE writes {quick, cores, seconds, rows, crash, errors, private_redis};"
-        " each row has:\n"
-        + "\n".join(f"  {k:<24}{v}" for k, v in peers_report.FIELDS.items())
-        + "\neach crash row has:\n"
-        + "\n".join(f"  {k:<28}{v}" for k, v in peers_report.CRASH_FIELDS.items()),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    peers_cli.add_arguments(peers)
+    bench = experiment(commands, "bench", bench_cli)
+    kinds = bench.add_subparsers(dest="bench", metavar="{workers,stats,abandoned,peers}")
+    for name, module in (
+        ("workers", workers_cli),
+        ("stats", stats_cli),
+        ("abandoned", abandoned),
+        ("peers", peers_cli),
+    ):
+        experiment(kinds, name, module)
+    experiment(commands, "soak", soak_cli)
 
     recover = commands.add_parser(
         "recover",

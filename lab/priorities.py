@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from rq import Queue
 
-from lab.support.api.app import PRIORITIES, sibling_queue
+from lab.support.api import PRIORITIES, sibling_queue
 
 
 def queue_for(queue: Queue, priority: str) -> Queue:

@@ -11,8 +11,8 @@ request that asks for them.
 `app`, at the end, is assembled from routers: this file's, those of the files of later
 steps (lab/status.py, lab/failures.py, ...) and the provided one. The models, the queue each
 endpoint receives (EmailQueue), the 503 answer when Redis is down, GET /health,
-POST /newsletters and GET /failures are provided, in lab/support/api/app.py; so are GET /metrics
-(lab/support/api/metrics.py) and the dashboard at /dashboard.
+POST /newsletters and GET /failures are provided, in lab/support/api/ (routes.py); so are
+GET /metrics (metrics.py) and the dashboard at /dashboard (dashboard.py).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import EmailStr
 
-from lab.support.api.app import (
+from lab.support.api import (
     QUEUED_MESSAGE,
     SCHEDULED_MESSAGE,
     EmailQueue,
@@ -28,10 +28,10 @@ from lab.support.api.app import (
     EmailRequest,
     Queued,
     create_app,
+    metrics_router,
     provided_router,
     waiting_state,
 )
-from lab.support.api.metrics import metrics_router
 
 from . import failures, priorities, repositories, scheduling, stats, status, tasks, webhooks
 from .connection import get_queue

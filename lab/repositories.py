@@ -20,7 +20,7 @@ from fastapi import APIRouter
 from rq import Queue
 from rq.job import Dependency, Job
 
-from lab.support.api.app import EmailQueue, RepositoryQueued, RepositoryRequest
+from lab.support.api import EmailQueue, RepositoryQueued, RepositoryRequest
 
 router = APIRouter()
 

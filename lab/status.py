@@ -2,7 +2,7 @@
 
 You write fetch_job() and describe_job(); the endpoint that calls them, get_job(), is
 written. (Step 05 also has you write send_newsletter() in lab/tasks.py.) The answer's
-model, JobState, and the JobId pattern are provided, in lab/support/api/app.py.
+model, JobState (models.py), and JobId (deps.py) are provided, in lab/support/api/.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from redis import Redis
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from lab.support.api.app import EmailQueue, JobId, JobState, waiting_state
+from lab.support.api import EmailQueue, JobId, JobState, waiting_state
 from lab.support.config import get_settings
 
 router = APIRouter()

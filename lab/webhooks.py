@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse
 from rq import Queue
 from rq.exceptions import DuplicateJobError
 
-from lab.support.api.app import PAYMENT_ROUTE, EmailQueue, read_event
+from lab.support.api import PAYMENT_ROUTE, EmailQueue, read_event
 from lab.support.config import get_settings
 
 #: The oldest signature accepted, in seconds: a replay captured later is refused.

@@ -15,7 +15,7 @@ from redis import Redis
 from rq.exceptions import InvalidJobOperation
 from rq.job import JobStatus
 
-from lab.support.api.app import EmailQueue, JobId, JobState
+from lab.support.api import EmailQueue, JobId, JobState
 from lab.support.config import get_settings
 
 from .status import describe_job, fetch_job

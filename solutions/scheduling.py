@@ -6,7 +6,7 @@ the email: it schedules it. RQ keeps it in the queue's ScheduledJobRegistry, sta
 time comes. Without such a worker it waits forever.
 
 The provided lines of create_email() (lab/producer.py) call schedule_email() when a
-request gives either field; the request's model (lab/support/api/app.py) has already refused
+request gives either field; the request's model (lab/support/api/models.py) has already refused
 a time in the past, a time without a zone, and both fields at once (422).
 """
 
@@ -17,7 +17,7 @@ from datetime import timedelta
 from rq import Queue
 from rq.job import Job
 
-from lab.support.api.app import EmailRequest
+from lab.support.api import EmailRequest
 
 from .tasks import send_fake_email
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from fastapi import APIRouter
 from rq import Queue, Worker
 
-from lab.support.api.app import EmailQueue, served_queues, sibling_queue
+from lab.support.api import EmailQueue, served_queues, sibling_queue
 from lab.support.queueing.monitor import Stats, finished_since, readable_workers, reporting
 
 router = APIRouter()

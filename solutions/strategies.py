@@ -13,7 +13,7 @@ per strategy, all sending the same `send_fake_email` with the same JSON body as
 
 You write the first three: send_blocking_async(), send_blocking_def() and
 send_in_background(). Strategy 4 is your producer, unchanged; the last two are provided
-(lab/support/api/app.py: floor_router). `python -m lab bench` measures them side by
+(lab/support/api/routes.py: floor_router). `python -m lab bench` measures them side by
 side; notebook 04 explains the numbers.
 """
 
@@ -26,7 +26,7 @@ from functools import cache
 from fastapi import APIRouter, BackgroundTasks
 from redis import Redis
 
-from lab.support.api.app import EmailRequest, create_app, floor_router
+from lab.support.api import EmailRequest, create_app, floor_router
 
 from .connection import get_queue, get_redis
 from .producer import app as producer_app

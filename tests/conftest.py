@@ -64,8 +64,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # Tests see the default settings, whatever the shell or notebook exported. Done before
-    # the test modules are imported: lab/support/api/app.py reads its limits when imported.
+    # Tests see the default settings, whatever the shell or notebook exported.
     _exported.update({name: os.environ.pop(name) for name in HERMETIC if name in os.environ})
     config.pluginmanager.register(Shard(config.getoption("--shard")), "workbook-shard")
 
@@ -222,6 +221,7 @@ def redis_url() -> Iterator[str]:
     url, claim = claim_database(base)
     previous = os.environ.get("REDIS_URL")
     os.environ["REDIS_URL"] = url
+    get_settings.cache_clear()
     yield url
     claim.flushdb()  # also releases the claim
     claim.close()
@@ -229,8 +229,18 @@ def redis_url() -> Iterator[str]:
         os.environ.pop("REDIS_URL", None)
     else:
         os.environ["REDIS_URL"] = previous
+    get_settings.cache_clear()
     if started.started_now:
         redis_server.stop(base)
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings() -> Iterator[None]:
+    """get_settings() reads the environment as each test starts (it keeps what it read): an
+    earlier test's settings do not linger. A test that changes a variable clears it too."""
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 @pytest.fixture
@@ -290,7 +300,7 @@ def api_client(connection: ModuleType, producer: ModuleType) -> Iterator[Callabl
     in every app it mounts. Pass the URL of a closed or silent port for a Redis that is down.
     An exception the app does not handle is raised in the test, unless `raise_errors` is
     false: then it comes back as a 500 answer, as a client would see it."""
-    from lab.support.api.app import email_queue  # imported once the settings are hermetic
+    from lab.support.api.deps import email_queue
 
     apps: list[FastAPI] = []
     clients: list[TestClient] = []
@@ -359,6 +369,7 @@ def silent_port(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     in use, REDIS_TIMEOUT is 0.2 s instead of 1 s: the timeout is still what ends the wait
     (without one, the wait never ends), and a test no longer idles 1 s for it."""
     monkeypatch.setenv("REDIS_TIMEOUT", "0.2")
+    get_settings.cache_clear()
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(16)

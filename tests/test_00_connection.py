@@ -31,6 +31,7 @@ def test_get_redis_takes_an_explicit_url(connection, redis_url):
 def test_get_redis_sets_both_timeouts_from_the_settings(connection, monkeypatch):
     """get_redis() sets socket_connect_timeout and socket_timeout to the REDIS_TIMEOUT setting."""
     monkeypatch.setenv("REDIS_TIMEOUT", "0.25")
+    get_settings.cache_clear()
     kwargs = connection.get_redis().connection_pool.connection_kwargs
     for name in ("socket_connect_timeout", "socket_timeout"):
         assert kwargs.get(name) == 0.25, (
@@ -62,6 +63,7 @@ def test_a_redis_that_hangs_times_out(connection, silent_port):
 def test_get_queue_defaults_to_the_queue_name_setting(connection, redis_url, monkeypatch):
     """get_queue() with no arguments is the QUEUE_NAME queue, 'default', on get_redis()."""
     monkeypatch.delenv("QUEUE_NAME", raising=False)
+    get_settings.cache_clear()
     queue = connection.get_queue()
     assert queue.name == get_settings().queue_name == "default", (
         f"the queue is {queue.name!r}: name it `name or get_settings().queue_name`"
@@ -72,6 +74,7 @@ def test_get_queue_defaults_to_the_queue_name_setting(connection, redis_url, mon
 def test_get_queue_honours_queue_name_and_arguments(connection, redis_conn, monkeypatch):
     """get_queue() reads QUEUE_NAME when it runs, and uses the connection and name it is given."""
     monkeypatch.setenv("QUEUE_NAME", "emails")
+    get_settings.cache_clear()
     name = connection.get_queue().name
     assert name == "emails", f"with QUEUE_NAME=emails the queue is {name!r}: read it when called"
     queue = connection.get_queue(redis_conn, "high")

@@ -8,6 +8,7 @@ import time
 import pytest
 from rq import Queue
 
+from lab.support.config import get_settings
 from lab.support.queueing.jobs import job_outcome
 
 
@@ -28,6 +29,7 @@ def test_waits_the_given_delay(tasks):
 def test_default_delay_comes_from_email_delay(tasks, monkeypatch):
     """send_fake_email() without a delay waits the EMAIL_DELAY setting, read when it runs."""
     monkeypatch.setenv("EMAIL_DELAY", "0.2")
+    get_settings.cache_clear()
     start = time.monotonic()
     tasks.send_fake_email("user@example.com")
     took = time.monotonic() - start
@@ -41,6 +43,7 @@ def test_default_delay_comes_from_email_delay(tasks, monkeypatch):
 def test_default_delay_is_ten_seconds_as_in_the_original_tutorial(tasks, monkeypatch):
     """send_fake_email() with EMAIL_DELAY unset sleeps 10 s, as in the original tutorial."""
     monkeypatch.delenv("EMAIL_DELAY", raising=False)
+    get_settings.cache_clear()
     slept: list[float] = []
     monkeypatch.setattr(time, "sleep", slept.append)
     tasks.send_fake_email("user@example.com")
@@ -96,6 +99,7 @@ def test_a_negative_delay_raises_before_anything_is_logged(tasks, impl, caplog, 
 def test_delay_zero_is_not_replaced_by_the_default(tasks, monkeypatch):
     """send_fake_email(address, delay=0) does not wait: only delay=None takes EMAIL_DELAY."""
     monkeypatch.delenv("EMAIL_DELAY", raising=False)
+    get_settings.cache_clear()
     slept = []
     monkeypatch.setattr(time, "sleep", slept.append)
     tasks.send_fake_email("user@example.com", delay=0)

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from rq import Queue
 from rq.job import Job
 
-from lab.support.api.app import QUEUED_MESSAGE
+from lab.support.api import QUEUED_MESSAGE
 
 
 def test_get_send_email_answers_like_the_original_tutorial(client, queue, impl):

@@ -9,6 +9,7 @@ import httpx
 from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
 
+from lab.support.config import get_settings
 from lab.support.queueing.jobs import job_outcome, wait_for_status
 from lab.support.servers.processes import last_line, start_api, start_worker
 
@@ -42,6 +43,7 @@ def test_build_worker_listens_on_the_named_queues_in_order(worker, redis_conn):
 def test_build_worker_defaults(worker, redis_conn, monkeypatch):
     """build_worker() with no queue names listens on the QUEUE_NAME queue, 'default'."""
     monkeypatch.delenv("QUEUE_NAME", raising=False)
+    get_settings.cache_clear()
     built = worker.build_worker(simple=True)
     assert isinstance(built, SimpleWorker), f"build_worker(simple=True) made a {type(built)}"
     names = [q.name for q in built.queues]
@@ -139,6 +141,7 @@ def test_end_to_end_post_emails(impl, redis_conn, receipt):
 def test_build_worker_without_names_uses_the_queue_name_setting(worker, redis_conn, monkeypatch):
     """build_worker() with no names listens on the queue the QUEUE_NAME setting names."""
     monkeypatch.setenv("QUEUE_NAME", "emails")
+    get_settings.cache_clear()
     names = [q.name for q in worker.build_worker(connection=redis_conn).queues]
     assert names == ["emails"], (
         f"build_worker() with no names and QUEUE_NAME=emails listens on {names}:"

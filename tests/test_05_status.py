@@ -10,6 +10,7 @@ from rq import Queue, Retry
 from rq.command import send_stop_job_command
 from rq.job import JobStatus
 
+from lab.support.config import get_settings
 from lab.support.course.helpers import follow
 from lab.support.servers.processes import poll, start_api, start_worker
 
@@ -265,6 +266,7 @@ def test_fetch_job_loads_with_the_serializer_setting(
     That is the serializer the API's queue writes with and the workers read with: a JSON
     job's task, arguments and progress read back."""
     monkeypatch.setenv("RQ_SERIALIZER", serializer)
+    get_settings.cache_clear()
     queue = Queue("default", connection=redis_conn, serializer=serializer)
     job = queue.enqueue(tasks.send_fake_email, "a@example.com", 0, meta={"progress": {"done": 1}})
     fetched = status.fetch_job(job.id, redis_conn)

@@ -15,7 +15,8 @@ from rq import Callback, Queue, Retry
 from rq.job import JobStatus
 from rq.registry import FailedJobRegistry
 
-from lab.support.api.app import email_queue
+from lab.support.api.deps import email_queue
+from lab.support.config import environment, get_settings
 from lab.support.queueing.jobs import job_outcome, wait_for_status
 from lab.support.servers.processes import last_line, poll, start_api, start_worker
 
@@ -372,8 +373,7 @@ def test_a_claim_whose_answer_was_lost_expires_after_the_claim_ttl(impl, failure
     with start_api(package=impl, env=env) as api, httpx.Client(base_url=api.url, timeout=5) as http:
         # The claim the middleware made before Redis went away, with the same fingerprint.
         fingerprint = f"/emails {hashlib.sha256(json.dumps(body).encode()).hexdigest()}"
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("IDEMPOTENCY_CLAIM_TTL", "1")
+        with environment(IDEMPOTENCY_CLAIM_TTL="1"):
             assert failures.claim_key(queue.connection, "lost-1", fingerprint) is None
         claimed = time.monotonic()
         content = json.dumps(body)  # the bytes the fingerprint hashed
@@ -478,6 +478,7 @@ def test_claim_key_sets_the_idempotency_ttl(failures, redis_conn, monkeypatch):
     Both settings are read when called."""
     monkeypatch.setenv("IDEMPOTENCY_TTL", "120")
     monkeypatch.setenv("IDEMPOTENCY_CLAIM_TTL", "20")
+    get_settings.cache_clear()
     assert failures.claim_key(redis_conn, "k7", "fp") is None
     ttl = redis_conn.ttl(failures.IDEMPOTENCY_PREFIX + "k7")
     assert 15 < ttl <= 20, (

@@ -67,6 +67,7 @@ def test_build_pool_defaults(pool, redis_url, monkeypatch):
 
     Its connection is get_redis()'s: REDIS_URL's database, REDIS_TIMEOUT's timeouts."""
     monkeypatch.setenv("QUEUE_NAME", "emails")
+    get_settings.cache_clear()
     built = pool.build_pool()
     names = [q.name for q in built.queues]
     assert names == ["emails"], f"with QUEUE_NAME=emails, build_pool() listens on {names}"

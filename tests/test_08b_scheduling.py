@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from rq import Queue
 from rq.job import Job
 
-from lab.support.api.app import SCHEDULED_MESSAGE, EmailRequest
+from lab.support.api import SCHEDULED_MESSAGE, EmailRequest
 from lab.support.course.helpers import unexpected
 from lab.support.queueing.jobs import job_outcome, wait_for_status
 from lab.support.servers.processes import Background, last_line, start_worker

@@ -232,6 +232,7 @@ def test_queue_payment_queues_process_payment_under_the_event_id(webhooks, queue
 
     Its result is kept IDEMPOTENCY_TTL seconds, the setting read when it runs."""
     monkeypatch.setenv("IDEMPOTENCY_TTL", "4321")
+    get_settings.cache_clear()
     got = webhooks.queue_payment(queue, event("evt_a"))
     assert got == ("evt_a", True), f"the first call returned {got!r}, not ('evt_a', True)"
     assert queue.job_ids == ["evt_a"], f"the queue holds {queue.job_ids}, not ['evt_a']"
@@ -397,6 +398,7 @@ def test_the_webhook_secret_setting_is_the_key(client, queue, monkeypatch):
     """With WEBHOOK_SECRET set, it is the key: an event signed with the dev default is refused."""
     mine = "whsec_" + secrets.token_hex(16)
     monkeypatch.setenv("WEBHOOK_SECRET", mine)
+    get_settings.cache_clear()
     refused = deliver(client, signed(event("evt_dev"), secret=DEV_WEBHOOK_SECRET))
     assert refused.status_code == 400, (
         f"an event signed with the public default secret: {unexpected(refused, 400)}"

@@ -1,7 +1,7 @@
-"""What guards the producer's API (provided code: lab/support/api/app.py, errors.py,
-body_limit.py), on the reference producer: numbers that JSON cannot carry, work that a job
-could not finish in its timeout, bodies too large to read, jobs of other queues or that
-cannot be loaded, and the error answers the OpenAPI schema documents.
+"""What guards the producer's API (provided code: lab/support/api/ models.py, deps.py,
+errors.py, docs.py, body_limit.py), on the reference producer: numbers that JSON cannot
+carry, work that a job could not finish in its timeout, bodies too large to read, jobs of
+other queues or that cannot be loaded, and the error answers the OpenAPI schema documents.
 
 None of these tests checks learner code, so none is an exercise test: they run on
 solutions/ whatever --impl says."""
@@ -22,7 +22,7 @@ from redis import Redis
 from rq import Queue
 from rq.job import Job
 
-from lab.support.api.app import provided_router
+from lab.support.api import create_app, provided_router
 from lab.support.config import get_settings
 from lab.support.queueing.jobs import wait_for_status
 from lab.support.servers.processes import start_api, start_worker
@@ -202,6 +202,30 @@ def test_the_limits_are_in_the_openapi_schema(api):
     assert "JOB_TIMEOUT" in addresses["description"]
 
 
+def test_the_limits_are_read_when_an_app_uses_them_not_when_it_is_imported(redis_conn, monkeypatch):
+    """JOB_TIMEOUT=20 set after every module was imported: an app built now states 18 s in
+    its schema, refuses more, and gives its jobs 20 s."""
+    from solutions import producer
+    from solutions.connection import get_queue
+
+    monkeypatch.setenv("JOB_TIMEOUT", "20")
+    monkeypatch.setenv("EMAIL_DELAY", "1")
+    get_settings.cache_clear()
+    app = create_app("limits", get_queue, routers=[producer.router, provided_router(tasks)])
+    with TestClient(app) as client:
+        spec = openapi(client)
+        for model in ("EmailRequest", "NewsletterRequest"):
+            assert delay_schema(spec, model)["maximum"] == 18
+        addresses = spec["components"]["schemas"]["NewsletterRequest"]["properties"]["addresses"]
+        assert "at most 18 s" in addresses["description"]
+        refused = client.post("/emails", json={"email": ADDRESS, "delay": 18.5})
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["detail"][0]["msg"] == "Input should be less than or equal to 18"
+        accepted = client.post("/emails", json={"email": ADDRESS, "delay": 18})
+        assert accepted.status_code == 202, accepted.text
+    assert Job.fetch(accepted.json()["job_id"], connection=redis_conn).timeout == 20
+
+
 def test_with_a_short_job_timeout_a_real_worker_finishes_all_the_api_accepted(redis_conn):
     """JOB_TIMEOUT=2: the API accepts only work that fits (1.8 s), and a real worker finishes
     all of it, in jobs whose timeout is 2 s. (EMAIL_DELAY, the default delay, must fit too.)"""
@@ -322,6 +346,7 @@ def test_a_job_of_another_queue_is_404_and_left_alone(api, redis_conn):
 
 def test_job_queues_adds_queues_whose_jobs_the_api_may_act_on(api, redis_conn, monkeypatch):
     monkeypatch.setenv("JOB_QUEUES", "later, high")
+    get_settings.cache_clear()
     job = Queue("later", connection=redis_conn).enqueue(tasks.send_fake_email, ADDRESS, 0)
     assert api.get(f"/jobs/{job.id}").json()["status"] == "queued"
     assert api.post(f"/jobs/{job.id}/cancel").json()["status"] == "canceled"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from lab.support.experiments.bench.abandoned import QUEUE
+from lab.support.experiments.harness import bench_queue, reset
 
 # --quick's settings: JOB_LEASE=6, MAINTENANCE_INTERVAL=3; a worker's start is the rest.
 FOUND_WITHIN = 6 + 3 + 4
@@ -51,3 +52,26 @@ def test_one_maintenance_run_reads_each_finished_job_once(tmp_path, python_m):
     assert all(row["ms"] > 0 for row in rows), rows
     assert 0 < empty["redis_commands"] < 100, empty
     assert 1000 <= full["redis_commands"] - empty["redis_commands"] < 3000, rows
+
+
+def test_reset_deletes_every_key_rq_keeps_under_the_queue_s_name(redis_conn):
+    """What RQ leaves of a queue whose workers were killed - its list, its intermediate list
+    and the first_seen marks of RQ's cleanup of it, registries, workers' set, cleaning lock -
+    and the jobs listed there go; a queue whose name only begins the same is left alone."""
+    queue, other = bench_queue(QUEUE, redis_conn), bench_queue(f"{QUEUE}-other", redis_conn)
+    queued, popped, started, kept = (
+        q.enqueue("solutions.tasks.send_fake_email", "x@example.com", 0)
+        for q in (queue, queue, queue, other)
+    )
+    redis_conn.lrem(queue.key, 0, popped.id)
+    redis_conn.lrem(queue.key, 0, started.id)
+    redis_conn.rpush(queue.intermediate_queue_key, popped.id)
+    assert queue.intermediate_queue.set_first_seen(popped.id)
+    redis_conn.zadd(queue.started_job_registry.key, {f"{started.id}:execution": 1})
+    redis_conn.sadd(f"rq:workers:{QUEUE}", "a-worker")
+    redis_conn.set(queue.registry_cleaning_key, 1)
+    reset(queue)
+    left = [key.decode() for key in redis_conn.keys(f"*{QUEUE}*")]
+    assert sorted(left) == sorted([other.key]), left
+    assert not redis_conn.exists(queued.key, popped.key, started.key)
+    assert redis_conn.exists(kept.key) and other.count == 1

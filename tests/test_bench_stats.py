@@ -10,8 +10,14 @@ import shutil
 import pytest
 
 from lab.support.course.reference import copy_checkout
-from lab.support.experiments.bench.settings import IDLE_QUEUE, STATS_QUEUE
-from lab.support.experiments.bench.stats_cli import FIELDS, SIZE_FIELDS, sizes_from, split
+from lab.support.experiments.bench.stats_cli import (
+    FIELDS,
+    IDLE_QUEUE,
+    SIZE_FIELDS,
+    sizes_from,
+    split,
+)
+from lab.support.experiments.bench.stats_cli import QUEUE as STATS_QUEUE
 from lab.support.queueing.monitor import STATUSES
 
 QUICK = ("--jobs", "300", "--requests", "3", "--sizes", "0,300")

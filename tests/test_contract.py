@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from pydantic import EmailStr, TypeAdapter, ValidationError
 from schemathesis.checks import CHECKS, load_all_checks
 
-from lab.support.config import get_settings
+from lab.support.config import VARIABLES, environment, get_settings
 from solutions.producer import app
 from solutions.webhooks import sign_event
 
@@ -54,7 +54,10 @@ def accepted_email(text: str) -> bool:
 
 
 schemathesis.openapi.format("email", st.emails().filter(accepted_email))
-schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+# Loaded when this module is imported, before any fixture runs: with the default settings,
+# those the tests run with, whatever the shell exported (the app keeps the schema it built).
+with environment(**dict.fromkeys(VARIABLES)):
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
 @schema.hook

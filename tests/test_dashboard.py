@@ -37,6 +37,7 @@ def down_api(request, monkeypatch, closed_port, silent_port, fresh_app) -> Itera
 
     port = closed_port if request.param == "down" else silent_port
     monkeypatch.setenv("REDIS_URL", f"redis://:{SECRET}@127.0.0.1:{port}/0")
+    get_settings.cache_clear()
     with TestClient(fresh_app(app)) as client:
         yield client
     fresh_app(app)
@@ -202,6 +203,7 @@ def test_a_bad_redis_url_is_503_naming_it(reference_api, monkeypatch, fresh_app)
     from solutions.producer import app
 
     monkeypatch.setenv("REDIS_URL", f"redis://:{SECRET}@127.0.0.1:6379/0?colour=blue")
+    get_settings.cache_clear()
     fresh_app(app)
     response = reference_api.get("/dashboard/queues")
     assert response.status_code == 503, response.text
@@ -216,10 +218,12 @@ def test_a_bad_redis_url_is_503_naming_it(reference_api, monkeypatch, fresh_app)
 def test_the_dashboard_reads_redis_url_now_with_timeouts(monkeypatch):
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6390/3")
     monkeypatch.setenv("REDIS_TIMEOUT", "0.5")
+    get_settings.cache_clear()
     assert dashboard_url() == (
         "redis://127.0.0.1:6390/3?socket_timeout=0.5&socket_connect_timeout=0.5"
     )
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6390/3?password=pw&socket_timeout=2")
+    get_settings.cache_clear()
     assert dashboard_url() == (
         "redis://127.0.0.1:6390/3?password=pw&socket_timeout=2&socket_connect_timeout=0.5"
     )
@@ -286,6 +290,7 @@ def test_a_500_after_redis_went_away_becomes_the_503(monkeypatch, closed_port, f
         if len(looks) == 1:
             return None
         monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{closed_port}/0")
+        get_settings.cache_clear()
         fresh_app(app)
         return first_look(scope)
 

@@ -27,7 +27,7 @@ from redis import Redis
 from rq.job import Job
 from starlette.routing import Mount
 
-from lab.support.api.app import EmailQueue, create_app
+from lab.support.api import EmailQueue, create_app
 from solutions.connection import get_queue
 from solutions.webhooks import sign_event
 
@@ -43,9 +43,9 @@ NAMES = (
 #: Fields and parameters a client might add, hoping one reaches enqueue() as the function.
 EXTRA = ("func", "function", "func_name", "task", "callable", "f", "on_success", "on_failure")
 
-#: The functions the reference API queues, read from solutions/*.py and lab/support/api/app.py:
+#: The functions the reference API queues, read from solutions/*.py and lab/support/api/routes.py:
 #: producer.py (GET /send-email, POST /emails) and scheduling.py (send_at, send_in):
-#: send_fake_email; api.py (POST /newsletters): send_newsletter; repositories.py
+#: send_fake_email; routes.py (POST /newsletters): send_newsletter; repositories.py
 #: (POST /repositories): its four steps; webhooks.py (POST /webhooks/payments): process_payment.
 ALLOWED = {
     "solutions.tasks.send_fake_email",

@@ -23,7 +23,9 @@ from fastapi.testclient import TestClient
 from redis import Redis
 from rq import Queue
 
-from lab.support.api.app import EmailQueue, create_app, email_queue
+from lab.support.api import EmailQueue, create_app
+from lab.support.api.deps import email_queue
+from lab.support.config import get_settings
 from lab.support.course.helpers import unexpected
 from lab.support.servers.redis_server import PrivateServer
 from solutions.connection import get_queue
@@ -103,6 +105,7 @@ def test_a_longer_outage_is_given_up_within_half_the_claim_ttl(
     (4 s here, so 2 s after the claim), says so in one line, and the claim keeps its TTL
     (if it was written to disk before the kill)."""
     monkeypatch.setenv("IDEMPOTENCY_CLAIM_TTL", "4")
+    get_settings.cache_clear()
     outage = outage_after_enqueue(private_redis, None, kill=True)
     client = app_on(private_url, outage)
     started = time.monotonic()  # just before the claim
@@ -138,6 +141,7 @@ def test_a_request_slower_than_the_claim_ttl_is_logged(redis_conn, monkeypatch, 
     """A keyed request that outlives its claim (IDEMPOTENCY_CLAIM_TTL=1 s here, a 1.2 s
     endpoint) is logged in one line: a repeat meanwhile may have run it again."""
     monkeypatch.setenv("IDEMPOTENCY_CLAIM_TTL", "1")
+    get_settings.cache_clear()
     router = APIRouter()
 
     @router.post("/slow")

@@ -1,5 +1,5 @@
 """GET /jobs/{id} of a started job names its worker and says whether that worker is alive,
-from its heartbeat (lab/support/api/app.py, worker_state()), without waiting for RQ's cleanup.
+from its heartbeat (lab/support/api/job_state.py, worker_state()), without waiting for RQ's cleanup.
 
 A real API and a real forking worker with JOB_HEARTBEAT=1 and JOB_LEASE=3: the worker's
 heartbeats keep it alive through a long job; killed with SIGKILL (with its work horse), it is
@@ -18,6 +18,7 @@ import pytest
 from rq import Queue, Worker
 from rq.utils import utcformat
 
+from lab.support.config import get_settings
 from lab.support.course.helpers import unexpected
 from lab.support.servers.processes import descendants, poll, start_api, start_worker
 
@@ -103,6 +104,7 @@ def test_alive_follows_the_heartbeat_and_the_lease(reference_api, redis_conn, mo
     assert 1.5 < fresh["seconds_since_heartbeat"] < 10
     assert fresh["why"] is None
     monkeypatch.setenv("JOB_LEASE", "10")
+    get_settings.cache_clear()
     heartbeat(redis_conn, "w-test", ago=30)
     stale = state_of(reference_api, job)
     assert stale["worker_alive"] is False

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from redis import Redis
 from rq import Queue
 
+from lab.support.config import get_settings
 from lab.support.servers.processes import free_port
 from solutions import tasks
 
@@ -144,6 +145,7 @@ REQUESTS = [
 @pytest.mark.parametrize(("url", "named"), BAD_URLS.values(), ids=BAD_URLS.keys())
 def test_with_a_bad_redis_url_the_api_answers_503_json_naming_it(producer, monkeypatch, url, named):
     monkeypatch.setenv("REDIS_URL", url.format(s=SECRET))
+    get_settings.cache_clear()
     for method, path, body, headers in REQUESTS:
         response = producer.request(method, path, json=body, headers=headers)
         assert response.status_code == 503, (path, response.text)
@@ -154,6 +156,7 @@ def test_with_a_bad_redis_url_the_api_answers_503_json_naming_it(producer, monke
 @pytest.mark.parametrize("form", ["userinfo", "query", "encoded"])
 def test_with_redis_down_the_503_hides_the_password(producer, monkeypatch, form):
     monkeypatch.setenv("REDIS_URL", forms(f"127.0.0.1:{free_port()}")[form])
+    get_settings.cache_clear()
     for method, path, body, headers in REQUESTS:
         response = producer.request(method, path, json=body, headers=headers)
         assert response.status_code == 503, (path, response.text)

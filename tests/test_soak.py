@@ -11,7 +11,9 @@ from rq import Queue
 
 from lab.support.course.reference import copy_checkout
 from lab.support.experiments.soak.audit import audit, missed, table
-from lab.support.experiments.soak.run import QUICK, key_pattern
+from lab.support.experiments.soak.crew import exited
+from lab.support.experiments.soak.run import effective, key_pattern
+from lab.support.experiments.soak.settings import QUICK
 from solutions.tasks import send_fake_email
 
 
@@ -171,3 +173,29 @@ def test_audit_finds_a_job_in_the_intermediate_list_and_a_dead_workers_started_j
     assert lost[popped.id]["status"] == "queued"
     assert lost[started.id]["where"] == ["started"]
     assert lost[started.id]["worker_ended"] == "killed by the chaos at 1.0 s"
+
+
+def test_a_worker_the_pool_found_dead_is_an_exit_unless_the_chaos_killed_it():
+    """The pool's log names each worker it found dead: one the chaos killed is not an exit;
+    another is, with the pool's line and the lines before it (other deaths left out)."""
+    log = "\n".join(
+        [
+            "10:00:00 rq.worker: Worker a1: started with PID 101, version 3.0.0",
+            "10:00:01 rq.worker: Redis did not answer for 300 s (REDIS_OUTAGE_LIMIT); exiting",
+            "10:00:02 rq.worker_pool: Worker b2 with pid 102 is dead",
+            "",
+            "10:00:03 rq.worker_pool: Worker a1 with pid 101 is dead",
+        ]
+    )
+    [found] = exited(log, killed={102})
+    assert found["pid"] == 101
+    assert found["at"].endswith("Worker a1 with pid 101 is dead")
+    assert found["last_line"].endswith("(REDIS_OUTAGE_LIMIT); exiting")
+    assert len(found["last_lines"]) == 2
+    assert [e["pid"] for e in exited(log, killed=set())] == [102, 101]
+
+
+def test_the_recorded_settings_are_the_soak_s_own_over_this_process_s():
+    recorded = effective(dict(QUICK.env))
+    assert (recorded["job_lease"], recorded["maintenance_interval"]) == (6, 2)
+    assert recorded["redis_outage_limit"] == 300  # not given: this process's (the default)

@@ -1,10 +1,10 @@
 """PROVIDED: a limit on the size of request bodies, as ASGI middleware around the API.
 
-A body larger than MAX_BODY_BYTES (64 KiB by default) is answered `413 Content Too Large`
-without being read into memory: at once when its Content-Length header says it is too large,
-else as soon as the chunks read so far add up to more than the limit (a body sent in chunks,
-without Content-Length). Nothing the API accepts comes near the limit: a newsletter of 1,000
-addresses is about 30 KB.
+A body larger than MAX_BODY_BYTES (64 KiB by default; read at each request) is answered
+`413 Content Too Large` without being read into memory: at once when its Content-Length
+header says it is too large, else as soon as the chunks read so far add up to more than the
+limit (a body sent in chunks, without Content-Length). Nothing the API accepts comes near
+the limit: a newsletter of 1,000 addresses is about 30 KB.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lab.support.config import get_settings
 
 
 class BodyTooLarge(HTTPException):
@@ -28,17 +30,20 @@ def too_large(limit: int) -> str:
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    """Bodies of at most `max_body_bytes`, or else of MAX_BODY_BYTES as it is at the request."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int | None = None) -> None:
         self.app = app
-        self.limit = max_body_bytes
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.max_body_bytes or get_settings().max_body_bytes
         declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.limit:
-            await self.refuse(scope, receive, send)
+        if declared.isdigit() and int(declared) > limit:
+            await self.refuse(scope, receive, send, limit)
             return
         seen = 0
         started = False
@@ -48,8 +53,8 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise BodyTooLarge(self.limit)
+                if seen > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         async def watched_send(message: Message) -> None:
@@ -62,9 +67,9 @@ class BodyLimitMiddleware:
         except BodyTooLarge:
             if started:  # too late to answer 413; the connection is closed
                 raise
-            await self.refuse(scope, receive, send)
+            await self.refuse(scope, receive, send, limit)
 
-    async def refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         """Answer 413 and close the connection: the rest of the body is never read."""
-        answer = JSONResponse({"detail": too_large(self.limit)}, 413, {"Connection": "close"})
+        answer = JSONResponse({"detail": too_large(limit)}, 413, {"Connection": "close"})
         await answer(scope, receive, send)

@@ -1,6 +1,6 @@
 """PROVIDED: RQ's web dashboard (rq-dashboard-fast), served by the producer at /dashboard.
 
-`create_app()` (api.py) calls `mount_dashboard()`, so `uvicorn lab.producer:app` serves,
+`create_app()` (app.py) calls `mount_dashboard()`, so `uvicorn lab.producer:app` serves,
 beside the API, http://127.0.0.1:8000/dashboard: every queue of this Redis with its counts
 (queued, started, failed, deferred, finished, canceled), the jobs, the workers.
 
@@ -43,7 +43,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
-from lab.support.api.app import app_queue, unavailable_detail
+from lab.support.api.deps import app_queue
+from lab.support.api.errors import unavailable_detail
 from lab.support.config import get_settings
 from lab.support.queueing.serializer import SettingJob, SettingWorker
 
@@ -73,14 +74,15 @@ def mount_dashboard(app: FastAPI, path: str = "/dashboard") -> None:
     with warnings.catch_warnings():
         # Its constructor passes root_path to FastAPI, which FastAPI now deprecates.
         warnings.simplefilter("ignore", FastAPIDeprecationWarning)
+        # No Redis URL yet: the guard gives it REDIS_URL as it is at each request.
         dashboard = RedisQueueDashboard(
-            dashboard_url(), prefix=path, docs_url=None, redoc_url=None, openapi_url=None
+            "", prefix=path, docs_url=None, redoc_url=None, openapi_url=None
         )
     # The mount gives the dashboard its root path; the one its constructor set would replace
     # that of an app mounted in another (step 04's app serves the producer under /queued).
     dashboard.root_path = ""
     # It loads jobs with Job.fetch() and Worker.all() without a serializer, that is with
-    # pickle: make it load them as the API does, with RQ_SERIALIZER (trust.py).
+    # pickle: make it load them as the API does, with RQ_SERIALIZER (queueing/serializer.py).
     dashboard_jobs.Job, dashboard_workers.Worker = SettingJob, SettingWorker
     for name in DASHBOARD_LOGGERS:
         logger = logging.getLogger(name)

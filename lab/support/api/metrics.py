@@ -23,7 +23,7 @@ from prometheus_client.registry import Collector
 from rq import Queue
 from rq.worker import WorkerStatus
 
-from lab.support.api.app import EmailQueue
+from lab.support.api.deps import EmailQueue
 from lab.support.queueing.monitor import STATUSES, Stats
 
 #: Every state a worker reports, so that a state with no worker is exported as 0.

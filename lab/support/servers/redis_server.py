@@ -26,7 +26,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -39,6 +39,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from lab.support.config import (
     PROJECT_ROOT,
     credentials,
+    environment,
     get_settings,
     hide_secrets,
     password_refused,
@@ -371,18 +372,9 @@ class PrivateServer:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
 
-    @contextlib.contextmanager
-    def _here(self) -> Iterator[None]:
+    def _here(self) -> contextlib.AbstractContextManager[None]:
         """REDIS_DATA_DIR=folder meanwhile: where start() and stop() keep pid file and data."""
-        saved = os.environ.get("REDIS_DATA_DIR")
-        os.environ["REDIS_DATA_DIR"] = str(self.folder)
-        try:
-            yield
-        finally:
-            if saved is None:
-                os.environ.pop("REDIS_DATA_DIR", None)
-            else:
-                os.environ["REDIS_DATA_DIR"] = saved
+        return environment(REDIS_DATA_DIR=str(self.folder))
 
     def start(self) -> Status:
         with self._here():

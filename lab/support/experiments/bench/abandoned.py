@@ -27,7 +27,9 @@ import sys
 import time
 from pathlib import Path
 
-from lab.support.experiments.bench.stats_cli import reset
+from lab.support.config import get_settings
+from lab.support.experiments.harness import bench_queue, fields_help, reset
+from lab.support.servers.processes import poll, start_worker
 
 QUEUE = "bench-abandoned"
 FIELDS = {
@@ -35,46 +37,54 @@ FIELDS = {
     "failed_after_s": "seconds from the kill to the job failed (or queued again, with Retry)",
     "ran_again_after_s": "with Retry: seconds from the kill to the job started again",
 }
+HELP = (
+    "measure how fast a killed worker's job is failed or retried, and what the maintenance"
+    " that finds it costs (notebook 10)"
+)
+EPILOG = fields_help(
+    "--json PATH writes {env, abandoned, maintenance, throughput}; each abandoned row has:",
+    FIELDS,
+    18,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    add = parser.add_argument
+    add(
         "--quick",
         action="store_true",
         help="small settings (JOB_LEASE=6, JOB_HEARTBEAT=1, MAINTENANCE_INTERVAL=3) and 1,000"
         " jobs at most: ~1 min",
     )
-    parser.add_argument(
+    add(
         "--env",
         nargs="*",
         default=[],
         metavar="NAME=VALUE",
         help="settings for the workers, e.g. JOB_LEASE=45 MAINTENANCE_INTERVAL=15",
     )
-    parser.add_argument(
-        "--only",
-        choices=["abandoned", "maintenance", "throughput"],
-        help="measure only this",
-    )
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results")
-    parser.add_argument(
-        "--package", choices=["lab", "solutions"], default="solutions", help="whose worker"
-    )
+    add("--only", choices=["abandoned", "maintenance", "throughput"], help="measure only this")
+    add("--json", type=Path, metavar="PATH", help="also write the results")
+    add("--package", choices=["lab", "solutions"], default="solutions", help="whose worker")
+
+
+def queue():  # noqa: ANN201 - an rq Queue
+    """The bench's queue, on a connection of its own."""
+    from redis import Redis
+
+    return bench_queue(QUEUE, Redis.from_url(get_settings().redis_url))
 
 
 def abandoned(env: dict[str, str], package: str, retry: bool) -> dict:
-    from redis import Redis
-    from rq import Queue, Retry
+    """kill -9 of the worker (and its work horse) that runs a 120-s job, a second worker up:
+    the seconds until the job is failed, or queued and started again (with Retry)."""
+    from rq import Retry
 
-    from lab.support.config import get_settings
-    from lab.support.servers.processes import poll, start_worker
-
-    connection = Redis.from_url(get_settings().redis_url)
-    queue = Queue(QUEUE, connection=connection)
+    q = queue()
     survivor = start_worker(QUEUE, package=package, env=env)
     doomed = start_worker(QUEUE, package=package, env=env)
     try:
-        job = queue.enqueue(
+        job = q.enqueue(
             f"{package}.tasks.send_fake_email",
             "abandoned@example.com",
             120,
@@ -88,8 +98,8 @@ def abandoned(env: dict[str, str], package: str, retry: bool) -> dict:
         killed = time.monotonic()
         target.crash()  # its work horse too
 
-        def read() -> tuple[str, str, str]:
-            fields = connection.hmget(job.key, "status", "retries_left", "worker_name")
+        def read() -> tuple[str, ...]:
+            fields = q.connection.hmget(job.key, "status", "retries_left", "worker_name")
             return tuple((value or b"").decode() for value in fields)
 
         before = read()
@@ -119,29 +129,32 @@ def abandoned(env: dict[str, str], package: str, retry: bool) -> dict:
     finally:
         survivor.kill()
         doomed.kill()
-        reset(queue)
+        reset(q)
 
 
-def maintenance(sizes: tuple[int, ...], env: dict[str, str]) -> list[dict]:
+def maintenance(sizes: tuple[int, ...]) -> list[dict]:
     """One maintenance run of a configured SimpleWorker with `size` finished jobs."""
-    from redis import Redis
     from rq import Queue, SimpleWorker
 
-    from lab.support.config import get_settings
     from lab.support.queueing.recovery import LOCK_KEY
     from lab.support.workers.cli import configured
 
-    os.environ.update(env)
-    settings = get_settings()
-    connection = Redis.from_url(settings.redis_url)
-    queue = Queue(QUEUE, connection=connection)
-    rows = []
+    q, rows = queue(), []
+    connection = q.connection
     for size in sizes:
-        reset(queue)
-        fill_finished(queue, size)
-        worker = configured(SimpleWorker([queue], connection=connection), settings)
+        reset(q)
+        for start in range(0, size, 1000):  # finished jobs, as a worker leaves them
+            data = Queue.prepare_data("solutions.tasks.send_fake_email", ("x@example.com", 0))
+            jobs = q.enqueue_many([data] * min(1000, size - start))
+            with connection.pipeline() as pipe:
+                for job in jobs:
+                    pipe.hset(job.key, "status", "finished")
+                    pipe.zadd(q.finished_job_registry.key, {job.id: time.time() + 3600})
+                pipe.delete(q.key)
+                pipe.execute()
+        worker = configured(SimpleWorker([q], connection=connection), get_settings())
         worker.last_cleaned_at = None
-        connection.delete(queue.registry_cleaning_key, LOCK_KEY)  # RQ's and recovery's locks
+        connection.delete(q.registry_cleaning_key, LOCK_KEY)  # RQ's and recovery's locks
         connection.config_resetstat()
         started = time.perf_counter()
         worker.run_maintenance_tasks()
@@ -150,59 +163,32 @@ def maintenance(sizes: tuple[int, ...], env: dict[str, str]) -> list[dict]:
         calls = sum(v["calls"] for k, v in stats.items() if k != "cmdstat_config")
         calls -= stats.get("cmdstat_info", {}).get("calls", 0)
         rows.append({"jobs": size, "ms": round(seconds * 1000, 1), "redis_commands": calls})
-        reset(queue)
+        reset(q)
         connection.delete(worker.key, worker.executions_key)  # its own keys only
     return rows
 
 
-def fill_finished(queue, size: int) -> None:  # noqa: ANN001 - an rq Queue
-    """`size` finished jobs, as a worker leaves them (in batches of 1,000)."""
-    from rq import Queue
-
-    for start in range(0, size, 1000):
-        count = min(1000, size - start)
-        datas = [
-            Queue.prepare_data("solutions.tasks.send_fake_email", ("x@example.com", 0))
-            for _ in range(count)
-        ]
-        jobs = queue.enqueue_many(datas)
-        with queue.connection.pipeline() as pipe:
-            for job in jobs:
-                pipe.hset(job.key, "status", "finished")
-                pipe.zadd(queue.finished_job_registry.key, {job.id: time.time() + 3600})
-            pipe.delete(queue.key)
-            pipe.execute()
-
-
 def throughput(jobs: int, package: str) -> list[dict]:
-    from redis import Redis
+    """No-op jobs through one `--simple --burst` worker, MAINTENANCE_INTERVAL 600 and 15."""
     from rq import Queue
     from rq.utils import utcparse
 
-    from lab.support.config import get_settings
-    from lab.support.servers.processes import start_worker
-
-    connection = Redis.from_url(get_settings().redis_url)
-    queue = Queue(QUEUE, connection=connection)
-    rows = []
+    q, rows = queue(), []
     for interval in ("600", "15"):
-        reset(queue)
-        datas = [Queue.prepare_data(f"{package}.tasks.send_fake_email", ("t@example.com", 0))]
-        enqueued = queue.enqueue_many(datas * jobs)
+        reset(q)
+        data = Queue.prepare_data(f"{package}.tasks.send_fake_email", ("t@example.com", 0))
+        enqueued = q.enqueue_many([data] * jobs)
         started = time.monotonic()
-        worker = start_worker(
-            QUEUE, "--simple", "--burst", package=package, env={"MAINTENANCE_INTERVAL": interval}
-        )
-        worker.wait(600)
-        seconds = time.monotonic() - started
-        worker.stop()
-        with connection.pipeline(transaction=False) as pipe:
+        env = {"MAINTENANCE_INTERVAL": interval}
+        with start_worker(QUEUE, "--simple", "--burst", package=package, env=env) as worker:
+            worker.wait(600)
+            seconds = time.monotonic() - started
+        with q.connection.pipeline(transaction=False) as pipe:
             for job in enqueued:
                 pipe.hmget(job.key, "started_at", "ended_at")
             times = [t for t in pipe.execute() if t[0] and t[1]]
         first = min(utcparse(t[0].decode()) for t in times)
-        last = max(utcparse(t[1].decode()) for t in times)
-        busy = (last - first).total_seconds()
+        busy = (max(utcparse(t[1].decode()) for t in times) - first).total_seconds()
         rows.append(
             {
                 "maintenance_interval": int(interval),
@@ -212,7 +198,7 @@ def throughput(jobs: int, package: str) -> list[dict]:
                 "with_start_s": round(seconds, 2),
             }
         )
-        reset(queue)
+        reset(q)
     return rows
 
 
@@ -222,21 +208,21 @@ def main(args: argparse.Namespace) -> int:
     env = dict(item.split("=", 1) for item in args.env)
     if args.quick:
         env = {"JOB_LEASE": "6", "JOB_HEARTBEAT": "1", "MAINTENANCE_INTERVAL": "3", **env}
+    os.environ.update(env)  # the settings of the worker maintenance() builds here
+    get_settings.cache_clear()  # read again, with `env`
     sizes = (0, 1000) if args.quick else (0, 1000, 10000)
+    measures = {
+        "abandoned": lambda: [abandoned(env, args.package, retry) for retry in (False, True)],
+        "maintenance": lambda: maintenance(sizes),
+        "throughput": lambda: throughput(500 if args.quick else 3000, args.package),
+    }
     result: dict = {"env": env}
     try:
-        if args.only in (None, "abandoned"):
-            result["abandoned"] = [abandoned(env, args.package, retry) for retry in (False, True)]
-            for row in result["abandoned"]:
-                print("abandoned:", json.dumps(row), flush=True)
-        if args.only in (None, "maintenance"):
-            result["maintenance"] = maintenance(sizes, env)
-            for row in result["maintenance"]:
-                print("maintenance:", json.dumps(row), flush=True)
-        if args.only in (None, "throughput"):
-            result["throughput"] = throughput(500 if args.quick else 3000, args.package)
-            for row in result["throughput"]:
-                print("throughput:", json.dumps(row), flush=True)
+        for name, measure in measures.items():
+            if args.only in (None, name):
+                result[name] = measure()
+                for row in result[name]:
+                    print(f"{name}:", json.dumps(row), flush=True)
     except RedisError as exc:
         print(f"bench: Redis stopped answering ({type(exc).__name__}: {exc}).", file=sys.stderr)
         return 1

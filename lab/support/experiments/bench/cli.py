@@ -21,103 +21,55 @@ the next cell starts, so that cells do not disturb each other.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
-from dataclasses import asdict, replace
-from pathlib import Path
+import textwrap
 
-from lab.support.experiments.bench.model import MODEL
 from lab.support.experiments.bench.report import FIELDS, table
-from lab.support.experiments.bench.settings import (
-    DEFAULT,
-    QUICK,
+from lab.support.experiments.bench.strategies import DEFAULT, MODEL, QUICK, BenchSettings
+from lab.support.experiments.harness import (
     BenchError,
-    BenchSettings,
-    add_package_argument,
+    add_common_arguments,
+    fields_help,
+    run_and_report,
+    settings_from,
 )
 
-#: `--help`'s description: this docstring without its first line.
-DESCRIPTION = __doc__.split("\n", 2)[2]
+HELP = (
+    "measure step 04's strategies side by side (blocking, background, queued);"
+    " `bench workers`: the worker side (step 07); `bench stats`: GET /stats's cost (step 09)"
+)
+EPILOG = (
+    fields_help("--json PATH writes a list with one object per strategy and concurrency:", FIELDS)
+    + "\n\n"
+    + textwrap.fill(f"{MODEL}.", 88)
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`python -m lab bench`'s flags; each one left out keeps its default (settings_from)."""
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help=f"smaller settings (delay {QUICK.delay:g} s, concurrency"
-        f" {' '.join(map(str, QUICK.concurrency))}, {QUICK.requests} requests, ~15 s)",
-    )
-    parser.add_argument(
-        "--delay", type=float, help=f"seconds per email (default {DEFAULT.delay:g})"
-    )
-    parser.add_argument(
-        "--concurrency",
-        type=int,
-        nargs="+",
-        metavar="N",
-        help=f"concurrency levels (default {' '.join(map(str, DEFAULT.concurrency))})",
-    )
-    parser.add_argument(
-        "--requests",
-        type=int,
-        help=f"requests per background / rq-enqueue cell, at least the concurrency"
-        f" (default {DEFAULT.requests})",
-    )
-    parser.add_argument(
-        "--floor-requests",
-        type=int,
-        help=f"requests per floor cell (default {DEFAULT.floor_requests})",
-    )
-    parser.add_argument("--workers", type=int, help=f"RQ workers (default {DEFAULT.workers})")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the rows as JSON")
-    add_package_argument(parser, "strategies.py, producer.py and worker.py")
-
-
-def epilog() -> str:
-    """`--help`'s end: the JSON fields (FIELDS) and the model."""
-    import textwrap
-
-    fields = [
-        textwrap.fill(
-            text,
-            88,
-            break_on_hyphens=False,
-            initial_indent=f"  {name:<16}",
-            subsequent_indent=" " * 18,
-        )
-        if len(name) < 16
-        else f"  {name}\n"
-        + textwrap.fill(
-            text, 88, break_on_hyphens=False, initial_indent=" " * 18, subsequent_indent=" " * 18
-        )
-        for name, text in FIELDS.items()
-    ]
-    return "\n".join(
-        [
-            "--json PATH writes a list with one object per strategy and concurrency:",
-            *fields,
-            "",
-            textwrap.fill(f"{MODEL}.", 88),
-        ]
+    add = parser.add_argument
+    quick = f"delay {QUICK.delay:g} s, concurrency {' '.join(map(str, QUICK.concurrency))}"
+    add("--quick", action="store_true", help=f"smaller settings ({quick}, {QUICK.requests}"
+        " requests, ~15 s)")  # fmt: skip
+    add("--delay", type=float, help=f"seconds per email (default {DEFAULT.delay:g})")
+    levels = " ".join(map(str, DEFAULT.concurrency))
+    add("--concurrency", type=int, nargs="+", metavar="N",
+        help=f"concurrency levels (default {levels})")  # fmt: skip
+    add("--requests", type=int, help=f"requests per background / rq-enqueue cell, at least"
+        f" the concurrency (default {DEFAULT.requests})")  # fmt: skip
+    add("--floor-requests", type=int,
+        help=f"requests per floor cell (default {DEFAULT.floor_requests})")  # fmt: skip
+    add("--workers", type=int, help=f"RQ workers (default {DEFAULT.workers})")
+    add_common_arguments(
+        parser, "strategies.py, producer.py and worker.py", "also write the rows as JSON"
     )
 
 
-def settings_from(args: argparse.Namespace) -> BenchSettings:
+def checked(args: argparse.Namespace) -> BenchSettings:
     """The run's settings: --quick's or the defaults, with the flags given; a BenchError
     when one is out of range."""
-    base = QUICK if args.quick else DEFAULT
-    chosen = {
-        "delay": args.delay,
-        "concurrency": tuple(args.concurrency) if args.concurrency else None,
-        "requests": args.requests,
-        "floor_requests": args.floor_requests,
-        "workers": args.workers,
-    }
-    settings = replace(
-        base, package=args.package or "lab", **{k: v for k, v in chosen.items() if v is not None}
-    )
+    names = ("delay", "concurrency", "requests", "floor_requests", "workers")
+    settings = settings_from(args, QUICK if args.quick else DEFAULT, names)
     if settings.delay < 0 or min(settings.concurrency) < 1 or settings.workers < 1:
         raise BenchError("--delay must be >= 0; --concurrency and --workers >= 1.")
     if settings.requests < 1 or settings.floor_requests < 1:
@@ -128,20 +80,18 @@ def settings_from(args: argparse.Namespace) -> BenchSettings:
 def main(args: argparse.Namespace) -> int:
     """Run the bench as `args` say; print the table (and write the JSON). A BenchError is
     one line on stderr and exit code 1."""
-    from lab.support.experiments.bench.measure import (
-        run,  # not at the top: `python -m lab --help` only needs the flags
-    )
+    from lab.support.experiments.bench.run import run  # not at the top: --help needs only flags
 
     try:
-        settings = settings_from(args)
-        started = time.perf_counter()
-        cells = run(settings, fallback=args.package is None)
+        settings = checked(args)
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
-    print(table(cells))
-    print(f"\n{len(cells)} cells in {time.perf_counter() - started:.0f} s.")
-    if args.json:
-        args.json.write_text(json.dumps([asdict(c.row) for c in cells], indent=1) + "\n")
-        print(f"wrote {args.json}")
-    return 0
+    return run_and_report(
+        run,
+        settings,
+        args,
+        table,
+        lambda cells: f"{len(cells)} cells",
+        as_json=lambda cells: [c.row for c in cells],
+    )

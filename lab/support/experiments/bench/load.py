@@ -1,8 +1,7 @@
 """PROVIDED: the bench's load generator - concurrent senders on one asyncio event loop.
 
 `drive()` runs senders (HTTP requests with httpx, or Redis PINGs) and times each request;
-`burst()` sends N requests at once from a notebook. httpx and redis are imported inside
-the functions, so that `python -m lab --help` needs neither.
+`burst()` sends N requests at once from a notebook.
 """
 
 from __future__ import annotations
@@ -10,26 +9,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
-from lab.support.experiments.bench.settings import EMAIL
+from lab.support.experiments.harness import EMAIL
 
 if TYPE_CHECKING:
     import httpx
 
+T = TypeVar("T")
+
 
 @dataclass
 class Request:
-    """One request the bench sent, timed with time.perf_counter()."""
+    """One request the bench sent, timed with time.perf_counter(); `status` 0: no answer."""
 
     start: float
     end: float
     status: int
-    """HTTP status, 0 when no answer came."""
     body: dict = field(default_factory=dict)
 
 
@@ -38,10 +38,8 @@ Send = Callable[[], Awaitable[tuple[int, dict]]]
 
 
 async def drive(sends: Sequence[Send], count: int) -> tuple[list[Request], float]:
-    """`count` requests from `len(sends)` concurrent senders, each sending its next
-    request as soon as it has an answer.
-
-    Returns the requests (perf_counter times, by start) and the share of one CPU this
+    """`count` requests from `len(sends)` concurrent senders, each sending its next request
+    as soon as it has an answer; returns them (by start) and the share of one CPU this
     process used meanwhile."""
     import httpx
     from redis.exceptions import RedisError
@@ -108,9 +106,7 @@ def http_sender(client: httpx.AsyncClient, path: str, delay: float, method: str 
 
 def burst(url: str, path: str, count: int, delay: float = 0, method: str = "POST") -> list[Request]:
     """Send `count` requests to `url + path` all at once; return them once all answered
-    (times are time.perf_counter() seconds).
-
-    It runs its own event loop in a thread, so a notebook can call it like any function."""
+    (times are time.perf_counter() seconds). A notebook can call it like any function."""
 
     async def run() -> list[Request]:
         async with http_clients(url, count, timeout=count * delay + 30) as clients:
@@ -120,37 +116,21 @@ def burst(url: str, path: str, count: int, delay: float = 0, method: str = "POST
     return run_in_thread(run)
 
 
-def run_in_thread(coroutine_function: Callable[[], Awaitable]) -> object:
+def run_in_thread(coroutine_function: Callable[[], Awaitable[T]]) -> T:
     """asyncio.run(coroutine_function()) in a thread of its own (a notebook's kernel
-    already runs an event loop in its main thread)."""
-    box: dict = {}
-
-    def target() -> None:
-        try:
-            box["result"] = asyncio.run(coroutine_function())
-        except BaseException as exc:  # re-raised in the caller's thread below
-            box["error"] = exc
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
+    already runs an event loop in its main thread); its exception is raised here."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(lambda: asyncio.run(coroutine_function())).result()  # type: ignore[arg-type]
 
 
 def server_threads() -> int:
-    """The size of the thread pool FastAPI (Starlette) runs `def` endpoints and
-    BackgroundTasks' plain functions in: AnyIO's default thread limiter, 40 unless a
-    program changes it.
-
-    Each event loop has its own limiter, so it is read in a fresh one. It is this
-    process's default, which uvicorn's process shares as long as the strategies module
-    does not change it."""
+    """The size of the thread pool FastAPI runs `def` endpoints and BackgroundTasks' plain
+    functions in: AnyIO's default thread limiter, 40 unless a program changes it (read in a
+    fresh event loop, since each has its own; uvicorn's process has the same default)."""
 
     async def read() -> int:
         import anyio.to_thread
 
-        return anyio.to_thread.current_default_thread_limiter().total_tokens
+        return int(anyio.to_thread.current_default_thread_limiter().total_tokens)
 
-    return run_in_thread(read)  # type: ignore[return-value]
+    return run_in_thread(read)

@@ -24,15 +24,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from lab.support.experiments.bench.settings import EMAIL, WORKERS_QUEUE, BenchError
-from lab.support.experiments.bench.workers import reset, wait_for_workers
+from lab.support.experiments.bench.workers import QUEUE, wait_for_workers
+from lab.support.experiments.harness import EMAIL, BenchError, bench_queue, reset
 from lab.support.servers.processes import Background
 
 if TYPE_CHECKING:
     from redis import Redis
 
-IGNORED = {"info", "config|resetstat"}
-"""Commands this module sends itself to read the counts."""
+IGNORED = {"info", "config|resetstat"}  # what this module sends to read the counts
 
 
 def command_counts(redis: Redis) -> Counter[str]:
@@ -53,10 +52,8 @@ def per_job(before: Counter[str], after: Counter[str], jobs: int) -> dict[str, f
 class JobCommands:
     """The Redis commands of one job's life, by command name, per job."""
 
-    enqueue: dict[str, float]
-    """Sent by the producer: one queue.enqueue()."""
-    work: dict[str, float]
-    """Sent by the worker: dequeue, start, run, finish (and keep the result)."""
+    enqueue: dict[str, float]  # sent by the producer: one queue.enqueue()
+    work: dict[str, float]  # sent by the worker: dequeue, start, run, finish (keep the result)
     jobs: int
 
     @property
@@ -66,11 +63,7 @@ class JobCommands:
 
 def commands_per_job(redis: Redis, package: str = "lab", jobs: int = 200) -> JobCommands:
     """Count the commands of `jobs` no-op jobs through one SimpleWorker of the lab."""
-    from lab.support.queueing.serializer import (
-        SettingQueue as Queue,  # RQ_SERIALIZER, as the workers'
-    )
-
-    queue = Queue(WORKERS_QUEUE, connection=redis)
+    queue = bench_queue(QUEUE, redis)
     reset(queue)
     func = f"{package}.tasks.send_fake_email"
     before = command_counts(redis)
@@ -78,7 +71,7 @@ def commands_per_job(redis: Redis, package: str = "lab", jobs: int = 200) -> Job
     enqueue = per_job(before, command_counts(redis), jobs)
     for job in queued:
         job.delete()
-    command = [sys.executable, "-m", f"{package}.worker", WORKERS_QUEUE, "--simple"]
+    command = [sys.executable, "-m", f"{package}.worker", QUEUE, "--simple"]
     with Background("bench-worker", command) as worker:
         wait_for_workers(queue, 1, worker)
         time.sleep(0.2)  # let it settle into its blocking wait
@@ -156,11 +149,9 @@ class EnqueueRate:
 
 def enqueue_rates(redis: Redis, package: str = "lab", jobs: int = 1000) -> list[EnqueueRate]:
     """`jobs` jobs queued with enqueue() one at a time, then with one enqueue_many()."""
-    from lab.support.queueing.serializer import (
-        SettingQueue as Queue,  # RQ_SERIALIZER, as the workers'
-    )
+    from rq import Queue
 
-    queue = Queue(WORKERS_QUEUE, connection=redis)
+    queue = bench_queue(QUEUE, redis)
     func = f"{package}.tasks.send_fake_email"
     rates = []
     for method in ("enqueue", "enqueue_many"):
@@ -169,7 +160,7 @@ def enqueue_rates(redis: Redis, package: str = "lab", jobs: int = 1000) -> list[
         if method == "enqueue":
             queued = [queue.enqueue(func, EMAIL, 0) for _ in range(jobs)]
         else:
-            queued = queue.enqueue_many([Queue.prepare_data(func, (EMAIL, 0)) for _ in range(jobs)])
+            queued = queue.enqueue_many([Queue.prepare_data(func, (EMAIL, 0))] * jobs)
         seconds = time.perf_counter() - started
         if queue.count != jobs:
             raise BenchError(f"{method} queued {queue.count} jobs, not {jobs}")

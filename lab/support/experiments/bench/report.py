@@ -1,4 +1,4 @@
-"""PROVIDED: the bench's results - one Row per cell, its JSON fields, the text table.
+"""PROVIDED: the bench's results - one row per cell, its JSON fields, the text table.
 
 A cell is one strategy at one concurrency. The report marks figures that show the load
 generator's limit rather than the server's (client-bound): the generator is Python too,
@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
-from lab.support.experiments.bench.model import MODEL
-
-if TYPE_CHECKING:
-    from lab.support.experiments.bench.strategies import Strategy
+from lab.support.experiments.bench.strategies import MODEL, Strategy
 
 #: A cell is client-bound when the load generator was busy this share of the time...
 CLIENT_BUSY = 0.85
@@ -39,39 +35,14 @@ FIELDS = {
     " their class, the server's thread pool size, and whose code ran (lab or solutions)",
     "timeline": "[start_s, end_s] of each request, from the cell's first request",
 }
-"""The JSON fields of a Row (`--json`), as `--help` lists them."""
-
-
-@dataclass
-class Row:
-    """One cell's figures: what `--json` writes, one object per cell (see FIELDS)."""
-
-    strategy: str
-    concurrency: int
-    requests: int
-    errors: int
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    max_ms: float
-    rps: float
-    done_s: float | None
-    model_done_s: float | None
-    client_cpu: float
-    client_bound: bool
-    delay_s: float
-    workers: int
-    worker_class: str
-    threads: int
-    package: str
-    timeline: list[list[float]]
+"""The JSON fields of a row (`--json`: one object per cell), as `--help` lists them."""
 
 
 class Cell(NamedTuple):
-    """A measured cell: its row, and the strategy it measured (which the JSON names)."""
+    """A measured cell: its row (see FIELDS), and the strategy it measured."""
 
     strategy: Strategy
-    row: Row
+    row: dict
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -84,15 +55,15 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def ceiling(cells: Sequence[Cell]) -> Cell:
     """The cell of the client's ceiling: the no-op's best rate."""
-    return max((c for c in cells if c.strategy.ceiling), key=lambda c: c.row.rps)
+    return max((c for c in cells if c.strategy.ceiling), key=lambda c: c.row["rps"])
 
 
 def mark_client_bound(cells: Sequence[Cell]) -> None:
     """Set each row's client_bound (see CLIENT_BUSY and NEAR_CEILING)."""
-    best = ceiling(cells).row.rps
+    best = ceiling(cells).row["rps"]
     for strategy, row in cells:
-        row.client_bound = row.client_cpu >= CLIENT_BUSY or (
-            not strategy.ceiling and row.rps >= NEAR_CEILING * best
+        row["client_bound"] = row["client_cpu"] >= CLIENT_BUSY or (
+            not strategy.ceiling and row["rps"] >= NEAR_CEILING * best
         )
 
 
@@ -109,32 +80,33 @@ def number(value: float | None) -> str:
 
 def table(cells: Sequence[Cell]) -> str:
     """The cells as the text table `python -m lab bench` prints."""
-    top = ceiling(cells)
-    first = cells[0].row
+    top, first = ceiling(cells), cells[0].row
+    package = first["package"]
     lines = [
-        f"{first.package}.strategies in one uvicorn process ({first.threads} threads),"
-        f" {first.workers} x {first.worker_class} (python -m {first.package}.worker --simple),"
-        f" email delay {first.delay_s:g} s",
-        f"client ceiling: {top.row.rps:.0f} req/s (POST {top.strategy.path} at concurrency"
-        f" {top.row.concurrency}); * = client-bound",
-        "",
-        f"{'strategy':<15}{'conc':>5}{'reqs':>6}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}"
-        f"{'max ms':>10}{'req/s':>10}{'done s':>9}{'model s':>9}",
+        f"{package}.strategies in one uvicorn process ({first['threads']} threads),"
+        f" {first['workers']} x {first['worker_class']} (python -m {package}.worker --simple),"
+        f" email delay {first['delay_s']:g} s",
+        f"client ceiling: {top.row['rps']:.0f} req/s (POST {top.strategy.path} at concurrency"
+        f" {top.row['concurrency']}); * = client-bound",
     ]
     previous = None
     for _, r in cells:
-        if previous is not None and r.concurrency != previous:
+        if r["concurrency"] != previous:
             lines.append("")
-        previous = r.concurrency
-        mark = "*" if r.client_bound else " "
+        if previous is None:
+            lines.append(
+                f"{'strategy':<15}{'conc':>5}{'reqs':>6}{'p50 ms':>10}{'p95 ms':>10}"
+                f"{'p99 ms':>10}{'max ms':>10}{'req/s':>10}{'done s':>9}{'model s':>9}"
+            )
+        previous = r["concurrency"]
+        mark = "*" if r["client_bound"] else " "
         lines.append(
-            f"{r.strategy:<15}{r.concurrency:>5}{r.requests:>6}{number(r.p50_ms):>10}"
-            f"{number(r.p95_ms) + mark:>11}{number(r.p99_ms) + mark:>10}"
-            f"{number(r.max_ms) + mark:>10}{number(r.rps) + mark:>10}"
-            f"{number(r.done_s):>8}{number(r.model_done_s):>9}"
+            f"{r['strategy']:<15}{r['concurrency']:>5}{r['requests']:>6}"
+            f"{number(r['p50_ms']):>10}{number(r['p95_ms']) + mark:>11}"
+            f"{number(r['p99_ms']) + mark:>10}{number(r['max_ms']) + mark:>10}"
+            f"{number(r['rps']) + mark:>10}{number(r['done_s']):>8}{number(r['model_done_s']):>9}"
+            + (f"  ({r['errors']} errors)" if r["errors"] else "")
         )
-        if r.errors:
-            lines[-1] += f"  ({r.errors} errors)"
     lines += [
         "",
         f"* client-bound: this load generator used >= {CLIENT_BUSY:.0%} of a CPU, or reached"

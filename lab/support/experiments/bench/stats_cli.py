@@ -18,35 +18,30 @@ shows (high, low, JOB_QUEUES) are only read.
 from __future__ import annotations
 
 import argparse
+import importlib
 import random
 import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lab.support.experiments import harness
 from lab.support.experiments.bench.report import percentile
-from lab.support.experiments.bench.settings import (
-    EMAIL,
-    IDLE_QUEUE,
-    STATS_QUEUE,
-    BenchError,
-    add_package_argument,
-    run_and_report,
-)
 
 if TYPE_CHECKING:
-    from redis import Redis
+    import httpx
     from rq import Queue
 
-#: `--help`'s description: this docstring without its first line.
-DESCRIPTION = __doc__.split("\n", 2)[2]
+HELP = "measure GET /stats and GET /metrics with up to 10,000 jobs in RQ's registries (step 09)"
 
+QUEUE = "bench-stats"
+"""The queue whose list and registries `python -m lab bench stats` fills and empties."""
+IDLE_QUEUE = "bench-stats-idle"
+"""The queue of `bench stats`'s idle worker: always empty, so the worker stays idle."""
 #: How the jobs of each size are shared out among the statuses (the rest: finished).
 SHARES = {"finished": 0.4, "failed": 0.2, "queued": 0.2, "scheduled": 0.1, "deferred": 0.1}
-#: The statuses GET /stats counts (lab.support.queueing.monitor.STATUSES), in its order.
 #: Seconds every job the bench writes lives at most (its result_ttl, failure_ttl and key
 #: expiry): a run stopped by SIGKILL leaves nothing behind for longer than this.
 JOB_TTL = 3600
@@ -72,15 +67,21 @@ SIZE_FIELDS = {
     " other served queues' own)",
     "fill_s": "seconds taken to write this size's new jobs",
 }
+EPILOG = "\n".join(
+    [
+        harness.fields_help(
+            "--json PATH writes {package, cores, requests, sizes, rows}; each row has:", FIELDS, 22
+        ),
+        harness.fields_help("each size has:", SIZE_FIELDS, 22),
+    ]
+)
 
 
 @dataclass(frozen=True)
 class StatsBenchSettings:
-    jobs: int = 10_000
-    """The most jobs in the registries: the last size."""
+    jobs: int = 10_000  # the most jobs in the registries: the last size
     sizes: tuple[int, ...] = (0, 1_000, 10_000)
-    requests: int = 50
-    """GETs timed per endpoint per size (and calls of each in-process function)."""
+    requests: int = 50  # GETs timed per endpoint per size (and calls of each function)
     package: str = "lab"
 
 
@@ -90,9 +91,7 @@ class Placed:
 
     ids: list[str] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
-    """Jobs placed so far, by status."""
-    finished_ends: list[str] = field(default_factory=list)
-    """The ended_at of each finished job, as RQ writes it (fixed-width UTC text)."""
+    finished_ends: list[str] = field(default_factory=list)  # as RQ writes them: UTC text
 
 
 def split(jobs: int) -> dict[str, int]:
@@ -114,31 +113,15 @@ def sizes_from(text: str | None, jobs: int) -> tuple[int, ...]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    default = StatsBenchSettings()
-    parser.add_argument(
-        "--jobs",
-        type=int,
-        default=default.jobs,
-        metavar="N",
-        help=f"jobs placed in the registries at the largest size (default {default.jobs})",
-    )
-    parser.add_argument(
-        "--sizes",
-        metavar="A,B,...",
-        help="the sizes measured, each up to --jobs (default 0, a tenth of --jobs, --jobs)",
-    )
-    parser.add_argument(
-        "--requests",
-        type=int,
-        default=default.requests,
-        metavar="K",
-        help=f"GETs timed per endpoint and size (default {default.requests})",
-    )
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results")
-    add_package_argument(parser, "producer.py, stats.py and worker.py")
-
-
-# --- filling -------------------------------------------------------------------------------
+    add, default = parser.add_argument, StatsBenchSettings()
+    most = f"jobs placed in the registries at the largest size (default {default.jobs})"
+    add("--jobs", type=int, default=default.jobs, metavar="N", help=most)
+    sizes = "the sizes measured, each up to --jobs (default 0, a tenth of --jobs, --jobs)"
+    add("--sizes", metavar="A,B,...", help=sizes)
+    timed = f"GETs timed per endpoint and size (default {default.requests})"
+    add("--requests", type=int, default=default.requests, metavar="K", help=timed)
+    files = "producer.py, stats.py and worker.py"
+    harness.add_common_arguments(parser, files, "also write the results")
 
 
 def fill(queue: Queue, jobs: int, placed: Placed, package: str) -> None:
@@ -146,13 +129,12 @@ def fill(queue: Queue, jobs: int, placed: Placed, package: str) -> None:
     each as RQ leaves it: the job's hash (status, times) and its place in the list or
     registry, with RQ's scores. Adds them to `placed`."""
     from rq.job import Job, JobStatus
-    from rq.registry import FinishedJobRegistry
+    from rq.utils import utcformat
 
     counts = split(jobs)
     now = datetime.now(timezone.utc)
-    func, args = f"{package}.tasks.send_fake_email", (EMAIL, 0)
+    func, args = f"{package}.tasks.send_fake_email", (harness.EMAIL, 0)
     plan = [status for status, count in counts.items() for _ in range(count)]
-    finished = FinishedJobRegistry(queue=queue)
     parents: list[str] = []
     for start in range(0, len(plan), BATCH):
         with queue.connection.pipeline(transaction=False) as pipe:
@@ -171,119 +153,81 @@ def fill(queue: Queue, jobs: int, placed: Placed, package: str) -> None:
                     job.ended_at = now - timedelta(seconds=ago)
                     job.started_at = job.ended_at - timedelta(milliseconds=5)
                     job.worker_name = "bench-stats"
-                if status == "queued":
-                    job.save(pipeline=pipe)
-                    queue.push_job_id(job.id, pipeline=pipe)
-                    parents.append(job.id)
-                elif status == "finished":
-                    job.save(pipeline=pipe)
-                    # RQ's score: when the job ended + its result_ttl.
-                    left = JOB_TTL - int((now - job.ended_at).total_seconds())
-                    finished.add(job, left, pipeline=pipe)
-                    placed.finished_ends.append(_utc_text(job.ended_at))
-                elif status == "failed":
+                if status == "failed":
                     queue.failed_job_registry.add(
                         job, JOB_TTL, exc_string="ValueError: bench", pipeline=pipe
                     )
-                elif status == "scheduled":
+                else:
                     job.save(pipeline=pipe)
+                if status == "queued":
+                    queue.push_job_id(job.id, pipeline=pipe)
+                    parents.append(job.id)
+                elif status == "finished":
+                    # RQ's score: when the job ended + its result_ttl.
+                    left = JOB_TTL - int((now - job.ended_at).total_seconds())
+                    queue.finished_job_registry.add(job, left, pipeline=pipe)
+                    placed.finished_ends.append(utcformat(job.ended_at))
+                elif status == "scheduled":
                     due = now + timedelta(seconds=random.uniform(300, 3000))
                     queue.scheduled_job_registry.schedule(job, due, pipeline=pipe)
-                else:  # deferred: waits for a queued job
-                    job.save(pipeline=pipe)
+                elif status == "deferred":  # waits for a queued job
                     job.register_dependency(pipeline=pipe)
                 job.cleanup(JOB_TTL, pipeline=pipe)
                 placed.ids.append(job.id)
             pipe.execute()
-    for status, count in counts.items():
-        placed.counts[status] += count
-
-
-def _utc_text(moment: datetime) -> str:
-    from rq.utils import utcformat
-
-    return utcformat(moment)
-
-
-def reset(queue: Queue, placed: Placed | None = None) -> None:
-    """Delete the bench queue's list, intermediate list and registries, and their jobs and
-    those in `placed` (with their dependency sets and results), with plain DELs: RQ's own
-    delete reads each job's execution, which a killed worker's may have lost. Also what an
-    earlier run stopped part way left behind. `bench abandoned` empties its queue so too."""
-    from rq.job import Job
-
-    from lab.support.queueing.monitor import STATUSES
-
-    connection = queue.connection
-    registries = [getattr(queue, f"{status}_job_registry").key for status in STATUSES[1:]]
-    ids = list(placed.ids) if placed else []
-    for key in registries:  # a run that was killed: its jobs are still listed here
-        # A started registry's entries are <job id>:<execution id>.
-        ids += [i.decode().split(":")[0] for i in connection.zrange(key, 0, -1)]
-    ids += queue.get_job_ids()
-    with connection.pipeline(transaction=False) as pipe:
-        for start in range(0, len(ids), BATCH):
-            keys = []
-            for job_id in ids[start : start + BATCH]:
-                # RQ's names, its double colon included: rq:job::<id>:dependencies.
-                dependencies = f"{Job.redis_job_namespace_prefix}:{job_id}:dependencies"
-                results = f"rq:results:{job_id}"
-                keys += [Job.key_for(job_id), Job.dependents_key_for(job_id), dependencies, results]
-            pipe.delete(*keys)
-        workers = f"rq:workers:{queue.name}"  # its workers' names (RQ's registration)
-        pipe.delete(queue.key, queue.intermediate_queue_key, workers, *registries)
-        pipe.srem(queue.redis_queues_keys, queue.key)
-        pipe.execute()
-
-
-# --- checking ------------------------------------------------------------------------------
+    placed.counts.update(counts)
 
 
 def metrics_counts(text: str, queue_name: str) -> dict[str, int]:
     """The rq_jobs samples of `queue_name` in GET /metrics's text, by status."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    counts = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "rq_jobs" and sample.labels["queue"] == queue_name:
-                counts[sample.labels["status"]] = int(sample.value)
-    return counts
+    return {
+        sample.labels["status"]: int(sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "rq_jobs" and sample.labels["queue"] == queue_name
+    }
 
 
-def check(queue: Queue, client, placed: Placed, package: str) -> dict:
+def others(queue: Queue) -> list[Queue]:
+    """The queues GET /stats serves besides `queue`."""
+    from lab.support.api import served_queues, sibling_queue
+
+    return [sibling_queue(queue, name) for name in served_queues(queue) if name != queue.name]
+
+
+def check(queue: Queue, client: httpx.Client, placed: Placed, package: str) -> dict:
     """RQ's counts, GET /stats's and GET /metrics's for the bench queue, each equal to
     what was placed, and GET /stats's finished_last_minute equal to the placed finished
     jobs of the last minute (plus the other served queues'): a BenchError if not."""
-    from lab.support.api.app import served_queues, sibling_queue
+    from rq.utils import utcformat
+
     from lab.support.queueing.monitor import STATUSES, finished_since, rq_counts
 
     expected = {status: placed.counts[status] for status in STATUSES}
     counted = rq_counts(queue)
-    answer = _get(client, "/stats", package).json()
+    answer = harness.answered(client.get("/stats")).json()
     stats = next((q for q in answer["queues"] if q["name"] == queue.name), None)
     if stats is None:
         shown = [q["name"] for q in answer["queues"]]
-        raise BenchError(
+        raise harness.BenchError(
             f"GET /stats shows the queues {shown}, not {queue.name!r}: does {package}/"
             "connection.py's get_queue() use the QUEUE_NAME setting?"
         )
     stats_counts = {status: stats[status] for status in STATUSES}
-    shown_metrics = metrics_counts(_get(client, "/metrics", package).text, queue.name)
-    at = datetime.fromisoformat(answer["at"])
-    cutoff = _utc_text(at - timedelta(minutes=1))
-    others = [sibling_queue(queue, n) for n in served_queues(queue) if n != queue.name]
-    recent = sum(1 for ended in placed.finished_ends if ended >= cutoff)
-    ours = answer["finished_last_minute"] - finished_since(others, at - timedelta(minutes=1))
-    for name, seen in [
-        ("RQ's counts", counted),
-        ("GET /stats", stats_counts),
-        ("GET /metrics", shown_metrics),
-    ]:
-        if seen != expected:
-            raise BenchError(f"{name} of {queue.name}: {seen}; the bench placed {expected}")
+    shown_metrics = metrics_counts(harness.answered(client.get("/metrics")).text, queue.name)
+    minute_ago = datetime.fromisoformat(answer["at"]) - timedelta(minutes=1)
+    recent = sum(1 for ended in placed.finished_ends if ended >= utcformat(minute_ago))
+    ours = answer["finished_last_minute"] - finished_since(others(queue), minute_ago)
+    seen = {"RQ's counts": counted, "GET /stats": stats_counts, "GET /metrics": shown_metrics}
+    for name, counts in seen.items():
+        if counts != expected:
+            raise harness.BenchError(
+                f"{name} of {queue.name}: {counts}; the bench placed {expected}"
+            )
     if ours != recent:
-        raise BenchError(
+        raise harness.BenchError(
             f"GET /stats: {ours} jobs of {queue.name} finished in the last minute; the"
             f" bench placed {recent}"
         )
@@ -296,30 +240,14 @@ def check(queue: Queue, client, placed: Placed, package: str) -> dict:
     }
 
 
-def _get(client, path: str, package: str):
-    response = client.get(path)
-    if response.status_code == 501:  # a stub: its answer names the function
-        raise BenchError(f"GET {path} answered 501: {response.json()['detail']}", unwritten=True)
-    if not response.is_success:
-        raise BenchError(f"GET {path} answered {response.status_code}: {response.text[:200]}")
-    return response
-
-
-# --- timing --------------------------------------------------------------------------------
-
-
-def timed(call, requests: int) -> list[float]:
-    """Seconds of each of `requests` calls of `call()`, after one untimed call."""
+def row(jobs: int, what: str, call, requests: int, size: int | None = None) -> dict:  # noqa: ANN001
+    """The row of `requests` timed calls of `call()`, after one untimed call."""
     call()
     times = []
     for _ in range(requests):
         start = time.perf_counter()
         call()
         times.append(time.perf_counter() - start)
-    return times
-
-
-def row(jobs: int, what: str, times: list[float], size: int | None = None) -> dict:
     return {
         "jobs": jobs,
         "what": what,
@@ -331,71 +259,57 @@ def row(jobs: int, what: str, times: list[float], size: int | None = None) -> di
     }
 
 
-def measure_size(queue: Queue, client, jobs: int, s: StatsBenchSettings) -> list[dict]:
+def measure_size(queue: Queue, client: httpx.Client, jobs: int, s: StatsBenchSettings) -> list:
     """The four rows of one size: GET /stats, GET /metrics, read_stats(), finished_since()."""
-    import importlib
-
-    from lab.support.api.app import served_queues, sibling_queue
     from lab.support.queueing.monitor import finished_since
 
     read_stats = importlib.import_module(f"{s.package}.stats").read_stats
-    rows = []
-    for path in ("/stats", "/metrics"):
-        size = len(_get(client, path, s.package).content)
-        rows.append(row(jobs, f"GET {path}", timed(lambda p=path: client.get(p), s.requests), size))
-    queues = [sibling_queue(queue, name) for name in served_queues(queue)]
+    rows = [
+        row(
+            jobs,
+            f"GET {path}",
+            lambda p=path: client.get(p),
+            s.requests,
+            len(harness.answered(client.get(path)).content),
+        )
+        for path in ("/stats", "/metrics")
+    ]
+    queues = [queue, *others(queue)]
     since = lambda: datetime.now(timezone.utc) - timedelta(minutes=1)  # noqa: E731
-    rows.append(row(jobs, "read_stats()", timed(lambda: read_stats(queue), s.requests)))
-    rows.append(
-        row(jobs, "finished_since()", timed(lambda: finished_since(queues, since()), s.requests))
-    )
+    rows.append(row(jobs, "read_stats()", lambda: read_stats(queue), s.requests))
+    rows.append(row(jobs, "finished_since()", lambda: finished_since(queues, since()), s.requests))
     return rows
-
-
-# --- the run -------------------------------------------------------------------------------
 
 
 def measure(s: StatsBenchSettings, progress: bool | None = None) -> dict:
     """Every size: fill, check, time. Cleans up whatever happens."""
     import httpx
     from redis import Redis
-    from tqdm import tqdm
 
     from lab.support.config import get_settings
-    from lab.support.course.stubs import NOT_DONE
-    from lab.support.experiments.bench.processes import check_redis
     from lab.support.experiments.bench.workers import usable_cores
-    from lab.support.experiments.bench.workers_cli import unwritten_guard
-    from lab.support.queueing.serializer import (
-        SettingQueue as Queue,  # RQ_SERIALIZER, as the workers'
-    )
-    from lab.support.servers.processes import last_line, start_api, start_worker
+    from lab.support.servers.processes import start_api, start_worker
 
-    check_redis()
-    redis: Redis = Redis.from_url(get_settings().redis_url, socket_timeout=30)
-    queue = Queue(STATS_QUEUE, connection=redis)
-    reset(queue)
-    placed, sizes, rows = Placed(), [], []
-    worker = api = None
-    disable = None if progress is None else not progress
+    harness.check_redis()
+    redis = Redis.from_url(get_settings().redis_url, socket_timeout=30)
+    queue = harness.bench_queue(QUEUE, redis)
+    harness.reset(queue)
+    placed, sizes, rows, processes = Placed(), [], [], []
     try:
-        try:
-            worker = start_worker(IDLE_QUEUE, "--simple", package=s.package)
-        except (RuntimeError, TimeoutError) as exc:
-            said = last_line(str(exc))
-            raise BenchError(
-                f"python -m {s.package}.worker did not start: {said}", unwritten=NOT_DONE in said
-            ) from None
-        stats = unwritten_guard(lambda: _import_stats(s.package), s.package)
-        unwritten_guard(lambda: stats.read_stats(queue), s.package)  # a TODO stops it here
-        try:
-            api = start_api(s.package, env={"QUEUE_NAME": STATS_QUEUE})
-        except (RuntimeError, TimeoutError) as exc:
-            said = last_line(str(exc))
-            raise BenchError(f"uvicorn {s.package}.producer:app did not start: {said}") from None
+        idle = lambda: start_worker(IDLE_QUEUE, "--simple", package=s.package)  # noqa: E731
+        processes.append(harness.started(idle, f"python -m {s.package}.worker"))
+        stats = harness.unwritten_guard(
+            lambda: importlib.import_module(f"{s.package}.stats"), s.package
+        )
+        harness.unwritten_guard(lambda: stats.read_stats(queue), s.package)  # a TODO stops it here
+        api = harness.started(
+            lambda: start_api(s.package, env={"QUEUE_NAME": QUEUE}),
+            f"uvicorn {s.package}.producer:app",
+        )
+        processes.append(api)
         with (
             httpx.Client(base_url=api.url, timeout=30) as client,
-            tqdm(total=len(s.sizes), unit="size", disable=disable, file=sys.stderr) as bar,
+            harness.progress_bar(len(s.sizes), "size", progress) as bar,
         ):
             for size in s.sizes:
                 bar.set_description(f"{size:,} jobs: filling")
@@ -409,15 +323,12 @@ def measure(s: StatsBenchSettings, progress: bool | None = None) -> dict:
                 rows += measure_size(queue, client, size, s)
                 bar.update()
     finally:
-        for process in (api, worker):
-            if process is not None:
-                process.__exit__()
-        reset(queue, placed)
-        # The idle worker's maintenance locks (RQ's and the recovery's) expire by
-        # themselves within MAINTENANCE_INTERVAL; the bench leaves nothing behind.
-        idle_keys = list(redis.scan_iter(f"*{IDLE_QUEUE}*"))
-        if idle_keys:
-            redis.delete(*idle_keys)
+        for process in reversed(processes):
+            process.__exit__()
+        harness.reset(queue, placed.ids)
+        # The idle worker's keys; its maintenance locks (RQ's and the recovery's) expire by
+        # themselves within MAINTENANCE_INTERVAL: the bench leaves nothing behind.
+        harness.reset(harness.bench_queue(IDLE_QUEUE, redis))
         redis.close()
     return {
         "package": s.package,
@@ -426,12 +337,6 @@ def measure(s: StatsBenchSettings, progress: bool | None = None) -> dict:
         "sizes": sizes,
         "rows": rows,
     }
-
-
-def _import_stats(package: str):
-    import importlib
-
-    return importlib.import_module(f"{package}.stats")
 
 
 def report(result: dict) -> str:
@@ -464,7 +369,6 @@ def report(result: dict) -> str:
 
 def main(args: argparse.Namespace) -> int:
     """Run the stats bench as `args` say; print the report (and write the JSON)."""
-
     try:
         sizes = sizes_from(args.sizes, args.jobs)
     except argparse.ArgumentTypeError as exc:
@@ -473,11 +377,6 @@ def main(args: argparse.Namespace) -> int:
     settings = StatsBenchSettings(
         jobs=args.jobs, sizes=sizes, requests=max(1, args.requests), package=args.package or "lab"
     )
-    return run_and_report(
-        measure,
-        settings,
-        args.package is None,
-        report,
-        lambda result: f"{len(result['sizes'])} sizes",
-        args.json,
+    return harness.run_and_report(
+        measure, settings, args, report, lambda r: f"{len(r['sizes'])} sizes"
     )

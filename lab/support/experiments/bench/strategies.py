@@ -1,21 +1,16 @@
-"""PROVIDED: the bench's strategies and floors - each knows its own behaviour.
+"""PROVIDED: the bench's strategies and floors, its settings, and its model (MODEL).
 
-A strategy says
-- how it is driven: how many requests a cell sends (`count()`) and who sends them
-  (`senders()`: HTTP POSTs to its path, or Redis PINGs);
-- when its emails are done (`done_at()`): when answered, for a blocking strategy (the
-  email ran inside the request) and a floor (it sends none); when the last one noted its
-  end, for those that answer first (`AfterAnswer`);
-- its place in the model: its `slots` and when its email is asked for (`asked()`).
-
-The rest of the bench only calls these and never asks for a strategy by name: a new one
-is one more entry in STRATEGIES (and its name in the texts of FIELDS and MODEL).
+A strategy says how many requests a cell sends (`count()`), who sends them (`senders()`),
+when its emails are done (`done_at()`), where they run (`slots`) and when each is asked
+for (`asked()`). The bench never asks for a strategy by name: a new one is one more entry
+in STRATEGIES (and its name in the texts of FIELDS and MODEL).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -23,20 +18,68 @@ from typing import TYPE_CHECKING
 
 from lab.support.config import get_settings
 from lab.support.experiments.bench.load import Request, Send, http_sender
-from lab.support.experiments.bench.model import EVENT_LOOP, THREAD_POOL, WORKERS, Slots
-from lab.support.experiments.bench.settings import BenchError, BenchSettings
+from lab.support.experiments.harness import BenchError
 from lab.support.servers.processes import last_line
 
 if TYPE_CHECKING:
     import httpx
     from redis import Redis
 
+QUEUE = "bench-emails"
+"""The RQ queue of the bench's workers: not the one a notebook or a test fills."""
+MODEL = (
+    "model: each email takes exactly the delay and starts once it is asked for (blocking:"
+    " request sent; background, rq-enqueue: answer received) and a slot is free - 1 for"
+    " async-blocking (the event loop), the thread pool for def-blocking and background,"
+    " the workers for rq-enqueue"
+)
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """One run of `python -m lab bench`, as its flags chose it (not `Settings`, so that it
+    is never mistaken for lab.support.config.Settings, read from the environment)."""
+
+    delay: float = 0.5  # seconds per email
+    concurrency: tuple[int, ...] = (1, 10, 50)  # measured one after another
+    requests: int = 40  # per background / rq-enqueue cell (at least the concurrency)
+    floor_requests: int = 300  # per floor cell (at least the concurrency)
+    workers: int = 4  # RQ workers started for the run
+    package: str = "lab"  # whose strategies.py, producer.py and worker.py run
+
+
+DEFAULT = BenchSettings()
+QUICK = BenchSettings(delay=0.2, concurrency=(1, 5, 20), requests=20, floor_requests=100)
+
+
+@dataclass(frozen=True)
+class Slots:
+    """Where a strategy's emails run, and so how many can run at once: the server's one
+    event loop (an `async def` endpoint), its thread pool (FastAPI runs `def` endpoints and
+    BackgroundTasks' plain functions there) or the RQ workers (one job each, --simple)."""
+
+    where: str
+
+    def count(self, workers: int, threads: int) -> int:
+        return {"event loop": 1, "thread pool": threads, "workers": workers}[self.where]
+
+
+EVENT_LOOP, THREAD_POOL, WORKERS = Slots("event loop"), Slots("thread pool"), Slots("workers")
+
+
+def run_on_slots(arrivals: Sequence[float], slots: int, delay: float) -> float:
+    """When the last of jobs arriving at `arrivals` ends, if each takes `delay` on the
+    first of `slots` free slots, first come first served."""
+    free = [0.0] * slots
+    for arrival in sorted(arrivals):
+        heapq.heappush(free, max(arrival, heapq.heappop(free)) + delay)
+    return max(free)
+
 
 @dataclass(frozen=True)
 class Records:
-    """Where emails sent after the answer note their end: this process's Redis client
-    (RQ jobs' `ended_at`) and the DONE_PREFIX of the strategies module measured (the keys
-    of `send_and_record`)."""
+    """Where emails sent after the answer note their end: RQ jobs' `ended_at`, and the keys
+    DONE_PREFIX + task id of the measured strategies module's `send_and_record`."""
 
     redis: Redis
     done_prefix: str
@@ -44,19 +87,16 @@ class Records:
 
 @dataclass(frozen=True)
 class Strategy:
-    """A strategy whose requests POST to `path` from one client each, and whose emails
-    are done once answered."""
+    """A strategy whose requests POST to `path` ("" for none) from one client each, and
+    whose emails are done once answered. `slots`: None for a floor, which sends no email;
+    `id_field`: the field of the answer that names the email's task or job; `ceiling`: its
+    best rate is the load generator's ceiling (the no-op endpoint)."""
 
     name: str
     path: str = ""
-    """The endpoint its requests POST to ("" when it sends no HTTP request); the preflight
-    tries each one."""
     slots: Slots | None = None
-    """Where its emails run, in the model; None for a floor, which sends no email."""
     id_field: str = ""
-    """The field of the answer that names the email's task or job ("" when none)."""
     ceiling: bool = False
-    """Its best rate is the load generator's ceiling (the no-op endpoint)."""
 
     @property
     def emails(self) -> bool:
@@ -138,10 +178,10 @@ class RedisPing(Floor):
 @dataclass(frozen=True)
 class AfterAnswer(Strategy):
     """The endpoint answers first and names the email (its `id_field`); the email is done
-    when its end is noted somewhere this process can read (`ends()`)."""
+    when its end is noted somewhere this process can read (`ends()`). `hint`: what to
+    check when the emails are never done."""
 
     hint: str = ""
-    """What to check when the emails are never done."""
 
     def ends(self, records: Records, ids: list[str]) -> list[float] | None:
         """The time.time() each email of `ids` ended, or None while one is not done."""
@@ -156,7 +196,6 @@ class AfterAnswer(Strategy):
         timeout: float = 60,
     ) -> float:
         """Waits for the emails, giving up `timeout` s after they should have been done."""
-        last_answer = max(r.end for r in requests)
         ids = [r.body[self.id_field] for r in requests if self.id_field in r.body]
         deadline = time.monotonic() + len(ids) * delay + timeout
         while (ends := self.ends(records, ids)) is None:
@@ -166,7 +205,7 @@ class AfterAnswer(Strategy):
                     f" they should have been: {self.hint}"
                 )
             time.sleep(0.02)
-        return max([last_answer, *(end - offset for end in ends)])
+        return max([max(r.end for r in requests), *(end - offset for end in ends)])
 
 
 @dataclass(frozen=True)
@@ -214,20 +253,20 @@ class Enqueued(AfterAnswer):
 STRATEGIES: tuple[Strategy, ...] = (
     RedisPing("redis-ping"),
     Floor("noop", "/noop", ceiling=True),
-    Enqueued(
-        "rq-enqueue",
-        "/queued/emails",
-        WORKERS,
-        id_field="job_id",
-        hint="are the workers taking the jobs?",
-    ),
-    InBackground(
-        "background",
-        "/background",
-        THREAD_POOL,
-        id_field="task_id",
-        hint="does send_in_background() add send_and_record to background_tasks?",
-    ),
+    Enqueued("rq-enqueue", "/queued/emails", WORKERS, id_field="job_id",
+             hint="are the workers taking the jobs?"),
+    InBackground("background", "/background", THREAD_POOL, id_field="task_id",
+                 hint="does send_in_background() add send_and_record to background_tasks?"),
     Blocking("def-blocking", "/blocking/def", THREAD_POOL),
     Blocking("async-blocking", "/blocking/async", EVENT_LOOP),
-)
+)  # fmt: skip
+
+
+def model_done_s(
+    strategy: Strategy, requests: Sequence[Request], delay: float, workers: int, threads: int
+) -> float | None:
+    """done_s as the model predicts it for these requests (None for a floor: no email)."""
+    if strategy.slots is None:
+        return None
+    asked = [strategy.asked(r) - requests[0].start for r in requests]
+    return round(run_on_slots(asked, strategy.slots.count(workers, threads), delay), 4)

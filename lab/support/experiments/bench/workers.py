@@ -10,6 +10,7 @@ learner's tasks: `send_fake_email` (sleep-bound, or a no-op with delay 0) and
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import time
@@ -20,13 +21,15 @@ from typing import TYPE_CHECKING
 
 from lab.support.config import get_settings
 from lab.support.course.stubs import NOT_DONE
-from lab.support.experiments.bench.settings import EMAIL, WORKERS_QUEUE, BenchError
+from lab.support.experiments.harness import EMAIL, BenchError, bench_queue, reset
 from lab.support.servers.processes import Background, last_line
 
 if TYPE_CHECKING:
     from redis import Redis
     from rq import Queue
 
+QUEUE = "bench-workers"
+"""The queue of `python -m lab bench workers` (and notebook 07's measurements)."""
 CLASSES = ("Worker", "SimpleWorker", "SpawnWorker")
 """The worker classes, cheapest isolation last: fork per job, none, a new process per job."""
 FLAGS = {"Worker": [], "SimpleWorker": ["--simple"], "SpawnWorker": ["--spawn"]}
@@ -40,19 +43,15 @@ START_TIMEOUT = 60.0
 class Run:
     """One measurement: `jobs` jobs of one kind through one worker command."""
 
-    worker: str
-    """"lab" (python -m <package>.worker) or "rq" (RQ's own rq worker / rq worker-pool)."""
+    worker: str  # "lab" (python -m <package>.worker) or "rq" (rq worker / rq worker-pool)
     worker_class: str
     processes: int
     kind: str
     jobs: int
-    job_s: float
-    """Each job's own work: its sleep, or the CPU time of one hash_chain here."""
-    seconds: float
-    """From the enqueue to the last job's end."""
+    job_s: float  # each job's own work: its sleep, or the CPU time of one hash_chain here
+    seconds: float  # from the enqueue to the last job's end
     jobs_per_s: float
-    workers_used: int
-    """How many distinct workers ran the jobs."""
+    workers_used: int  # how many distinct workers ran the jobs
 
 
 def usable_cores() -> int:
@@ -74,28 +73,17 @@ def command(worker: str, worker_class: str, processes: int, package: str) -> lis
     python = [sys.executable, "-m"]
     if worker == "lab":
         pool = ["--processes", str(processes)] if processes > 1 else []
-        return [*python, f"{package}.worker", WORKERS_QUEUE, *FLAGS[worker_class], *pool]
+        return [*python, f"{package}.worker", QUEUE, *FLAGS[worker_class], *pool]
     settings = get_settings()
     url = ["--url", settings.redis_url, "--worker-class", f"rq.worker.{worker_class}"]
     url += ["--serializer", settings.serializer]  # RQ_SERIALIZER, as the bench's queue
     if processes > 1:
-        return [*python, "rq.cli", "worker-pool", *url, "-n", str(processes), WORKERS_QUEUE]
-    return [*python, "rq.cli", "worker", *url, WORKERS_QUEUE]
-
-
-def job_calls(package: str, kind: str, jobs: int, delay: float, rounds: int) -> list[dict]:
-    """The calls of `jobs` jobs of `kind`, as Queue.prepare_data() arguments."""
-    if kind == "cpu":
-        func, args = f"{package}.tasks.hash_chain", (rounds,)
-    else:
-        func, args = f"{package}.tasks.send_fake_email", (EMAIL, delay if kind == "sleep" else 0)
-    return [{"func": func, "args": args} for _ in range(jobs)]
+        return [*python, "rq.cli", "worker-pool", *url, "-n", str(processes), QUEUE]
+    return [*python, "rq.cli", "worker", *url, QUEUE]
 
 
 def cpu_seconds(package: str, rounds: int) -> float:
     """The CPU time of one hash_chain(rounds) in this process (best of 3)."""
-    import importlib
-
     hash_chain = importlib.import_module(f"{package}.tasks").hash_chain
     best = float("inf")
     for _ in range(3):
@@ -109,15 +97,6 @@ def rounds_for(package: str, seconds: float) -> int:
     """How many hash_chain rounds take about `seconds` of CPU here."""
     probe = 20_000
     return max(1, round(probe * seconds / max(cpu_seconds(package, probe), 1e-6)))
-
-
-def reset(queue: Queue) -> None:
-    """Empty the bench's queue and its registries of earlier runs' jobs."""
-    from rq.registry import FailedJobRegistry, FinishedJobRegistry
-
-    queue.empty()
-    for registry in (FinishedJobRegistry(queue=queue), FailedJobRegistry(queue=queue)):
-        queue.connection.delete(registry.key)
 
 
 def wait_for_workers(queue: Queue, count: int, process: Background) -> None:
@@ -139,9 +118,7 @@ def wait_for_workers(queue: Queue, count: int, process: Background) -> None:
 
 def wait_for_jobs(queue: Queue, jobs: int, process: Background, timeout: float) -> None:
     """Wait until `jobs` jobs of `queue` have ended; a BenchError if one failed."""
-    from rq.registry import FailedJobRegistry, FinishedJobRegistry
-
-    finished, failed = FinishedJobRegistry(queue=queue), FailedJobRegistry(queue=queue)
+    finished, failed = queue.finished_job_registry, queue.failed_job_registry
     deadline = time.monotonic() + timeout
     while finished.count < jobs:
         if failed.count:
@@ -165,29 +142,32 @@ def throughput(
 ) -> Run:
     """Time `jobs` jobs of `kind` through `processes` workers of `worker_class`, run by
     the lab's worker command or RQ's stock one (`worker`: "lab" or "rq")."""
+    from rq import Queue
     from rq.job import Job
 
-    from lab.support.queueing.serializer import (
-        SettingQueue as Queue,  # RQ_SERIALIZER, as the workers'
-    )
-
-    queue = Queue(WORKERS_QUEUE, connection=redis)
+    queue = bench_queue(QUEUE, redis)
     reset(queue)
-    calls = job_calls(package, kind, jobs, delay, rounds)
+    if kind == "cpu":
+        call = Queue.prepare_data(f"{package}.tasks.hash_chain", (rounds,))
+    else:
+        call = Queue.prepare_data(
+            f"{package}.tasks.send_fake_email", (EMAIL, delay if kind == "sleep" else 0)
+        )
     job_s = delay if kind == "sleep" else cpu_seconds(package, rounds) if kind == "cpu" else 0.0
     process = Background("bench-worker", command(worker, worker_class, processes, package))
     try:
         wait_for_workers(queue, processes, process)
         start = time.time()
-        queued = queue.enqueue_many([Queue.prepare_data(**call) for call in calls])
+        queued = queue.enqueue_many([call] * jobs)
         wait_for_jobs(queue, jobs, process, timeout=60 + jobs * (job_s + 1))
-        done = Job.fetch_many(
-            [job.id for job in queued], connection=redis, serializer=queue.serializer
-        )
+        done = [
+            j
+            for j in Job.fetch_many([job.id for job in queued], redis, serializer=queue.serializer)
+            if j
+        ]
     finally:
-        process.stop()
-        process.log_path.unlink(missing_ok=True)
-    ends = [j.ended_at.replace(tzinfo=j.ended_at.tzinfo or timezone.utc) for j in done if j]
+        process.__exit__()
+    ends = [j.ended_at.replace(tzinfo=j.ended_at.tzinfo or timezone.utc) for j in done]
     seconds = max(end.timestamp() for end in ends) - start
     reset(queue)
     return Run(
@@ -199,5 +179,5 @@ def throughput(
         job_s=round(job_s, 4),
         seconds=round(seconds, 4),
         jobs_per_s=round(jobs / seconds, 3),
-        workers_used=len({j.worker_name for j in done if j}),
+        workers_used=len({j.worker_name for j in done}),
     )

@@ -18,14 +18,13 @@ to the last job's end; worker start-up is not in it.
 from __future__ import annotations
 
 import argparse
-import sys
+import importlib
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 
-from lab.support.experiments.bench.settings import BenchError, add_package_argument, run_and_report
+from lab.support.experiments import harness
+from lab.support.experiments.bench.workers import CLASSES, KINDS, QUEUE
 
-#: `--help`'s description: this docstring without its first line.
-DESCRIPTION = __doc__.split("\n", 2)[2]
+HELP = "measure the worker side: classes, N processes, sleep- vs CPU-bound (step 07)"
 
 FIELDS = {
     "worker": "lab (python -m lab.worker) or rq (RQ's rq worker / rq worker-pool)",
@@ -38,22 +37,20 @@ FIELDS = {
     "jobs_per_s": "jobs / seconds",
     "workers_used": "distinct workers that ran the jobs",
 }
+EPILOG = harness.fields_help(
+    "--json PATH writes {cores, runs, enqueue, redis}; each run has:", FIELDS, 12
+)
 
 
 @dataclass(frozen=True)
 class WorkerBenchSettings:
-    ladder_jobs: tuple[int, int, int] = (100, 300, 20)
-    """No-op jobs for Worker, SimpleWorker, SpawnWorker (one worker each)."""
+    ladder_jobs: tuple[int, int, int] = (100, 300, 20)  # no-op jobs through each of CLASSES
     processes: tuple[int, ...] = (1, 2, 4, 8)
     scaling_classes: tuple[str, ...] = ("SimpleWorker", "Worker")
-    delay: float = 0.5
-    """Seconds per sleep-bound job."""
-    sleep_rounds: int = 3
-    """Sleep-bound jobs per worker."""
-    cpu_s: float = 0.05
-    """CPU seconds per CPU-bound job."""
-    cpu_jobs: int = 32
-    """CPU-bound jobs per run (at least 4 per worker)."""
+    delay: float = 0.5  # seconds per sleep-bound job
+    sleep_rounds: int = 3  # sleep-bound jobs per worker
+    cpu_s: float = 0.05  # CPU seconds per CPU-bound job
+    cpu_jobs: int = 32  # CPU-bound jobs per run (at least 4 per worker)
     enqueue_jobs: int = 1000
     package: str = "lab"
 
@@ -70,20 +67,20 @@ QUICK = WorkerBenchSettings(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    add = parser.add_argument
+    add(
         "--quick",
         action="store_true",
         help=f"fewer jobs, N = {' '.join(map(str, QUICK.processes))}, SimpleWorker only"
         " for scaling (~25 s instead of ~100 s)",
     )
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results")
-    add_package_argument(parser, "worker.py, pool.py and tasks.py")
+    harness.add_common_arguments(
+        parser, "worker.py, pool.py and tasks.py", "also write the results"
+    )
 
 
 def plan(s: WorkerBenchSettings) -> list[dict]:
     """The configurations to measure, each a throughput() call without the worker."""
-    from lab.support.experiments.bench.workers import CLASSES
-
     runs = [
         {"worker_class": cls, "processes": 1, "kind": "noop", "jobs": jobs}
         for cls, jobs in zip(CLASSES, s.ladder_jobs, strict=True)
@@ -99,37 +96,38 @@ def plan(s: WorkerBenchSettings) -> list[dict]:
 def measure(s: WorkerBenchSettings, progress: bool | None = None) -> dict:
     """Every run of the plan (lab and rq), the enqueue rates and Redis's cost."""
     from redis import Redis
-    from tqdm import tqdm
 
     from lab.support.config import get_settings
     from lab.support.experiments.bench import redis_cost
-    from lab.support.experiments.bench.processes import check_redis
-    from lab.support.experiments.bench.workers import throughput, usable_cores
+    from lab.support.experiments.bench.workers import rounds_for, throughput, usable_cores
 
-    check_redis()
-    url = get_settings().redis_url
+    harness.check_redis()
+    url, package = get_settings().redis_url, s.package
     redis = Redis.from_url(url, socket_timeout=10)
-    rounds = unwritten_guard(lambda: preflight(redis, s), s.package)
-    configs = plan(s)
-    disable = None if progress is None else not progress
-    runs = []
-    with tqdm(total=2 * len(configs) + 2, unit="run", disable=disable, file=sys.stderr) as bar:
+
+    def preflight() -> int:  # each learner function the runs need, called once
+        importlib.import_module(f"{package}.pool").build_pool([QUEUE], 1, connection=redis)
+        importlib.import_module(f"{package}.worker").build_worker([QUEUE], False, redis)
+        return rounds_for(package, s.cpu_s)
+
+    rounds = harness.unwritten_guard(preflight, package)  # a TODO stops the bench here, not later
+    configs, runs = plan(s), []
+    with harness.progress_bar(2 * len(configs) + 2, "run", progress) as bar:
         for i, config in enumerate(configs):
-            workers = ("lab", "rq") if i % 2 == 0 else ("rq", "lab")  # no side always first
-            for worker in workers:
+            for worker in ("lab", "rq") if i % 2 == 0 else ("rq", "lab"):  # neither always first
                 bar.set_description(
                     f"{worker} {config['worker_class']} x{config['processes']} {config['kind']}"
                 )
                 run = throughput(
-                    redis, worker, **config, delay=s.delay, rounds=rounds, package=s.package
+                    redis, worker, **config, delay=s.delay, rounds=rounds, package=package
                 )
                 runs.append(run)
                 bar.update()
         bar.set_description("enqueue vs enqueue_many")
-        enqueue = redis_cost.enqueue_rates(redis, s.package, s.enqueue_jobs)
+        enqueue = redis_cost.enqueue_rates(redis, package, s.enqueue_jobs)
         bar.update()
         bar.set_description("Redis commands per job and per second")
-        commands = redis_cost.commands_per_job(redis, s.package)
+        commands = redis_cost.commands_per_job(redis, package)
         rate = redis_cost.commands_per_second(redis, url)
         trips = redis_cost.round_trips_per_second(redis)
         bar.update()
@@ -149,58 +147,23 @@ def measure(s: WorkerBenchSettings, progress: bool | None = None) -> dict:
     }
 
 
-def preflight(redis, s: WorkerBenchSettings) -> int:
-    """Call each learner function the runs need once (a TODO not written yet stops the
-    bench here, not part way); return the hash_chain rounds of about s.cpu_s seconds."""
-    import importlib
-
-    from lab.support.experiments.bench.settings import WORKERS_QUEUE
-    from lab.support.experiments.bench.workers import rounds_for
-
-    queues = [WORKERS_QUEUE]
-    importlib.import_module(f"{s.package}.pool").build_pool(queues, 1, connection=redis)
-    importlib.import_module(f"{s.package}.worker").build_worker(queues, False, redis)
-    return rounds_for(s.package, s.cpu_s)
-
-
-def order(run) -> tuple:
+def order(run) -> tuple:  # noqa: ANN001 - a workers.Run
     """Rows by kind, class (as in CLASSES), N, then lab before rq."""
-    from lab.support.experiments.bench.workers import CLASSES, KINDS
-
     return (KINDS.index(run.kind), CLASSES.index(run.worker_class), run.processes, run.worker)
-
-
-def unwritten_guard(call, package: str):
-    """`call()`, with a TODO not written yet turned into a BenchError that says so."""
-    from redis.exceptions import RedisError
-
-    try:
-        return call()
-    except NotImplementedError as exc:
-        raise BenchError(f"{exc} ({package}/)", unwritten=True) from None
-    except RedisError:
-        raise
-    except Exception as exc:  # a learner's file that does not import, or a wrong call
-        said = f"{type(exc).__name__}: {exc}"
-        raise BenchError(f"{package}/ failed before the runs: {said}") from None
-
-
-def speedups(runs: list[dict]) -> dict[tuple, float]:
-    """Each run's jobs/s over the same worker, class and kind at N = 1."""
-    one = {
-        (r["worker"], r["worker_class"], r["kind"]): r["jobs_per_s"]
-        for r in runs
-        if r["processes"] == 1
-    }
-    return {
-        key(r): r["jobs_per_s"] / one[(r["worker"], r["worker_class"], r["kind"])]
-        for r in runs
-        if (r["worker"], r["worker_class"], r["kind"]) in one
-    }
 
 
 def key(run: dict) -> tuple:
     return (run["worker"], run["worker_class"], run["processes"], run["kind"])
+
+
+def speedups(runs: list[dict]) -> dict[tuple, float]:
+    """Each run's jobs/s over the same worker, class and kind at N = 1."""
+    one = {key(r)[:2] + key(r)[3:]: r["jobs_per_s"] for r in runs if r["processes"] == 1}
+    return {
+        key(r): r["jobs_per_s"] / one[key(r)[:2] + key(r)[3:]]
+        for r in runs
+        if key(r)[:2] + key(r)[3:] in one
+    }
 
 
 def lab_over_rq(runs: list[dict]) -> dict[tuple, float]:
@@ -281,11 +244,6 @@ def report(result: dict) -> str:
 def main(args: argparse.Namespace) -> int:
     """Run the worker bench as `args` say; print the report (and write the JSON)."""
     settings = replace(QUICK if args.quick else DEFAULT, package=args.package or "lab")
-    return run_and_report(
-        measure,
-        settings,
-        args.package is None,
-        report,
-        lambda result: f"{len(result['runs'])} runs",
-        args.json,
+    return harness.run_and_report(
+        measure, settings, args, report, lambda r: f"{len(r['runs'])} runs"
     )

@@ -33,10 +33,23 @@ import time
 from importlib.util import find_spec
 from pathlib import Path
 
-from lab.support.experiments.peers import LIBRARIES
+from lab.support.experiments.harness import fields_help
+from lab.support.experiments.peers import LIBRARIES, report
 
-#: `--help`'s description: this docstring without its first line.
-DESCRIPTION = __doc__.split("\n", 2)[2]
+HELP = (
+    "the same email in Celery, Dramatiq, arq, taskiq, huey and saq, measured beside RQ, and"
+    " who loses a killed worker's job (notebook 13; `make peers` installs them)"
+)
+EPILOG = (
+    fields_help(
+        "--json FILE writes {quick, cores, seconds, rows, crash, errors, private_redis};"
+        " each row has:",
+        report.FIELDS,
+        18,
+    )
+    + "\n"
+    + fields_help("each crash row has:", report.CRASH_FIELDS, 26)
+)
 #: The import name of each library (taskiq's Redis broker is a package of its own).
 IMPORTS = {"taskiq": ("taskiq", "taskiq_redis")}
 
@@ -176,8 +189,6 @@ def main(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    from lab.support.experiments.peers import report
-
     started = time.monotonic()
     measured = throughput(args.only, args.quick)
     libraries = [result for result in measured if "error" not in result]

@@ -13,22 +13,16 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from redis import Redis
+from redis import Redis
+from rq import Queue
+from rq.job import Job
+from rq.results import Result
 
 #: The statuses at which a job is done: it ended one way or the other.
 DONE = ("finished", "failed")
-#: RQ's registries of a queue, by the name the report gives them, and their key's middle part.
-REGISTRIES = {
-    "started": "wip",
-    "finished": "finished",
-    "failed": "failed",
-    "scheduled": "scheduled",
-    "deferred": "deferred",
-    "canceled": "canceled",
-}
+#: RQ's registries of a queue, by the name the report gives them.
+REGISTRIES = ("started", "finished", "failed", "scheduled", "deferred", "canceled")
 _JOB_KEY = re.compile(rb"^rq:job:[^:]+$")
 
 
@@ -44,18 +38,16 @@ def job_keys(connection: Redis) -> list[str]:
 def places(connection: Redis, queue_name: str) -> dict[str, list[str]]:
     """job id -> where it sits: "queue <name>", "intermediate" (popped by a worker, not yet
     started: RQ's <queue>:intermediate list) and each registry that holds it."""
-    prefix = f"rq:queue:{queue_name}"
-    with connection.pipeline(transaction=False) as pipe:
-        pipe.lrange(prefix, 0, -1)
-        pipe.lrange(f"{prefix}:intermediate", 0, -1)
-        for middle in REGISTRIES.values():
-            pipe.zrange(f"rq:{middle}:{queue_name}", 0, -1)
-        lists = pipe.execute()
+    queue = Queue(queue_name, connection=connection)
+    lists = {
+        f"queue {queue_name}": queue.get_job_ids(),
+        "intermediate": queue.intermediate_queue.get_job_ids(),
+    }
+    for name in REGISTRIES:
+        lists[name] = getattr(queue, f"{name}_job_registry").get_job_ids(cleanup=False)
     where: dict[str, list[str]] = {}
-    names = [f"queue {queue_name}", "intermediate", *REGISTRIES]
-    for name, members in zip(names, lists, strict=True):
-        for member in members:
-            job_id = member.decode().split(":")[0]  # started: "<job id>:<execution id>"
+    for name, ids in lists.items():
+        for job_id in ids:
             where.setdefault(job_id, []).append(name)
     return where
 
@@ -84,9 +76,6 @@ def audit(
     key never accepted). `key_of(description)`: the key a job belongs to, from the job's
     description (None: not the soak's job). `ended`: pid -> how that worker process ended,
     for the jobs left started."""
-    from rq.job import Job
-    from rq.results import Result
-
     ids = job_keys(connection)
     with connection.pipeline(transaction=False) as pipe:
         for job_id in ids:
@@ -120,7 +109,8 @@ def audit(
             finished += 1
         elif status == "failed":
             failed += 1
-            failures[error_kind(latest_error(connection, job_id))] += 1
+            runs = results(connection, job_id)
+            failures[error_kind((runs[-1].exc_string or "") if runs else "")] += 1
         else:
             lost.append(
                 {
@@ -170,34 +160,23 @@ def audit(
     }
 
 
-def latest_error(connection: Redis, job_id: str) -> str:
-    """The error of a failed job's last run (its latest result), else of the job itself."""
-    from rq.job import Job
-    from rq.results import Result
-
-    entries = connection.xrevrange(Result.get_key(job_id), "+", "-", count=1)
-    if entries:
-        job = Job(job_id, connection=connection)
-        result = Result.restore(job.id, entries[0][0].decode(), entries[0][1], connection)
-        return result.exc_string or ""
-    try:
-        return Job.fetch(job_id, connection=connection).exc_info or ""
-    except Exception:  # unreadable or gone: the group says so
-        return "(no error recorded)"
+def results(connection: Redis, job_id: str) -> list[Result]:
+    """Each run's result of a job, oldest first (RQ 3 keeps one per run, a failure too)."""
+    stream = connection.xrange(Result.get_key(job_id), "-", "+")
+    return [Result.restore(job_id, key.decode(), payload, connection) for key, payload in stream]
 
 
 def run_kinds(connection: Redis, job_id: str) -> list[str]:
     """How each run of a job ended, oldest first: "successful", or "failed: <reason>"."""
-    from rq.results import Result
-
-    kinds = []
-    for result_id, payload in connection.xrange(Result.get_key(job_id), "-", "+"):
-        result = Result.restore(job_id, result_id.decode(), payload, connection)
-        kind = result.type.name.lower()
-        if result.type != Result.Type.SUCCESSFUL:
-            kind += f": {error_kind(result.exc_string or '')}"
-        kinds.append(kind)
-    return kinds
+    return [
+        result.type.name.lower()
+        + (
+            ""
+            if result.type == Result.Type.SUCCESSFUL
+            else f": {error_kind(result.exc_string or '')}"
+        )
+        for result in results(connection, job_id)
+    ]
 
 
 def worker_state(connection: Redis, job: dict | None, ended: Mapping[int, str]) -> dict:
@@ -271,8 +250,7 @@ def table(report: Mapping) -> str:
         f" {report['workers_exited']} exited by themselves"
     )
     lines += [
-        f"    exited: worker {exit['slot']} (pid {exit['pid']}, code {exit['code']})"
-        f" at {exit['at_s']:.1f} s: {exit['last_line']}"
+        f"    exited: worker pid {exit['pid']} ({exit['at']}): {exit['last_line']}"
         for exit in report["exits"][:5]
     ]
     lines += [f"  chaos at {event['at_s']:.1f} s: {event['what']}" for event in report["events"]]

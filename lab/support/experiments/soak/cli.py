@@ -1,36 +1,38 @@
 """PROVIDED: the command line of `python -m lab soak` - chaos under load; is anything lost?
 
 It starts a Redis of its own (a free port, a temporary folder, append-only file on: your
-Redis is never touched), `uvicorn <package>.producer:app` and W workers
-(`python -m <package>.worker`), then sends N POST /emails, each with an Idempotency-Key,
-from C clients. A client re-sends a request that got no 202 (503, 409, no answer) with
+Redis is never touched), `uvicorn <package>.producer:app` and W workers in one pool
+(`python -m <package>.worker --processes W`: RQ's WorkerPool, which starts a new worker
+when one dies), then sends N POST /emails, each with an Idempotency-Key, from C
+clients. A client re-sends a request that got no 202 (503, 409, no answer) with
 the same key, as a careful client would, until a 202 or a deadline. Meanwhile the chaos
 strikes at moments drawn from --seed:
 
-  worker-kill     SIGKILL a worker and its work horse (3 times); it is restarted at once
+  worker-kill     SIGKILL a worker and its work horse (3 times); the pool starts a new one
   redis-restart   stop Redis gracefully, start it again after --down seconds (once)
   redis-kill      SIGKILL Redis, start it again after --down seconds (once)
 
-A worker that exits by itself is restarted too (once Redis answers), and counted. Once the
-queue drained (or a deadline), it reads Redis and reports: accepted, finished, failed (by
-reason), lost (answered 202 but neither finished nor failed, with where each job is),
-duplicates (a key with two jobs; a job that ran twice, each run's end), workers exited.
-Exit code 1 when a target is missed: lost, duplicate keys, workers exited and requests
-never accepted must all be 0.
+A worker that exits by itself is counted. Once the queue drained (or a deadline), it
+reads Redis and reports: accepted, finished, failed (by reason), lost (answered 202 but
+neither finished nor failed, with where each job is), duplicates (a key with two jobs; a
+job that ran twice, each run's end), workers exited. Exit code 1 when a target is missed:
+lost, duplicate keys, workers exited and requests never accepted must all be 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
-from pathlib import Path
 
-from lab.support.experiments.bench.settings import add_package_argument, run_and_report
-from lab.support.experiments.soak.run import CHAOS, DEFAULT, QUICK, SoakError, SoakSettings
+from lab.support.experiments.harness import (
+    add_common_arguments,
+    fields_help,
+    run_and_report,
+    settings_from,
+)
+from lab.support.experiments.soak.settings import CHAOS, DEFAULT, QUICK, SoakError, SoakSettings
 
-#: `--help`'s description: this docstring without its first line.
-DESCRIPTION = __doc__.split("\n", 2)[2]
+HELP = "send keyed POSTs while killing workers or Redis, then count what was lost (notebook 10)"
 
 #: The JSON file's main fields (--json PATH).
 FIELDS = {
@@ -50,30 +52,17 @@ FIELDS = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`python -m lab soak`'s flags; one left out keeps its default."""
-    parser.add_argument("--requests", type=int, help=f"POSTs to send (default {DEFAULT.requests})")
-    parser.add_argument(
-        "--concurrency", type=int, help=f"clients at once (default {DEFAULT.concurrency})"
-    )
-    parser.add_argument(
-        "--chaos", choices=CHAOS, default="none", help="what to break meanwhile (default none)"
-    )
-    parser.add_argument("--workers", type=int, help=f"worker processes (default {DEFAULT.workers})")
-    parser.add_argument(
-        "--simple", action="store_true", help="SimpleWorkers instead of forking Workers"
-    )
-    parser.add_argument(
-        "--events", type=int, help="times the chaos strikes (default 3 worker kills, 1 outage)"
-    )
-    parser.add_argument(
-        "--down", type=float, help=f"seconds Redis stays down (default {DEFAULT.down:g})"
-    )
-    parser.add_argument(
-        "--seed", type=int, help=f"chooses the chaos' moments and victims (default {DEFAULT.seed})"
-    )
-    parser.add_argument(
-        "--delay", type=float, help=f"seconds each email takes (default {DEFAULT.delay:g})"
-    )
-    parser.add_argument(
+    add = parser.add_argument
+    add("--requests", type=int, help=f"POSTs to send (default {DEFAULT.requests})")
+    add("--concurrency", type=int, help=f"clients at once (default {DEFAULT.concurrency})")
+    add("--chaos", choices=CHAOS, default="none", help="what to break meanwhile (default none)")
+    add("--workers", type=int, help=f"worker processes (default {DEFAULT.workers})")
+    add("--simple", action="store_true", help="SimpleWorkers instead of forking Workers")
+    add("--events", type=int, help="times the chaos strikes (default 3 worker kills, 1 outage)")
+    add("--down", type=float, help=f"seconds Redis stays down (default {DEFAULT.down:g})")
+    add("--seed", type=int, help=f"chooses the chaos' moments and victims (default {DEFAULT.seed})")
+    add("--delay", type=float, help=f"seconds each email takes (default {DEFAULT.delay:g})")
+    add(
         "--quick",
         action="store_true",
         help=f"{QUICK.requests} requests at concurrency {QUICK.concurrency}, {QUICK.workers}"
@@ -81,36 +70,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         + ", ".join(f"{k}={v}" for k, v in QUICK.env)
         + "); about 20 s",
     )
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON")
-    add_package_argument(parser, "producer.py, failures.py and worker.py")
-
-
-def epilog() -> str:
-    return "--json PATH writes one object; its main fields:\n" + "\n".join(
-        f"  {name:<26}{text}" for name, text in FIELDS.items()
+    add_common_arguments(
+        parser, "producer.py, failures.py, worker.py and pool.py", "also write the report as JSON"
     )
 
 
-def settings_from(args: argparse.Namespace) -> SoakSettings:
+EPILOG = fields_help("--json PATH writes one object; its main fields:", FIELDS, 24)
+
+
+def checked(args: argparse.Namespace) -> SoakSettings:
     """The run's settings: --quick's or the defaults, with the flags given; a SoakError
     when one is out of range."""
+    names = ("requests", "concurrency", "workers", "events", "down", "seed", "delay")
     base = QUICK if args.quick else DEFAULT
-    chosen = {
-        "requests": args.requests,
-        "concurrency": args.concurrency,
-        "workers": args.workers,
-        "events": args.events,
-        "down": args.down,
-        "seed": args.seed,
-        "delay": args.delay,
-    }
-    settings = replace(
-        base,
-        chaos=args.chaos,
-        simple=args.simple,
-        package=args.package or "lab",
-        **{k: v for k, v in chosen.items() if v is not None},
-    )
+    settings = settings_from(args, base, names, chaos=args.chaos, simple=args.simple)
     if min(settings.requests, settings.concurrency, settings.workers) < 1:
         raise SoakError("--requests, --concurrency and --workers must be 1 or more.")
     if settings.delay < 0 or settings.down < 0 or (settings.events or 0) < 0:
@@ -128,11 +101,10 @@ def main(args: argparse.Namespace) -> int:
     try:
         return run_and_report(
             run,
-            settings_from(args),
-            args.package is None,
+            checked(args),
+            args,
             table,
             lambda report: f"{report['requests']} requests",
-            args.json,
             command="soak",
             doing=("Running", "runs"),
             missed=lambda report: bool(report["missed"]),
