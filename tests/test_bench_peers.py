@@ -110,7 +110,8 @@ def test_bulk_rows_say_which_calls_are_real_bulk_operations(quick):
 
 def test_every_library_has_a_crash_outcome_with_a_time(quick):
     """Each library's job, its worker tree killed while the job ran: re-run, failed or
-    lost, with seconds; an at-least-once setting never loses it."""
+    lost, with seconds; an at-least-once setting never loses it without the library's
+    own status of the job saying so."""
     crash = quick["crash"]
     assert {row["library"] for row in crash} == set(LIBRARIES)
     for row in crash:
@@ -121,8 +122,10 @@ def test_every_library_has_a_crash_outcome_with_a_time(quick):
         assert 0 < row["seconds"] <= row["watched_s"] + 1, row
         if row["outcome"] == "lost":
             assert row["seconds"] == row["watched_s"], row
-        if row["at_least_once"]:
-            assert row["outcome"] != "lost", row
+        if row["at_least_once"] and row["outcome"] == "lost":
+            # never silently: the library's own status says where it left the job (saq
+            # 0.26's sweep can leave a swept job "aborting" for good)
+            assert row["library_state"] not in (None, "finished", "failed"), row
     cases = {(row["library"], row["case"]) for row in crash}
     assert ("rq", "at-least-once") in cases and ("celery", "defaults") in cases
 

@@ -216,6 +216,10 @@ class Peer:
         """Whether the library has marked the crash job failed (or aborted)."""
         return False
 
+    def state(self, handle: Any) -> str | None:
+        """The crash job's status as the library keeps it, where it keeps one (RQ, saq)."""
+        return None
+
     def close(self) -> None:
         if self._loop is not None:
             self._loop.close()

@@ -12,7 +12,9 @@ new ones). The outcome, from the kill on:
   re-run   the job started again (a second start recorded): after how many seconds
   failed   the library marked it failed or aborted (RQ, saq): after how many seconds
   lost     neither within `watched_s` seconds, and nothing in the library would run it
-           again (the seconds given are those watched)
+           again (the seconds given are those watched); `library_state` says where the
+           library left it, where it keeps a status (saq 0.26's sweep can leave a swept
+           job "aborting" for good: neither failed nor run again)
 """
 
 from __future__ import annotations
@@ -110,6 +112,7 @@ def measure(argv: list[str]) -> dict:
             "killed_after_s": round(killed - began, 2),
             "outcome": outcome,
             "seconds": round(seconds, 1),
+            "library_state": session.peer.state(handle),
             "watched_s": watch_s,
         }
 

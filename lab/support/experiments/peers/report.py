@@ -26,6 +26,7 @@ CRASH_FIELDS = {
     "job_s, killed_after_s": "the job's length, and when in it its worker tree was killed",
     "outcome": "re-run | failed | lost",
     "seconds": "from the kill to the re-run or the failure; for lost, the seconds watched",
+    "library_state": "the job's status as the library keeps it at the end (RQ, saq), or null",
 }
 
 
@@ -107,5 +108,8 @@ def crash_table(crashes: list[dict]) -> str:
             lines.append([row["library"], row["case"], "ERROR", "", row["error"][-200:]])
             continue
         after = f"{row['seconds']:g} s" + (" watched" if row["outcome"] == "lost" else "")
-        lines.append([row["library"], row["case"], row["outcome"], after, row["describe"]])
+        outcome = row["outcome"]
+        if outcome == "lost" and row.get("library_state"):
+            outcome += f" ({row['library_state']})"
+        lines.append([row["library"], row["case"], outcome, after, row["describe"]])
     return _table(header, lines)

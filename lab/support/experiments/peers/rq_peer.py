@@ -108,7 +108,10 @@ class Peer(common.Peer):
         return time.perf_counter() - started_at
 
     def failed(self, handle) -> bool:  # noqa: ANN001 - an rq Job
-        return handle.get_status(refresh=True).value == "failed"
+        return self.state(handle) == "failed"
+
+    def state(self, handle) -> str | None:  # noqa: ANN001 - an rq Job
+        return handle.get_status(refresh=True).value
 
     def close(self) -> None:
         self.redis.close()

@@ -54,7 +54,7 @@ class Peer(common.Peer):
             settings={},
             watch_s=180,
             quick=QUICK,
-            quick_watch_s=15,
+            quick_watch_s=20,
         ),
         CrashCase(
             "at-least-once",
@@ -64,7 +64,7 @@ class Peer(common.Peer):
             settings={"retries": 2},
             watch_s=180,
             quick={**QUICK, "retries": 2},
-            quick_watch_s=15,
+            quick_watch_s=20,
         ),
     )
 
@@ -104,8 +104,11 @@ class Peer(common.Peer):
         return time.perf_counter() - started_at
 
     def failed(self, handle) -> bool:  # noqa: ANN001 - a saq Job
+        return self.state(handle) in ("aborted", "failed")
+
+    def state(self, handle) -> str | None:  # noqa: ANN001 - a saq Job
         job = self.run(self.app.queue.job(handle.key))
-        return job is not None and job.status in ("aborted", "failed")
+        return None if job is None else str(job.status.value)
 
     def close(self) -> None:
         self.run(self.app.queue.disconnect())
