@@ -30,6 +30,7 @@ def learner_parser() -> argparse.ArgumentParser:
 
     from lab.support.experiments.bench import abandoned, stats_cli, workers_cli
     from lab.support.experiments.bench import cli as bench_cli
+    from lab.support.experiments.peers import cli as peers_cli
     from lab.support.experiments.soak import cli as soak_cli
 
     def experiment(
@@ -47,8 +48,13 @@ def learner_parser() -> argparse.ArgumentParser:
         return parser
 
     bench = experiment(commands, "bench", bench_cli)
-    kinds = bench.add_subparsers(dest="bench", metavar="{workers,stats,abandoned}")
-    for name, module in (("workers", workers_cli), ("stats", stats_cli), ("abandoned", abandoned)):
+    kinds = bench.add_subparsers(dest="bench", metavar="{workers,stats,abandoned,peers}")
+    for name, module in (
+        ("workers", workers_cli),
+        ("stats", stats_cli),
+        ("abandoned", abandoned),
+        ("peers", peers_cli),
+    ):
         experiment(kinds, name, module)
     experiment(commands, "soak", soak_cli)
 
@@ -162,6 +168,10 @@ def run_learner(args: argparse.Namespace) -> int:
         from lab.support.course import notebooks
 
         return notebooks.validate(args.notebooks, reference=False)
+    if args.command == "bench" and args.bench == "peers":  # private Redis servers only
+        from lab.support.experiments.peers import cli as peers_cli
+
+        return peers_cli.main(args)
     if args.command == "bench":
         from lab.support.experiments.bench import abandoned, stats_cli, workers_cli
         from lab.support.experiments.bench import cli as bench_cli
