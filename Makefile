@@ -98,13 +98,15 @@ test: setup-dev
 	$(MAKE) --no-print-directory suite
 
 # pytest shares the tests out among 3 processes (pytest-xdist; 4 overloaded 2 cores), without
-# nbval's plugin (1-2 s of each start; the notebooks' run below loads it).
+# nbval's plugin (1-2 s of each start; the notebooks' run below loads it); then the tests
+# that measure times or run many processes run one at a time (tests/plugins/groups.py).
 suite:
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(dir $(PY))lint-imports --no-cache
 	$(PY) -m lab dev stubs --check $(STRICT)
-	$(PY) -m pytest --impl=solutions -p no:nbval --numprocesses=3 --dist=loadgroup
+	$(PY) -m pytest --impl=solutions -p no:nbval --numprocesses=3 --dist=loadgroup -m "not serial"
+	$(PY) -m pytest --impl=solutions -p no:nbval --numprocesses=0 -m serial
 	$(PY) -m lab dev nbval
 
 # The canary: the suite in a throw-away environment with the newest releases that
