@@ -23,6 +23,12 @@ def learner_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("check", help="run each step's tests on your lab/ and show progress")
 
+    hint = commands.add_parser(
+        "hint", help="the next hint of a step: a nudge, then the calls, then the outline"
+    )
+    hint.add_argument("step", help="the step, for example 03 or 08e")
+    hint.add_argument("--again", action="store_true", help="show the last hint shown again")
+
     nbval = commands.add_parser(
         "nbval", help="run the notebooks with nbval against your lab/ (instructors)"
     )
@@ -164,6 +170,10 @@ def run_learner(args: argparse.Namespace) -> int:
         from lab.support.course import check
 
         return check.main()
+    if args.command == "hint":
+        from lab.support.course import hints
+
+        return hints.main(args.step, args.again)
     if args.command == "nbval":
         from lab.support.course import notebooks
 

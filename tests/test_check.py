@@ -30,7 +30,7 @@ def test_progress_from_not_started_to_passed_and_failing(tmp_path, redis_url, py
     assert any(line.split()[:1] == ["01"] and "failing" in line for line in lines)
     assert sum("not started" in line for line in lines) == len(STEPS) - 2
     assert "Next: step 01, notebooks/01_tasks.ipynb - edit lab/tasks.py." in result.stdout
-    assert "hint: send_fake_email()" in result.stdout
+    assert "hint: python -m lab hint 01" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
 
 
@@ -95,7 +95,7 @@ def test_a_check_cell_of_a_step_not_started_runs_no_test(tmp_path, capsys, monke
     shown = capsys.readouterr().out
     assert shown.startswith("Step 06 is not started; its TODOs: send_flaky_email() and")
     assert "remember_answer() in lab/failures.py." in shown
-    assert "hint: send_flaky_email()" in shown
+    assert "hint: python -m lab hint 06" in shown
 
 
 #: A test file of 24 tests that say which xdist worker ran them; every sixth is in a group.

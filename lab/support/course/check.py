@@ -222,7 +222,7 @@ def report(results: list[StepResult]) -> str:
     lines.append(f"Next: step {step.number}, {step.notebook} - edit {files(step)}.")
     for failure in todo.failures[:3]:
         lines.append(f"  failing: {failure}")
-    lines.append(f"  hint: {step.hint}")
+    lines.append(f"  hint: python -m lab hint {step.number}")
     lines.append(f"  details: python -m pytest {step.tests}")
     return "\n".join(lines)
 
@@ -245,7 +245,7 @@ def check_step(number: str, root: Path = PROJECT_ROOT) -> None:
     step = next(s for s in STEPS if s.number == number)
     if not is_started(step, root):
         print(f"Step {number} is not started; its TODOs: {todo_list(step)}.")
-        print(f"  hint: {step.hint}")
+        print(f"  hint: python -m lab hint {step.number}")
         return
     try:
         result = run_step_tests([step], root)[number]
@@ -258,4 +258,4 @@ def check_step(number: str, root: Path = PROJECT_ROOT) -> None:
     print(f"Step {number} is not done yet: {result.passed} of {result.total} tests pass.")
     for failure in result.failures[:3]:
         print(f"  failing: {failure}")
-    print(f"  hint: {step.hint}")
+    print(f"  hint: python -m lab hint {step.number}")
