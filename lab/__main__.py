@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 
 def learner_parser() -> argparse.ArgumentParser:
@@ -28,6 +29,14 @@ def learner_parser() -> argparse.ArgumentParser:
     )
     hint.add_argument("step", help="the step, for example 03 or 08e")
     hint.add_argument("--again", action="store_true", help="show the last hint shown again")
+
+    report = commands.add_parser(
+        "report", help="a class's progress: each learner's copy x step, Markdown and HTML"
+    )
+    report.add_argument("paths", nargs="+", help="learners' copies: folders or git URLs")
+    report.add_argument("--out", default="class-report", help="where to write the report")
+    report.add_argument("--timeout", type=float, default=300, help="seconds per copy")
+    report.add_argument("--jobs", type=int, default=4, help="copies checked at once")
 
     nbval = commands.add_parser(
         "nbval", help="run the notebooks with nbval against your lab/ (instructors)"
@@ -123,6 +132,11 @@ def dev_parser() -> argparse.ArgumentParser:
         help="list packages installed here at versions other than the lock's (make test-latest)",
     )
     newer.add_argument("requirements", help="an exported lock, such as requirements-dev.txt")
+    fake = commands.add_parser(
+        "fake-class", help="learner copies (complete, part way, broken) to try `lab report` on"
+    )
+    fake.add_argument("dest")
+    fake.add_argument("--count", type=int, default=30)
     return parser
 
 
@@ -170,6 +184,10 @@ def run_learner(args: argparse.Namespace) -> int:
         from lab.support.course import check
 
         return check.main()
+    if args.command == "report":
+        from lab.support.course import report
+
+        return report.main(args.paths, Path(args.out), args.timeout, args.jobs)
     if args.command == "hint":
         from lab.support.course import hints
 
@@ -219,6 +237,11 @@ def run_dev(args: argparse.Namespace) -> int:
         from lab.support.course import lockfile
 
         return lockfile.main(args.requirements)
+    if args.command == "fake-class":
+        from lab.support.course import report
+
+        print(f"{len(report.fake_class(Path(args.dest), args.count))} copies in {args.dest}")
+        return 0
     raise AssertionError(args.command)
 
 
