@@ -7,6 +7,7 @@
     browser.py      a headless Chromium for notebooks and tests (Playwright)
     errors.py       the API's error answers: their JSON shape, short and always writable
     body_limit.py   413 for a request body over MAX_BODY_BYTES, without reading it
+    header_limit.py 431 for request headers over MAX_HEADER_BYTES, or over 100 of them
     worker_cli.py   the command line of `python -m lab.worker`
     helpers.py      what notebooks and tests share: waiting for a job, emptying a queue, ...
     background.py   the API and workers as background processes
