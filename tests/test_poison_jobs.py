@@ -83,14 +83,22 @@ def test_poison_jobs_are_failed_and_the_worker_goes_on(redis_conn, kind):
     assert_failed_as_poison(redis_conn, queue, ids, said)
 
 
-def test_a_poison_job_left_in_the_intermediate_list_does_not_stop_maintenance(redis_conn):
-    """Where a worker of stock RQ left it: RQ's maintenance loads each job of that list,
-    and its loop ended on this one, in every worker that cleaned the queue."""
+@pytest.mark.parametrize("damage", ["bad-timestamp", "no-data"])
+def test_a_poison_job_in_the_intermediate_list_is_failed_by_maintenance(redis_conn, damage):
+    """Where a worker of stock RQ left a job it could not load: RQ's maintenance loads each
+    job of that list, and its loop ended on it, in every worker that cleaned the queue. A
+    job hash without data RQ skips as no job at all, leaving its id there, and the
+    recovery of lost jobs would queue it again (its status says queued), forever."""
     queue = Queue(QUEUE, connection=redis_conn)
-    job_id = poison(queue, "bad-timestamp")
+    if damage == "bad-timestamp":
+        job_id, words = poison(queue, "bad-timestamp"), "time data 'x'"
+    else:
+        job_id, words = poison(queue, "unimportable-function"), "has no data"
+        redis_conn.hdel(Job.key_for(job_id), "data")
     redis_conn.lmove(queue.key, queue.intermediate_queue_key)  # taken, not started
     good = queue.enqueue("solutions.tasks.send_fake_email", "good@example.com", 0)
-    with start_worker(QUEUE, "--simple", package="solutions") as worker:
+    env = {"MAINTENANCE_INTERVAL": "1"}
+    with start_worker(QUEUE, "--simple", package="solutions", env=env) as worker:
         wait_for_status(good, "finished", timeout=60)
         poll(
             lambda: queue.failed_job_registry.get_job_ids(),
@@ -100,8 +108,10 @@ def test_a_poison_job_left_in_the_intermediate_list_does_not_stop_maintenance(re
         )
         assert worker.running, worker.output()
         said = worker.output()
-    assert "time data 'x'" in reason(redis_conn, job_id)
+    assert words in reason(redis_conn, job_id)
     assert f"job {job_id} failed. Poison job" in said, said
+    assert not redis_conn.lrange(queue.intermediate_queue_key, 0, -1)
+    assert queue.count == 0  # not queued again
 
 
 @pytest.mark.parametrize("kind", [[], ["--simple"]], ids=["Worker", "SimpleWorker"])

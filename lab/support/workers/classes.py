@@ -22,7 +22,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from rq import Queue, SimpleWorker, Worker
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
-from rq.exceptions import StopRequested
+from rq.exceptions import NoSuchJobError, StopRequested
 from rq.job import Job
 from rq.job_lifecycle import call_exception_handlers
 from rq.utils import ensure_job_list, get_connection_from_queues
@@ -67,9 +67,15 @@ class WorkerQueue(Queue):
         queue's intermediate list with it: a poison job there (which another worker has
         just taken, or which a worker of stock RQ left) ends the loop of every worker that
         cleans the queue. Here such a job is failed as a poison job (poison.py), and None
-        returned, as RQ's does for a job that is no more."""
+        returned, as RQ's does for a job that is no more. So is a job hash without data,
+        which RQ takes for no job at all, and which would otherwise be queued again by the
+        recovery of lost jobs (its status says queued) and skipped, again and again."""
         try:
-            return super().fetch_job(job_id)
+            job = super().fetch_job(job_id)
+            if job is None and self.connection.hget(Job.key_for(job_id), "status") is not None:
+                if not self.connection.hexists(Job.key_for(job_id), "data"):
+                    raise NoSuchJobError(f"job hash {Job.key_for(job_id)} has no data")
+            return job
         except StopRequested:
             raise
         except Exception as exc:  # whatever loading it raised
