@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -22,7 +21,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from rq import Queue, SimpleWorker, Worker
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
-from rq.exceptions import NoSuchJobError, StopRequested
+from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.job_lifecycle import call_exception_handlers
 from rq.utils import ensure_job_list, get_connection_from_queues
@@ -42,11 +41,10 @@ from lab.support.workers.poison import (
     CRASH_EXIT,
     WorkerCrashed,
     fail_poison_job,
+    fetch_or_fail,
     poison_problem,
     poison_reason,
 )
-
-log = logging.getLogger("rq.worker")
 
 COMMAND_POLL = 0.2
 """Seconds the command thread waits for a message before it looks whether it should stop."""
@@ -70,18 +68,7 @@ class WorkerQueue(Queue):
         returned, as RQ's does for a job that is no more. So is a job hash without data,
         which RQ takes for no job at all, and which would otherwise be queued again by the
         recovery of lost jobs (its status says queued) and skipped, again and again."""
-        try:
-            job = super().fetch_job(job_id)
-            if job is None and self.connection.hget(Job.key_for(job_id), "status") is not None:
-                if not self.connection.hexists(Job.key_for(job_id), "data"):
-                    raise NoSuchJobError(f"job hash {Job.key_for(job_id)} has no data")
-            return job
-        except StopRequested:
-            raise
-        except Exception as exc:  # whatever loading it raised
-            reason = fail_poison_job(self.connection, self, job_id, exc, worker_name="")
-            log.error("Queue %s: job %s failed. %s", self.name, job_id, reason)
-            return None
+        return fetch_or_fail(self, job_id, super().fetch_job)
 
 
 class WorkbookWorkerMixin:

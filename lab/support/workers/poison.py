@@ -7,7 +7,9 @@ RQ's loop ends on it: "found an unhandled exception, quitting...", exit status 0
 job's id stays in the queue's intermediate list (one queue) or in no list at all
 (several), the jobs behind it stay queued, and no worker is left. Here such a job is
 moved to its queue's failed registry with the reason (fail_poison_job()), in one log
-line, and the worker takes the next job.
+line, and the worker takes the next job. So is one that RQ's maintenance meets in the
+queue's intermediate list (fetch_or_fail()), where it ended the loop of every worker that
+cleaned the queue, and a job hash without data, which RQ skips as no job at all.
 
 A job RQ loads but cannot run, because its data does not decode or its function cannot
 be imported, RQ fails already; it is a poison job all the same: poison_problem() says
@@ -20,16 +22,21 @@ WorkerPool starts another. RQ's loop would return as if its work were done (exit
 
 from __future__ import annotations
 
+import logging
 import zlib
+from collections.abc import Callable
 
 from redis import Redis
 from rq import Queue
 from rq.defaults import DEFAULT_FAILURE_TTL
+from rq.exceptions import NoSuchJobError, StopRequested
 from rq.job import Job, JobStatus
 from rq.results import Result
 from rq.utils import current_timestamp, now, utcformat
 
 from lab.support.queueing.jobs import named
+
+log = logging.getLogger("rq.worker")
 
 CRASH_EXIT = 1
 """The exit status of a worker that stopped on an unexpected error."""
@@ -96,3 +103,22 @@ def fail_poison_job(
         failure.save(ttl, pipeline=pipe)
         pipe.execute()
     return reason
+
+
+def fetch_or_fail(queue: Queue, job_id: str, fetch: Callable[[str], Job | None]) -> Job | None:
+    """`fetch(job_id)` (RQ's Queue.fetch_job()); but a job it cannot load, or a job hash
+    without data (which RQ takes for no job at all), is failed as a poison job, and None
+    returned, as RQ's does for a job that is no more."""
+    key = Job.key_for(job_id)
+    try:
+        job = fetch(job_id)
+        if job is None and queue.connection.hget(key, "status") is not None:
+            if not queue.connection.hexists(key, "data"):
+                raise NoSuchJobError(f"job hash {key} has no data")
+        return job
+    except StopRequested:
+        raise
+    except Exception as exc:  # whatever loading it raised
+        reason = fail_poison_job(queue.connection, queue, job_id, exc, worker_name="")
+        log.error("Queue %s: job %s failed. %s", queue.name, job_id, reason)
+        return None
