@@ -34,7 +34,7 @@ from lab.support.servers.redis_server import PrivateServer
 #: The settings a soak run passes to the API and the workers (and records in its report).
 RECORDED = (
     "maintenance_interval", "job_heartbeat", "job_lease", "idempotency_claim_ttl",
-    "redis_outage_limit", "worker_ttl", "result_ttl", "serializer",
+    "redis_outage_limit", "worker_ttl", "result_ttl", "serializer", "job_retries",
 )  # fmt: skip
 #: Answers after which a client sends the same request again (0: no answer came).
 RETRYABLE = {0, 408, 409, 425, 429, 500, 502, 503, 504}
