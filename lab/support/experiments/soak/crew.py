@@ -71,6 +71,7 @@ class Crew:
         killed, deadline = {kill["pid"] for kill in self.kills}, time.monotonic() + timeout
         while True:
             up = [w for w in Worker.all(connection=self.client) if w.pid not in killed]
+            up = [w for w in up if w.pid is not None]  # a worker whose hash is half written
             up = [worker for worker in up if alive(worker.pid)]
             if len(up) >= self.settings.workers or time.monotonic() > deadline:
                 return sorted(up, key=lambda worker: worker.pid)

@@ -227,9 +227,13 @@ def run(settings: SoakSettings, say=print) -> dict:  # noqa: ANN001 - print, or 
         "chaos_error": chaos.error,
     }
     report["missed"] = missed(report)
-    if chaos.error or len(chaos.events) < settings.chaos_events:
+    if chaos.error:
         report["missed"].append(
-            f"chaos: only {len(chaos.events)} of {settings.chaos_events} strikes happened"
-            + (f" ({chaos.error})" if chaos.error else ", the sending ended first")
+            f"chaos: stopped by an error after {len(chaos.events)} strikes ({chaos.error})"
+        )
+    elif len(chaos.events) < settings.chaos_events:
+        report["missed"].append(
+            f"chaos: only {len(chaos.events)} of {settings.chaos_events} strikes happened,"
+            " the sending ended first"
         )
     return report
