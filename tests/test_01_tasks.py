@@ -130,9 +130,10 @@ def test_logs_start_sleeps_then_logs_end_in_the_notebooks_words(tasks, impl, cap
 def test_a_job_hands_its_email_to_the_provider_once(
     tasks, redis_conn, run_queued_jobs, monkeypatch
 ):
-    """Run as a job, send_fake_email() hands the email to the fake mail provider with
-    outbox.send(email_address), after the sleep: the outbox holds it, keyed by the job; the
-    same job run again (a retry) sends nothing more."""
+    """Run as a job, send_fake_email() sends once through outbox.send(), after the sleep.
+
+    The fake mail provider's outbox holds the email, keyed by the job; the same job run
+    again (a retry) sends nothing more."""
     from lab.support.queueing import outbox
 
     queue = Queue("step01", connection=redis_conn)
