@@ -39,11 +39,13 @@ FAILURES_KEPT = 100
 def send_fake_email(email_address: str, delay: float | None = None) -> str:
     """Pretend to send an email to `email_address`.
 
-    Logs a line when it starts and when it finishes, waits `delay` seconds (default:
-    the EMAIL_DELAY setting, 10 s) and returns "Task complete: Email sent to <address>".
-    A negative delay raises ValueError.
+    Logs a line when it starts, waits `delay` seconds (default: the EMAIL_DELAY setting,
+    10 s), hands the email to the (fake) mail provider with outbox.send(email_address),
+    logs a line and returns "Task complete: Email sent to <address>". A negative delay
+    raises ValueError. (outbox.send() sends once per job, however often the job runs: step
+    10 shows why that matters and how it works; called outside a job, it records nothing.)
     """
-    # TODO: default the delay, log, sleep, log, return the receipt
+    # TODO: default the delay, log, sleep, outbox.send(), log, return the receipt
     raise NotImplementedError("send_fake_email() in lab/tasks.py is not written yet")
 
 

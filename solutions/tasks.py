@@ -39,17 +39,20 @@ FAILURES_KEPT = 100
 def send_fake_email(email_address: str, delay: float | None = None) -> str:
     """Pretend to send an email to `email_address`.
 
-    Logs a line when it starts and when it finishes, waits `delay` seconds (default:
-    the EMAIL_DELAY setting, 10 s) and returns "Task complete: Email sent to <address>".
-    A negative delay raises ValueError.
+    Logs a line when it starts, waits `delay` seconds (default: the EMAIL_DELAY setting,
+    10 s), hands the email to the (fake) mail provider with outbox.send(email_address),
+    logs a line and returns "Task complete: Email sent to <address>". A negative delay
+    raises ValueError. (outbox.send() sends once per job, however often the job runs: step
+    10 shows why that matters and how it works; called outside a job, it records nothing.)
     """
-    # BEGIN SOLUTION: default the delay, log, sleep, log, return the receipt
+    # BEGIN SOLUTION: default the delay, log, sleep, outbox.send(), log, return the receipt
     if delay is None:
         delay = get_settings().email_delay
     if delay < 0:
         raise ValueError(f"delay must be 0 seconds or more, not {delay}")
     log.info("Starting to send email to %s...", email_address)
     time.sleep(delay)
+    outbox.send(email_address)
     log.info("Email sent to %s!", email_address)
     return f"Task complete: Email sent to {email_address}"
     # END SOLUTION

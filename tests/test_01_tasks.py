@@ -125,3 +125,31 @@ def test_logs_start_sleeps_then_logs_end_in_the_notebooks_words(tasks, impl, cap
         f"time.sleep() ran after {logged_before_sleep} log lines: log the start line,"
         " then sleep, then log the end line"
     )
+
+
+def test_a_job_hands_its_email_to_the_provider_once(
+    tasks, redis_conn, run_queued_jobs, monkeypatch
+):
+    """Run as a job, send_fake_email() sends once through outbox.send(), after the sleep.
+
+    The fake mail provider's outbox holds the email, keyed by the job; the same job run
+    again (a retry) sends nothing more."""
+    from lab.support.queueing import outbox
+
+    queue = Queue("step01", connection=redis_conn)
+    job = queue.enqueue(tasks.send_fake_email, "user@example.com", 0)
+    sent_when_sleeping = []
+    sleep = time.sleep
+    monkeypatch.setattr(
+        time, "sleep", lambda s: (sent_when_sleeping.append(outbox.sent(redis_conn)), sleep(s))
+    )
+    run_queued_jobs(queue)
+    sent = outbox.deliveries(redis_conn)
+    assert [email["to"] for email in sent] == ["user@example.com"], (
+        f"the outbox holds {sent}: call outbox.send(email_address) once, after the sleep"
+    )
+    assert sent[0]["key"] == f"{job.id}:user@example.com"
+    assert sent_when_sleeping[:1] == [0], "send after time.sleep(delay), not before"
+    queue.enqueue_job(job)
+    run_queued_jobs(queue)
+    assert outbox.sent(redis_conn) == 1, "a job run twice sent twice: use outbox.send()"

@@ -1,16 +1,23 @@
-"""Provided code of notebook 10: the fake mail provider (lab/support/queueing/outbox.py), and
-empty_queue() after a worker was killed mid-job."""
+"""Provided code of notebook 10: the fake mail provider (lab/support/queueing/outbox.py),
+empty_queue() after a worker was killed mid-job, and the API's emails before and after
+JOB_RETRIES (lab/support/queueing/api_queue.py) with real processes."""
 
 from __future__ import annotations
 
 import threading
 
+import httpx
+import pytest
 from rq import Queue, SimpleWorker
+from rq.job import Job
 
 from lab.support.queueing import outbox
-from lab.support.queueing.jobs import empty_queue
+from lab.support.queueing.jobs import empty_queue, job_outcome, wait_for_status
+from lab.support.servers.processes import start_api, start_worker
 
 ADDRESS = "user@example.com"
+#: A worker that notices a dead one fast: the settings notebook 10 uses.
+FAST = {"JOB_HEARTBEAT": "1", "JOB_LEASE": "3", "MAINTENANCE_INTERVAL": "1"}
 
 
 def test_deliver_without_a_key_sends_every_time(redis_conn):
@@ -102,3 +109,31 @@ def test_a_worker_holds_the_maintenance_lock_at_most_maintenance_interval(redis_
     assert queue.acquire_maintenance_lock() is True
     assert 0 < redis_conn.ttl(queue.registry_cleaning_key) <= get_settings().maintenance_interval
     assert queue.acquire_maintenance_lock() is False  # still one worker at a time
+
+
+@pytest.mark.parametrize("retries", ["0", "3"])
+def test_an_api_email_whose_worker_was_killed(redis_url, redis_conn, retries):
+    """Notebook 10's before and after, with a real API and real workers: POST /emails (2 s
+    of work), its worker killed during the work, before the email went out, then another
+    worker. JOB_RETRIES=0 (before): the job is failed (AbandonedJobError) and the email never
+    sent. JOB_RETRIES=3 (the default, after): the job is run again, finishes, and its email is
+    delivered once."""
+    env = {"REDIS_URL": redis_url, **FAST}
+    with start_api("solutions", env={**env, "JOB_RETRIES": retries}) as api:
+        answer = httpx.post(f"{api.url}/emails", json={"email": ADDRESS, "delay": 2}, timeout=10)
+    assert answer.status_code == 202, answer.text
+    job = Job.fetch(answer.json()["job_id"], connection=redis_conn)
+    with start_worker("--simple", package="solutions", env=env) as first:
+        wait_for_status(job, "started")
+        first.kill()
+    assert outbox.sent(redis_conn, ADDRESS) == 0
+    with start_worker("--simple", package="solutions", env=env):
+        status = wait_for_status(job, "finished", "failed", timeout=30)
+    if retries == "0":
+        assert status == "failed" and "AbandonedJobError" in job_outcome(job)
+        assert outbox.sent(redis_conn, ADDRESS) == 0
+    else:
+        assert status == "finished", job_outcome(job)
+        job.refresh()
+        assert job.retries_left == 2  # one retry used: it ran again
+        assert outbox.sent(redis_conn, ADDRESS) == 1

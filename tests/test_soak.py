@@ -14,6 +14,7 @@ from lab.support.experiments.soak.audit import audit, missed, table
 from lab.support.experiments.soak.crew import exited
 from lab.support.experiments.soak.run import effective, key_pattern
 from lab.support.experiments.soak.settings import QUICK
+from lab.support.queueing import outbox
 from solutions.tasks import send_fake_email
 
 
@@ -71,10 +72,55 @@ def test_under_chaos_nothing_accepted_is_lost(tmp_path, soak, chaos):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_a_worker_killed_every_second_and_every_email_delivered_once(tmp_path, soak):
+    """--kill-every 1: a worker is killed every second while the requests are sent, and
+    still every accepted email is delivered (in the fake provider's outbox) exactly once:
+    its job is run again (JOB_RETRIES) and sends nothing its first run sent."""
+    out = tmp_path / "soak.json"
+    result = soak(
+        "--quick", "--package", "solutions", "--chaos", "worker-kill", "--kill-every", "1",
+        "--requests", "600", "--json", str(out),
+    )  # fmt: skip
+    report = json.loads(out.read_text())
+    assert report["kill_every"] == 1.0
+    assert report["workers_killed"] >= 3, report["events"]
+    starts = [event["at_s"] for event in report["events"]]
+    assert all(0.9 <= b - a < 5 for a, b in zip(starts, starts[1:], strict=False)), starts
+    check_targets(report)
+    assert report["settings"]["job_retries"] == 3
+    assert report["delivered"] == report["accepted"] == report["requests"]
+    assert report["never_delivered"] == report["delivered_twice"] == 0, report
+    assert report["jobs_sent_twice"] == 0, report["jobs_sent_twice_runs"]
+    assert "delivered (the outbox): 600 of 600 accepted emails" in result.stdout
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_emails_never_delivered_are_a_miss(tmp_path, soak):
+    """A send_fake_email() that never hands its email to the provider (lab/tasks.py without
+    its outbox.send() line): every job finishes, none is lost, and the soak still says MISS,
+    with a non-zero exit, because no email was delivered."""
+    root = copy_checkout(tmp_path / "checkout", lab="solutions")
+    tasks = root / "lab" / "tasks.py"
+    text = tasks.read_text()
+    assert "    outbox.send(email_address)\n" in text
+    tasks.write_text(text.replace("    outbox.send(email_address)\n", ""))
+    out = tmp_path / "soak.json"
+    result = soak("--quick", "--package", "lab", "--requests", "50", "--json", str(out), root=root)
+    report = json.loads(out.read_text())
+    assert report["lost"] == 0 and report["finished"] == report["accepted"] == 50
+    assert report["delivered"] == 0 and report["never_delivered"] == 50
+    assert report["missed"][0].startswith("never_delivered 50:"), report["missed"]
+    assert "targets missed: never_delivered 50" in result.stdout
+    assert result.returncode == 1
+
+
 def test_bad_flags_and_no_redis_are_one_line(soak, no_redis_server):
     result = soak("--requests", "0")
     assert result.returncode == 1
     assert result.stderr == "soak: --requests, --concurrency and --workers must be 1 or more.\n"
+    result = soak("--kill-every", "2")
+    assert result.returncode == 1
+    assert result.stderr == "soak: --kill-every takes seconds over 0, with --chaos worker-kill.\n"
     result = soak("--quick", "--package", "solutions", env=no_redis_server)
     assert result.returncode == 1, result.stdout
     assert result.stderr.startswith("soak: cannot start a Redis of its own:")
@@ -136,14 +182,47 @@ def test_audit_counts_lost_jobs_duplicate_keys_and_repeated_runs(redis_conn, run
         "requests_per_s": 7.0, "drain_s": 1.0, "resends": 0, "answers": {"202": 7},
         "workers_killed": 0, "workers_exited": 0, "exits": [], "events": [],
     }  # fmt: skip
+    # keys 1, 4 and 6 never sent (never ran, no job, failed first); key 2's two jobs sent
+    # two emails; key 3's job ran twice and sent once (outbox.send keys it by the job)
+    assert (report["delivered"], report["never_delivered"]) == (3, 3)
+    assert report["never_delivered_keys"] == [f"{run}-1", f"{run}-4", f"{run}-6"]
+    assert report["delivered_twice_keys"] == {f"{run}-2": 2}
+    assert report["jobs_sent_twice"] == 0
     assert [line.split(":")[0] for line in missed(full)] == [
         "lost 2",
         "duplicate_keys 1",
+        "never_delivered 3",
+        "delivered_twice 1",
         "not_accepted 1",
     ]
     shown = table(full)
     assert f"lost: job {nowhere.id} (key {run}-1) queued, in nowhere" in shown
     assert "targets missed: lost 2" in shown
+
+
+def test_audit_counts_a_job_that_ran_twice_and_sent_twice(redis_conn, run_queued_jobs):
+    """A naive task (outbox.send_receipt: no idempotency key) whose job runs twice sends
+    twice: delivered twice, and a job that ran again and sent again; both are misses."""
+    queue = Queue("soak-audit", connection=redis_conn)
+    naive = queue.enqueue(outbox.send_receipt, "soak-t-0@example.com", 0)
+    once = queue.enqueue(send_fake_email, "soak-t-1@example.com", 0)
+    run_queued_jobs(queue)
+    for job in (naive, once):
+        queue.enqueue_job(job)  # a retry: the same job again
+    run_queued_jobs(queue)
+    pattern = key_pattern("soak-t")
+    report = audit(
+        redis_conn,
+        queue.name,
+        {"soak-t-0": [naive.id], "soak-t-1": [once.id]},
+        lambda text: found[1] if (found := pattern.search(text)) else None,
+    )
+    assert report["jobs_run_more_than_once"] == 2
+    assert report["delivered"] == 2 and report["never_delivered"] == 0
+    assert report["delivered_twice_keys"] == {"soak-t-0": 2}
+    assert [job["job_id"] for job in report["jobs_sent_twice_runs"]] == [naive.id]
+    misses = [line.split(":")[0] for line in missed({**report, "workers_exited": 0})]
+    assert misses == ["delivered_twice 1", "jobs_sent_twice 1"]
 
 
 def test_audit_finds_a_job_in_the_intermediate_list_and_a_dead_workers_started_job(

@@ -124,6 +124,10 @@ class Settings(BaseSettings):
     than JOB_HEARTBEAT). Past that, GET /jobs/{id} says the worker is not alive and the next
     maintenance fails or retries the job (AbandonedJobError). Longer than a Redis outage
     that workers ride out without losing the jobs they run."""
+    job_retries: int = Field(3, ge=0)
+    """Times the API's queue lets a job run again after a failure, a worker that died
+    included (RQ's Retry(max=...), given to every job the API queues without one):
+    JOB_RETRIES (3; 0: none, RQ's default)."""
     idempotency_claim_ttl: WholeSeconds = 30
     """Seconds an Idempotency-Key claimed by a request whose answer was never stored (Redis
     went away) keeps a repeat waiting (409): IDEMPOTENCY_CLAIM_TTL (30)."""

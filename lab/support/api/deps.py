@@ -1,7 +1,9 @@
 """PROVIDED: what an endpoint receives besides its request (FastAPI's dependencies).
 
 - `EmailQueue`: the app's queue, made once per app with your `get_queue()` (app_queue()),
-  whose jobs get JOB_TIMEOUT as their timeout and RQ_SERIALIZER as their serializer;
+  whose jobs get JOB_TIMEOUT as their timeout and RQ_SERIALIZER as their serializer; an
+  ApiQueue (lab/support/queueing/api_queue.py): JOB_RETRIES retries, one job per
+  Idempotency-Key;
 - `JobId`: the job id of a path, well-formed and the id of a job of this API's queues
   (served_queues()), which the API can load;
 - `sibling_queue()`: another queue like the app's (step 08a's priorities, GET /stats).
@@ -19,13 +21,15 @@ from rq.exceptions import NoSuchJobError
 from lab.support.api.errors import BadRedisUrl
 from lab.support.api.models import PRIORITIES
 from lab.support.config import get_settings, redis_url_problem
+from lab.support.queueing.api_queue import ApiQueue
 from lab.support.queueing.jobs import unreadable_detail
 from lab.support.queueing.serializer import rq_serializer
 
 
 def app_queue(app: FastAPI) -> Queue:
-    """The queue of `app`: made with the app's `get_queue()` on first use, then kept, with
-    JOB_TIMEOUT as the timeout of the jobs queued on it and RQ_SERIALIZER as its serializer.
+    """The queue of `app`: made with the app's `get_queue()` on first use, then kept, as an
+    ApiQueue, with JOB_TIMEOUT as the timeout of the jobs queued on it and RQ_SERIALIZER as
+    its serializer.
 
     A test may replace it with `app.dependency_overrides[email_queue]`; this function
     honours that too, for code outside FastAPI's dependency injection (the middleware)."""
@@ -38,7 +42,7 @@ def app_queue(app: FastAPI) -> Queue:
         if problem is not None:
             raise BadRedisUrl(problem)
         made = app.state.get_queue()
-        queue = sibling_queue(made, made.name, settings.job_timeout)
+        queue = sibling_queue(made, made.name, settings.job_timeout, ApiQueue)
         queue.serializer = rq_serializer()  # RQ_SERIALIZER, as every worker's
         app.state.queue = queue
     return app.state.queue
@@ -53,10 +57,12 @@ def email_queue(request: Request) -> Queue:
 EmailQueue = Annotated[Queue, Depends(email_queue)]
 
 
-def sibling_queue(queue: Queue, name: str, timeout: int | None = None) -> Queue:
-    """A queue named `name`, otherwise like `queue`: same connection, job class, serializer
-    and job timeout (or `timeout`, when given)."""
-    return type(queue)(
+def sibling_queue(
+    queue: Queue, name: str, timeout: int | None = None, queue_class: type[Queue] | None = None
+) -> Queue:
+    """A queue named `name`, otherwise like `queue`: same class (or `queue_class`),
+    connection, job class, serializer and job timeout (or `timeout`, when given)."""
+    return (queue_class or type(queue))(
         name,
         connection=queue.connection,
         default_timeout=queue._default_timeout if timeout is None else timeout,

@@ -9,13 +9,16 @@ because a blocking call in async code stalls every other request (notebook 04).
 
 A claim whose answer was never stored (Redis went away between the endpoint and `remember`)
 expires after IDEMPOTENCY_CLAIM_TTL seconds (claim_key sets it so), and until then a repeat
-is answered 409 with Retry-After. To keep a short outage from leaving even that window,
-`remember` is tried again, with backoff, after the answer was sent, for up to half the claim
-TTL since the claim (while the claim is surely still this request's); that holds the
-request's task, not a thread, and only when Redis fails. Every endpoint behind this answers
-in milliseconds, or in a few REDIS_TIMEOUTs when Redis is silent, far less than the claim
-TTL; a request slower than that (its claim may have expired and a repeat run again) is
-logged in one line.
+is answered 409 with Retry-After. A repeat after that runs the endpoint again, but the job
+it queues has the id the first one had (derived from the key and the request: the app's
+queue is an ApiQueue, lab/support/queueing/api_queue.py), so it finds that job and answers
+with it: one key, one job, however long Redis was away. To keep a short outage from
+leaving even that window, `remember` is tried again, with backoff, after the answer was
+sent, for up to half the claim TTL since the claim (while the claim is surely still this
+request's); that holds the request's task, not a thread, and only when Redis fails. Every
+endpoint behind this answers in milliseconds, or in a few REDIS_TIMEOUTs when Redis is
+silent, far less than the claim TTL; a request slower than that (its claim may have
+expired and a repeat run again) is logged in one line.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lab.support.config import get_settings
+from lab.support.queueing.api_queue import keyed_request
 
 HEADER = "Idempotency-Key"
 #: Seconds a client is asked to wait (Retry-After) before it repeats a request whose key is
@@ -129,7 +133,8 @@ class IdempotencyMiddleware:
                 answer["sent"] = True
 
         try:
-            await self.app(scope, receive_again, send_and_keep)
+            with keyed_request(key, fingerprint):  # its jobs' ids derive from the key
+                await self.app(scope, receive_again, send_and_keep)
         finally:  # also when the endpoint raised (a 500): then the key is forgotten
             status = answer["status"]
             stored = b"".join(answer["chunks"]).decode() if 200 <= status < 300 else None

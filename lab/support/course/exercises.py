@@ -48,7 +48,8 @@ STEPS: tuple[Step, ...] = (
         "tests/test_01_tasks.py",
         "send_fake_email() reads get_settings().email_delay when it runs (not at import)"
         " if delay is None, raises ValueError for a negative delay before it logs anything,"
-        " logs with log.info() before and after time.sleep(delay), and returns"
+        " logs with log.info() before time.sleep(delay), then hands the email to the fake"
+        " mail provider with outbox.send(email_address) and logs again, and returns"
         " f'Task complete: Email sent to {email_address}'.",
     ),
     Step(

@@ -6,7 +6,11 @@ provider (Postmark, SES, Stripe's API), it takes an optional idempotency key and
 most once per key: a repeat with the same key is accepted and sends nothing. The key and
 the email are written in one Lua script, so that no crash can fall between them.
 
-`send_receipt()` is a task that delivers without a key: run twice, it sends twice.
+`send()` is how the workbook's tasks send in a job (send_fake_email(), so every email the
+API queues):
+inside a job, keyed by the job and the address, so that a job run again after its worker
+died (RQ's retries) sends nothing its first run sent - step 10's send_email_once(), done for
+every email. `send_receipt()` is a task that delivers without a key: run twice, it sends twice.
 """
 
 from __future__ import annotations
@@ -47,6 +51,18 @@ def deliver(connection: Redis, to: str, idempotency_key: str | None = None) -> b
     email = json.dumps({"to": to, "key": idempotency_key, "at": time.time()})
     keys = [OUTBOX_KEY] if idempotency_key is None else [OUTBOX_KEY, KEY_PREFIX + idempotency_key]
     return bool(connection.eval(_DELIVER, len(keys), *keys, email, KEY_TTL))
+
+
+def send(to: str) -> bool:
+    """Send an email to `to` from the job running now, with the key "<job id>:<to>": once per
+    job and address, however many times the job runs. Returns whether this call sent it.
+    Outside a job (a task called directly, as notebook 01 and step 04's blocking endpoint
+    do) there is no job to key it by, nor a job's Redis to hold the outbox: nothing is
+    recorded, and it returns False."""
+    job = get_current_job()
+    if job is None:
+        return False
+    return deliver(job.connection, to, idempotency_key=f"{job.id}:{to}")
 
 
 def deliveries(connection: Redis, to: str | None = None) -> list[dict]:

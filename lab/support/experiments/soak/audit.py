@@ -5,7 +5,10 @@ Idempotency-Key) with what Redis holds: each job's status and where it sits (its
 RQ's intermediate list, a registry, or nowhere), the jobs of each key (found by the
 address in their description, so that a job whose 202 never reached its client counts
 too) and how many times each job ran (RQ 3.0 keeps one result per run, in the stream
-rq:results:<id>). `table()` prints it; `missed()` names the targets a run missed.
+rq:results:<id>), and the emails the fake mail provider delivered (its outbox: the
+addresses are <key>@example.com), so that an email never delivered, or delivered twice,
+counts whatever the jobs' statuses say. `table()` prints it; `missed()` names the targets a
+run missed.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from redis import Redis
 from rq import Queue
 from rq.job import Job
 from rq.results import Result
+
+from lab.support.queueing import outbox
 
 #: The statuses at which a job is done: it ended one way or the other.
 DONE = ("finished", "failed")
@@ -142,6 +147,11 @@ def audit(
         if kind in ("finished", "successful")
     )
     unanswered = sorted(job_id for job_id in stored if job_id not in answered)
+    delivered = deliveries(connection, key_of)
+    accepted_keys = sorted(key for key, jobs in answers.items() if jobs)
+    never = [key for key in accepted_keys if not delivered[key]]
+    twice = {key: count for key, count in sorted(delivered.items()) if count > 1}
+    resent = [job for job in repeated if delivered[job["key"]] > 1]
     return {
         "accepted": sum(1 for jobs in answers.values() if jobs),
         "not_accepted": sum(1 for jobs in answers.values() if not jobs),
@@ -157,7 +167,25 @@ def audit(
         "jobs_run_more_than_once": len(repeated),
         "repeated_runs": repeated,
         "keys_sent_more_than_once": sum(1 for count in sent.values() if count > 1),
+        "delivered": sum(1 for key in accepted_keys if delivered[key]),
+        "never_delivered": len(never),
+        "never_delivered_keys": never,
+        "delivered_twice": len(twice),
+        "delivered_twice_keys": twice,
+        "jobs_sent_twice": len(resent),
+        "jobs_sent_twice_runs": resent,
     }
+
+
+def deliveries(connection: Redis, key_of: Callable[[str], str | None]) -> Counter[str]:
+    """Idempotency-Key -> how many emails the fake mail provider's outbox holds for it (its
+    address is <key>@example.com; `key_of` reads it as in a job's description)."""
+    found: Counter[str] = Counter()
+    for email in outbox.deliveries(connection):
+        key = key_of(repr(email["to"]))
+        if key is not None:
+            found[key] += 1
+    return found
 
 
 def results(connection: Redis, job_id: str) -> list[Result]:
@@ -196,6 +224,9 @@ def worker_state(connection: Redis, job: dict | None, ended: Mapping[int, str]) 
 TARGETS = {
     "lost": "answered 202 and never finished nor failed",
     "duplicate_keys": "Idempotency-Keys with more than one job",
+    "never_delivered": "accepted emails never delivered (none in the outbox)",
+    "delivered_twice": "emails delivered more than once",
+    "jobs_sent_twice": "jobs run more than once that sent their email again",
     "workers_exited": "workers that exited without being killed",
     "not_accepted": "requests that never got a 202 although re-sent until the deadline",
 }
@@ -243,6 +274,21 @@ def table(report: Mapping) -> str:
         f"    ran {len(job['runs'])} times: job {job['job_id']}: {' then '.join(job['runs'])}"
         for job in report["repeated_runs"][:5]
     ]
+    lines.append(
+        f"  delivered (the outbox): {report['delivered']} of {report['accepted']} accepted"
+        f" emails; never delivered {report['never_delivered']}, delivered twice or more"
+        f" {report['delivered_twice']}, jobs that ran again and sent again"
+        f" {report['jobs_sent_twice']}"
+    )
+    never = report["never_delivered_keys"]
+    if never:
+        lines.append(
+            f"    never delivered: {', '.join(never[:5])}" + (" ..." if len(never) > 5 else "")
+        )
+    lines += [
+        f"    delivered {count} times: {key}"
+        for key, count in list(report["delivered_twice_keys"].items())[:5]
+    ]
     if report["not_accepted"]:
         lines.append(f"  never accepted: {report['not_accepted']} keys")
     lines.append(
@@ -258,6 +304,7 @@ def table(report: Mapping) -> str:
     lines.append(
         "  targets missed: " + "; ".join(misses)
         if misses
-        else "  targets met: nothing accepted was lost, no key ran twice, no worker exited"
+        else "  targets met: every accepted email delivered once, nothing lost, no key with"
+        " two jobs, no worker exited"
     )
     return "\n".join(lines)

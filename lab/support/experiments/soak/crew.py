@@ -71,14 +71,19 @@ class Crew:
         killed, deadline = {kill["pid"] for kill in self.kills}, time.monotonic() + timeout
         while True:
             up = [w for w in Worker.all(connection=self.client) if w.pid not in killed]
+            up = [w for w in up if w.pid is not None]  # a worker whose hash is half written
             up = [worker for worker in up if alive(worker.pid)]
             if len(up) >= self.settings.workers or time.monotonic() > deadline:
                 return sorted(up, key=lambda worker: worker.pid)
             time.sleep(0.05)
 
-    def kill(self, index: int) -> dict:
-        """SIGKILL the pool's worker `index`, once all are up; the pool starts a new one."""
-        worker = self.workers()[index]
+    def kill(self, index: int, wait: bool = True) -> dict | None:
+        """SIGKILL the pool's worker `index`, once all are up (or, not `wait`ing, of those up
+        now: None if none is); the pool starts a new one."""
+        up = self.workers() if wait else self.workers(timeout=0)
+        if not up:
+            return None
+        worker = up[index % len(up)]
         job = worker.get_current_job_id()
         # The worker first (it must not see its horse die and say so), then what it
         # started: a forking Worker's work horse, in a process group of its own.
@@ -161,11 +166,12 @@ class Progress:
 
 class Chaos:
     """Strikes at seeded random moments of the sending: at shares of the requests sent
-    drawn between 10% and 80%."""
+    drawn between 10% and 80%; or, with `kill_every`, every that many seconds from 10% of
+    the requests until the sending ends (a worker chosen at random among those up)."""
 
     def __init__(self, settings: SoakSettings, crew: Crew, redis: PrivateServer, started_at: float):
         self.settings, self.crew, self.redis, self.started = settings, crew, redis, started_at
-        rng = random.Random(settings.seed)
+        self.rng = rng = random.Random(settings.seed)
         count = settings.chaos_events
         self.at = sorted(round(rng.uniform(0.1, 0.8) * settings.requests) for _ in range(count))
         self.victims = [rng.randrange(settings.workers) for _ in range(count)]
@@ -173,6 +179,9 @@ class Chaos:
         self.error: str | None = None
 
     def run(self, progress: Progress) -> None:
+        if self.settings.kill_every is not None:
+            self.run_every(progress, self.settings.kill_every)
+            return
         try:
             for at, victim in zip(self.at, self.victims, strict=True):
                 while progress.taken < at and not progress.done.is_set():
@@ -183,11 +192,27 @@ class Chaos:
         except Exception as exc:  # reported, and the run's targets count as missed
             self.error = f"{type(exc).__name__}: {exc}"
 
-    def strike(self, victim: int, sent: int) -> None:
+    def run_every(self, progress: Progress, seconds: float) -> None:
+        """A kill every `seconds` from 10% of the requests until the sending ends (or
+        --events kills)."""
+        cap = self.settings.events
+        try:
+            while progress.taken < 0.1 * self.settings.requests and not progress.done.is_set():
+                time.sleep(0.02)
+            while not progress.done.is_set() and (cap is None or len(self.events) < cap):
+                next_at = time.monotonic() + seconds
+                self.strike(self.rng.randrange(self.settings.workers), progress.taken, wait=False)
+                progress.done.wait(max(0.0, next_at - time.monotonic()))
+        except Exception as exc:  # reported, and the run's targets count as missed
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def strike(self, victim: int, sent: int, wait: bool = True) -> None:
         at = round(time.monotonic() - self.started, 2)
         kind = self.settings.chaos
         if kind == "worker-kill":
-            kill = self.crew.kill(victim)
+            kill = self.crew.kill(victim, wait=wait)
+            if kill is None:
+                return  # no worker up at this moment: the pool is starting them again
             job = f", running job {kill['job']}" if kill["job"] else ", idle"
             what = f"SIGKILL worker {victim} (pid {kill['pid']}{job}) at request {sent}"
             self.events.append({**kill, "at_s": at, "what": what})

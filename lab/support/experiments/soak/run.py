@@ -34,7 +34,7 @@ from lab.support.servers.redis_server import PrivateServer
 #: The settings a soak run passes to the API and the workers (and records in its report).
 RECORDED = (
     "maintenance_interval", "job_heartbeat", "job_lease", "idempotency_claim_ttl",
-    "redis_outage_limit", "worker_ttl", "result_ttl", "serializer",
+    "redis_outage_limit", "worker_ttl", "result_ttl", "serializer", "job_retries",
 )  # fmt: skip
 #: Answers after which a client sends the same request again (0: no answer came).
 RETRYABLE = {0, 408, 409, 425, 429, 500, 502, 503, 504}
@@ -227,9 +227,13 @@ def run(settings: SoakSettings, say=print) -> dict:  # noqa: ANN001 - print, or 
         "chaos_error": chaos.error,
     }
     report["missed"] = missed(report)
-    if chaos.error or len(chaos.events) < settings.chaos_events:
+    if chaos.error:
         report["missed"].append(
-            f"chaos: only {len(chaos.events)} of {settings.chaos_events} strikes happened"
-            + (f" ({chaos.error})" if chaos.error else ", the sending ended first")
+            f"chaos: stopped by an error after {len(chaos.events)} strikes ({chaos.error})"
+        )
+    elif len(chaos.events) < settings.chaos_events:
+        report["missed"].append(
+            f"chaos: only {len(chaos.events)} of {settings.chaos_events} strikes happened,"
+            " the sending ended first"
         )
     return report

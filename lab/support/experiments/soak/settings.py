@@ -24,6 +24,10 @@ class SoakSettings:
     chaos: str = "none"
     events: int | None = None  # strikes of the chaos (default: 3 worker kills, 1 outage)
     down: float = 9.0  # seconds Redis stays down at each outage (the issue's ~9 s)
+    kill_every: float | None = None
+    """With --chaos worker-kill: SIGKILL a worker every this many seconds, from 10% of the
+    requests until the sending ends (--events, when given, caps the kills), instead of
+    --events kills at random moments."""
     seed: int = 14
     delay: float = 0.02  # seconds each email takes
     resend_for: float = 90.0
@@ -41,6 +45,8 @@ class SoakSettings:
             return 0
         if self.events is not None:
             return self.events
+        if self.kill_every is not None:
+            return 1  # at least one kill; as many as the sending lasts
         return 3 if self.chaos == "worker-kill" else 1
 
 
