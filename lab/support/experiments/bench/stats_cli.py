@@ -28,7 +28,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from lab.support.experiments import harness
-from lab.support.experiments.bench.report import percentile
+from lab.support.experiments.harness import percentile
 
 if TYPE_CHECKING:
     import httpx
