@@ -1,12 +1,10 @@
-"""PROVIDED: run the API or a worker as a background process from a notebook or a test.
+"""PROVIDED: run the API or a worker in the background from a notebook or a test - the
+commands you type in a terminal, with this checkout on PYTHONPATH and their output in a
+log file that `output()` reads:
 
     with start_worker() as worker, start_api() as api:
         httpx.get(f"{api.url}/health")
         print(worker.output())
-
-They are the same commands you type in a terminal (`python -m lab.worker`,
-`uvicorn lab.producer:app`), started with this checkout on PYTHONPATH; their output
-goes to a log file that `output()` reads.
 """
 
 from __future__ import annotations
@@ -37,14 +35,10 @@ def free_port() -> int:
 def child_env(extra: Mapping[str, str] | None = None, root: Path = PROJECT_ROOT) -> dict[str, str]:
     """This process's environment, with the checkout `root` (default: this one) first on
     PYTHONPATH, so that its lab/ is the one imported; then `extra`."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
-    env["PYTHONUNBUFFERED"] = "1"
+    path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
     # Plain text: the output goes to log files and notebooks (Python 3.13 colours tracebacks).
-    env["PYTHON_COLORS"] = "0"
-    env["NO_COLOR"] = "1"
-    env.update(extra or {})
-    return env
+    plain = {"PYTHONUNBUFFERED": "1", "PYTHON_COLORS": "0", "NO_COLOR": "1"}
+    return {**os.environ, "PYTHONPATH": path, **plain, **(extra or {})}
 
 
 class Background:
@@ -91,9 +85,8 @@ class Background:
             time.sleep(0.02)
 
     def settled_output(self, marker: str = "Traceback", timeout: float = 3.0) -> str:
-        """Everything printed so far, once `marker` appeared and the output stopped
-        growing: a server logs a traceback just after it sent its 500, so a log read at
-        once may not hold it yet. Gives up waiting after `timeout` seconds."""
+        """Everything printed so far, once `marker` appeared and the output stopped growing
+        (a server logs its traceback just after its 500), or after `timeout` seconds."""
         deadline = time.monotonic() + timeout
         before = self.output()
         while time.monotonic() < deadline:

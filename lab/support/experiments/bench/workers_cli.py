@@ -68,13 +68,9 @@ QUICK = WorkerBenchSettings(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add = parser.add_argument
-    add(
-        "--quick",
-        action="store_true",
-        help=f"fewer jobs, N = {' '.join(map(str, QUICK.processes))}, SimpleWorker only"
-        " for scaling (~25 s instead of ~100 s)",
-    )
+    n = " ".join(map(str, QUICK.processes))
+    quick = f"fewer jobs, N = {n}, SimpleWorker only for scaling (~25 s instead of ~100 s)"
+    parser.add_argument("--quick", action="store_true", help=quick)
     harness.add_common_arguments(
         parser, "worker.py, pool.py and tasks.py", "also write the results"
     )
@@ -213,8 +209,8 @@ def report(result: dict) -> str:
         )
     one, many = result["enqueue"]
     redis = result["redis"]
-    listed = ", ".join(f"{k} {v:.3g}" for k, v in redis["enqueue_commands"].items())
-    worked = ", ".join(f"{k} {v:.3g}" for k, v in redis["work_commands"].items())
+    listed, worked = (", ".join(f"{k} {v:.3g}" for k, v in redis[f"{part}_commands"].items())
+                      for part in ("enqueue", "work"))  # fmt: skip
     lines += [
         "",
         f"{one['jobs']:,} jobs: enqueue() one at a time {one['seconds']:.3f} s"
