@@ -18,7 +18,7 @@ export UV_NATIVE_TLS := 1
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 LATEST := .venv-latest
 
-.PHONY: help setup setup-dev lab test suite test-latest lock lock-upgrade check bench stubs \
+.PHONY: help setup setup-dev peers lab test suite test-latest lock lock-upgrade check bench stubs \
         stubs-check nbval nbval-reference notebooks redis-start redis-stop redis-status \
         lint format clean
 
@@ -27,6 +27,8 @@ help:
 	@echo "make test          set up, then every test and every notebook (nbval)"
 	@echo "make check         your progress: each step's tests on your lab/"
 	@echo "make bench         measure notebook 04's strategies side by side (python -m lab bench)"
+	@echo "make peers         install RQ's peers (Celery, Dramatiq, arq, taskiq, huey, saq) for"
+	@echo "                   python -m lab bench peers (notebook 13)"
 	@echo "make nbval         nbval on the notebooks against your lab/ (instructors: a learner's copy)"
 	@echo "make redis-start | redis-stop | redis-status"
 	@echo "maintainers (python -m lab dev --help): make stubs | stubs-check | notebooks |"
@@ -35,9 +37,11 @@ help:
 	@echo "                   test-latest (the suite on the newest releases pyproject.toml allows)"
 	@echo "add INSTALL=pip to install with pip instead of uv (slower; the same pins)"
 
-# The learner's set (make lab) and the maintainers' (make test: also the dev group).
+# The learner's set (make lab) and the maintainers' (make test: also the dev group, and
+# the peers, which the suite measures). `make peers` adds RQ's peers to the learner's set.
 setup: $(VENV)/.lab-$(INSTALL)
-setup-dev: $(VENV)/.dev-$(INSTALL)
+setup-dev: $(VENV)/.dev-$(INSTALL) $(VENV)/.peers-$(INSTALL)
+peers: $(VENV)/.peers-$(INSTALL)
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed (found " + sys.version.split()[0] + "); run: make PYTHON=python3.12 ...")'
@@ -73,6 +77,16 @@ $(VENV)/.dev-pip: requirements-dev.txt | $(PY)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@ $(VENV)/.lab-pip
 
+# The peers group on top of the learner's set. With pip: --no-deps, since arq's cap on
+# redis-py is overridden in the lock (pyproject.toml); requirements-peers.txt pins them all.
+$(VENV)/.peers-uv: uv.lock pyproject.toml | $(VENV)/.lab-uv
+	$(UV) sync --quiet --frozen --inexact --no-dev --group peers
+	@touch $@
+
+$(VENV)/.peers-pip: requirements-peers.txt | $(VENV)/.lab-pip
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-peers.txt
+	@touch $@
+
 lab: setup
 	$(PY) -m lab redis start
 	$(PY) -m jupyter lab --LabApp.default_url=/lab/tree/notebooks/00_setup.ipynb
@@ -84,12 +98,15 @@ test: setup-dev
 	$(MAKE) --no-print-directory suite
 
 # pytest shares the tests out among 3 processes (pytest-xdist; 4 overloaded 2 cores), without
-# nbval's plugin (1-2 s of each start; the notebooks' run below loads it).
+# nbval's plugin (1-2 s of each start; the notebooks' run below loads it); then the tests
+# that measure times or run many processes run one at a time (tests/plugins/groups.py).
 suite:
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(dir $(PY))lint-imports --no-cache
 	$(PY) -m lab dev stubs --check $(STRICT)
-	$(PY) -m pytest --impl=solutions -p no:nbval --numprocesses=3 --dist=loadgroup
+	$(PY) -m pytest --impl=solutions -p no:nbval --numprocesses=3 --dist=loadgroup -m "not serial"
+	$(PY) -m pytest --impl=solutions -p no:nbval --numprocesses=0 -m serial
 	$(PY) -m lab dev nbval
 
 # The canary: the suite in a throw-away environment with the newest releases that
@@ -98,7 +115,7 @@ suite:
 test-latest: | $(UV)
 	rm -rf $(LATEST)
 	$(UV) venv --quiet --python $(PYTHON) $(LATEST)
-	$(UV) pip install --quiet --refresh --python $(LATEST)/bin/python -e . --group dev
+	$(UV) pip install --quiet --refresh --python $(LATEST)/bin/python -e . --group dev --group peers
 	$(LATEST)/bin/python -m lab dev newer-than-lock requirements-dev.txt
 	$(MAKE) --no-print-directory suite PY=$(LATEST)/bin/python
 
@@ -115,6 +132,7 @@ lock-upgrade: | $(UV)
 requirements: | $(UV)
 	$(UV) export --quiet --frozen --no-dev --no-hashes -o requirements.txt
 	$(UV) export --quiet --frozen --no-hashes -o requirements-dev.txt
+	$(UV) export --quiet --frozen --no-hashes --only-group peers -o requirements-peers.txt
 
 check: setup
 	$(PY) -m lab check

@@ -37,6 +37,7 @@ def experiment(parsers: argparse._SubParsersAction, name: str, module) -> argpar
 def learner_parser() -> argparse.ArgumentParser:
     from lab.support.experiments.bench import abandoned, stats_cli, workers_cli
     from lab.support.experiments.bench import cli as bench_cli
+    from lab.support.experiments.peers import cli as peers_cli
     from lab.support.experiments.soak import cli as soak_cli
 
     parser, parsers = parser_of(
@@ -51,8 +52,9 @@ def learner_parser() -> argparse.ArgumentParser:
         epilog="Instructors and maintainers: see README.md.",
     )  # fmt: skip
     bench = experiment(parsers, "bench", bench_cli)
-    kinds = bench.add_subparsers(dest="bench", metavar="{workers,stats,abandoned}")
-    for name, module in (("workers", workers_cli), ("stats", stats_cli), ("abandoned", abandoned)):
+    kinds = bench.add_subparsers(dest="bench", metavar="{workers,stats,abandoned,peers}")
+    benches = {"workers": workers_cli, "stats": stats_cli, "abandoned": abandoned}
+    for name, module in {**benches, "peers": peers_cli}.items():
         experiment(kinds, name, module)
     experiment(parsers, "soak", soak_cli)
     recover = parsers.add_parser(
@@ -128,6 +130,10 @@ def run_learner(args: argparse.Namespace) -> int:
         from lab.support.course import notebooks
 
         return notebooks.validate(args.notebooks, reference=False)
+    if args.command == "bench" and args.bench == "peers":  # private Redis servers only
+        from lab.support.experiments.peers import cli as peers_cli
+
+        return peers_cli.main(args)
     if args.command == "bench":
         from lab.support.experiments.bench import abandoned, stats_cli, workers_cli
         from lab.support.experiments.bench import cli as bench_cli

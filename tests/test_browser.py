@@ -2,7 +2,9 @@
 driving the Chromium or Chrome installed here (lab/support/course/browser.py), against the reference
 producer served by uvicorn and a real worker. The page loads without an error, its table
 shows for each of the workbook's queues the counts GET /stats reports (and RQ itself gives),
-its workers page lists the worker, and a stale link to a job shows the 404 page.
+its workers page lists the worker, a stale link to a job shows the 404 page, and the job
+page's Requeue button works (the dashboard's own pages pass its same-origin check). The
+browser gives the dashboard's password, as a person would in its login dialog.
 
 Skipped when no browser is found, unless CI is set: then it fails. Not an exercise test."""
 
@@ -30,6 +32,9 @@ ADDRESS = "user@example.com"
 QUEUES = ("default", "high", "low")
 #: The columns of the dashboard's queues table, in its order.
 COLUMNS = ("queued", "started", "failed", "deferred", "finished", "canceled")
+#: The dashboard's password in these tests, and the user name and password a browser gives.
+PASSWORD = "dashboard-password-of-the-browser-tests"
+LOGIN = ("admin", PASSWORD)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +82,7 @@ def scene(redis_conn: Redis, chromium: str) -> Iterator[dict]:
         )
         running = default.enqueue(tasks.send_fake_email, ADDRESS, 60)  # started
         poll(running.get_status, lambda status: status == "started", "a job started", 10)
-        with start_api(package="solutions") as api:
+        with start_api(package="solutions", env={"DASHBOARD_PASSWORD": PASSWORD}) as api:
             yield {"api": api, "worker": worker}
         worker.kill()  # not stop(): that would wait for the running job
 
@@ -104,7 +109,7 @@ def counts_of(cells: list[str]) -> dict[str, int]:
 
 def test_the_dashboard_in_a_browser_shows_rqs_counts_without_errors(scene, redis_conn):
     api = scene["api"]
-    with open_page(f"{api.url}/dashboard/queues") as (page, errors):
+    with open_page(f"{api.url}/dashboard/queues", credentials=LOGIN) as (page, errors):
         page.wait_for_function(RENDERED)
         shown = table_counts(page)
         assert shown == expected_counts(api.url, redis_conn), api.output()
@@ -125,7 +130,7 @@ def test_a_stale_job_link_in_a_browser_is_the_404_page(scene, redis_conn):
     api = scene["api"]
     job = Queue("low", connection=redis_conn).enqueue(tasks.send_fake_email, ADDRESS, 0)
     job.delete()  # as Redis drops a finished job after RESULT_TTL
-    with open_page(f"{api.url}/dashboard/queues") as (page, errors):
+    with open_page(f"{api.url}/dashboard/queues", credentials=LOGIN) as (page, errors):
         response = page.goto(f"{api.url}/dashboard/job/{job.id}")
         assert response.status == 404
         assert page.locator("h1").inner_text() == "No such job"
@@ -138,5 +143,31 @@ def test_a_stale_job_link_in_a_browser_is_the_404_page(scene, redis_conn):
 
 def test_screenshot_gives_the_png_of_the_rendered_page(scene):
     """screenshot() (the notebook's picture of the dashboard) returns PNG bytes, in memory."""
-    png = screenshot(f"{scene['api'].url}/dashboard/queues", wait_for="#queues tbody tr")
+    url = f"{scene['api'].url}/dashboard/queues"
+    png = screenshot(url, wait_for="#queues tbody tr", credentials=LOGIN)
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000, png[:16]
+
+
+def test_without_the_password_the_browser_gets_the_401(scene):
+    """Headless Chromium has no one to type the password in its dialog: the page fails."""
+    with pytest.raises(Exception, match="ERR_INVALID_AUTH_CREDENTIALS"):  # noqa: PT011
+        with open_page(f"{scene['api'].url}/dashboard/queues"):
+            pass
+    with httpx.Client(timeout=10) as client:
+        answer = client.get(f"{scene['api'].url}/dashboard/queues")
+    assert answer.status_code == 401 and answer.headers["www-authenticate"].startswith("Basic")
+
+
+def test_the_job_pages_requeue_button_requeues_from_the_dashboards_own_page(scene, redis_conn):
+    """The page's own fetch() POST carries the dashboard's Origin: the guard lets it by."""
+    api = scene["api"]
+    (job_id, *_) = Queue("high", connection=redis_conn).failed_job_registry.get_job_ids()
+    before = redis_conn.hget(f"rq:job:{job_id}", "enqueued_at")
+    with open_page(f"{api.url}/dashboard/job/{job_id}", credentials=LOGIN) as (page, errors):
+        page.on("dialog", lambda dialog: dialog.accept())  # "Requeue job ...?"
+        with page.expect_response(lambda r: r.url.endswith("/requeue")) as answer:
+            page.get_by_role("button", name="Requeue").click()
+        assert answer.value.status == 200, answer.value.text()
+        assert answer.value.request.header_value("origin") == api.url
+    assert redis_conn.hget(f"rq:job:{job_id}", "enqueued_at") != before, "not requeued"
+    assert job_id not in Queue("high", connection=redis_conn).failed_job_registry.get_job_ids()

@@ -1,7 +1,9 @@
 """rq-dashboard-fast at /dashboard in the producer (provided code: lab/support/api/dashboard.py),
 in this process with TestClient: its pages, the 404 page of a job Redis does not hold (where
 rq-dashboard-fast alone answers 500 and logs a traceback), and the 503 page when Redis is
-down. tests/test_browser.py loads it in a real browser.
+down. tests/test_browser.py loads it in a real browser; tests/test_dashboard_access.py
+tests who may use it. Here it is on, and the client gives its password and, as a browser on
+its pages does, its own Origin.
 
 None of these tests checks learner code, so none is an exercise test: they run on the
 reference producer whatever --impl says."""
@@ -9,6 +11,7 @@ reference producer whatever --impl says."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import time
 from collections.abc import Iterator
@@ -21,16 +24,31 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue
 
-from lab.support.api.dashboard import DashboardGuard, dashboard_url, lost_redis
+from lab.support.api.dashboard import DashboardGuard, lost_redis
+from lab.support.api.dashboard_app import dashboard_url
 from lab.support.config import get_settings
 from solutions import tasks
 
 ADDRESS = "user@example.com"
 SECRET = "s3cret-Pa55"
+#: The origin of TestClient's requests (http://testserver): the dashboard's own.
+OWN_ORIGIN = {"Origin": "http://testserver"}
+
+pytestmark = pytest.mark.usefixtures("dashboard_on")
 
 
 @pytest.fixture
-def down_api(request, monkeypatch, closed_port, silent_port, fresh_app) -> Iterator[TestClient]:
+def reference_api(reference_api: TestClient, dashboard_on: tuple[str, str]) -> TestClient:
+    """The reference producer, its client logged in to the dashboard, from its own pages."""
+    reference_api.auth = dashboard_on
+    reference_api.headers.update(OWN_ORIGIN)
+    return reference_api
+
+
+@pytest.fixture
+def down_api(
+    request, monkeypatch, closed_port, silent_port, fresh_app, dashboard_on
+) -> Iterator[TestClient]:
     """The reference producer with REDIS_URL (holding a password) on a port where nothing
     listens ("down") or where nothing answers ("silent")."""
     from solutions.producer import app
@@ -38,7 +56,8 @@ def down_api(request, monkeypatch, closed_port, silent_port, fresh_app) -> Itera
     port = closed_port if request.param == "down" else silent_port
     monkeypatch.setenv("REDIS_URL", f"redis://:{SECRET}@127.0.0.1:{port}/0")
     get_settings.cache_clear()
-    with TestClient(fresh_app(app)) as client:
+    with TestClient(fresh_app(app), headers=OWN_ORIGIN) as client:
+        client.auth = dashboard_on
         yield client
     fresh_app(app)
 
@@ -82,6 +101,36 @@ def test_a_jobs_page_shows_the_job(reference_api, redis_conn, caplog):
     assert page.status_code == 200, page.text
     assert job.id in page.text and "send_fake_email" in page.text
     assert_no_traceback_logged(caplog)
+
+
+def test_the_jobs_list_groups_the_jobs_by_queue_and_state(
+    reference_api, redis_conn, run_queued_jobs
+):
+    """dashboard_app.py serves the list with RQ_SERIALIZER's serializer, as stock would."""
+    queue = Queue(get_settings().queue_name, connection=redis_conn)
+    failed = queue.enqueue(tasks.send_fake_email, ADDRESS, -1)  # ValueError: negative delay
+    finished = queue.enqueue(tasks.send_fake_email, ADDRESS, 0)
+    run_queued_jobs(queue)
+    queued = [queue.enqueue(tasks.send_fake_email, ADDRESS, 0).id for _ in range(2)]
+    listed = reference_api.get("/dashboard/jobs/json", params={"per_page": 50}).json()
+    assert listed["total"] == 4, listed
+    (mine,) = listed["data"]
+    assert mine["queue_name"] == queue.name
+    assert [j["id"] for j in mine["failed"]] == [failed.id]
+    assert [j["id"] for j in mine["finished"]] == [finished.id]
+    assert sorted(j["id"] for j in mine["queued"]) == sorted(queued)
+    only_failed = reference_api.get("/dashboard/jobs/json", params={"state": "failed"}).json()
+    assert only_failed["total"] == 1 and only_failed["data"][0]["failed"][0]["id"] == failed.id
+    paged = reference_api.get("/dashboard/jobs/json", params={"per_page": 3, "page": 2}).json()
+    assert (paged["total"], paged["total_pages"]) == (4, 2)
+    assert sum(len(jobs) for jobs in paged["data"][0].values() if isinstance(jobs, list)) == 1
+    page = reference_api.get("/dashboard/jobs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    csv = reference_api.get("/dashboard/export/jobs").text.splitlines()
+    assert csv[0] == "id,queue_name,status,job_name,created_at,ended_at" and len(csv) == 5
+    assert "ValueError" in reference_api.get(f"/dashboard/job/{failed.id}").text
+    assert reference_api.delete(f"/dashboard/job/{finished.id}").status_code == 200
+    assert not redis_conn.exists(finished.key)
 
 
 def test_the_workers_page_answers(reference_api):
@@ -233,11 +282,14 @@ def test_the_dashboard_reads_redis_url_now_with_timeouts(monkeypatch):
     client.close()
 
 
-def test_step_04s_app_serves_the_producers_dashboard_under_queued(redis_conn, fresh_app):
+def test_step_04s_app_serves_the_producers_dashboard_under_queued(
+    redis_conn, fresh_app, dashboard_on
+):
     """The strategies app mounts the producer under /queued, dashboard and all."""
     from solutions.strategies import app
 
     with TestClient(fresh_app(app)) as client:
+        client.auth = dashboard_on
         page = client.get("/queued/dashboard/queues")
         assert page.status_code == 200, page.text
         assert_no_such_job_page_under(client.get("/queued/dashboard/job/gone"), "/queued")
@@ -263,8 +315,10 @@ def broken_dashboard(status: int):
     return app
 
 
-def answer_of(guard: DashboardGuard, path: str) -> tuple[int, bytes]:
-    scope = {"type": "http", "method": "GET", "path": path, "root_path": "", "headers": []}
+def answer_of(guard: DashboardGuard, path: str, auth: tuple[str, str]) -> tuple[int, bytes]:
+    login = base64.b64encode(":".join(auth).encode())
+    headers = [(b"authorization", b"Basic " + login)]
+    scope = {"type": "http", "method": "GET", "path": path, "root_path": "", "headers": headers}
     sent: list[dict] = []
 
     async def receive():
@@ -278,7 +332,9 @@ def answer_of(guard: DashboardGuard, path: str) -> tuple[int, bytes]:
     return sent[0]["status"], body
 
 
-def test_a_500_after_redis_went_away_becomes_the_503(monkeypatch, closed_port, fresh_app):
+def test_a_500_after_redis_went_away_becomes_the_503(
+    monkeypatch, closed_port, fresh_app, dashboard_on
+):
     from solutions.producer import app
 
     guard = next(r.app for r in app.routes if isinstance(getattr(r, "app", None), DashboardGuard))
@@ -297,21 +353,23 @@ def test_a_500_after_redis_went_away_becomes_the_503(monkeypatch, closed_port, f
     monkeypatch.setattr(guard, "refusal", refusal)
     fresh_app(app)
     try:
-        status, body = answer_of(guard, "/queues/json")
+        status, body = answer_of(guard, "/queues/json", dashboard_on)
     finally:
         fresh_app(app)
     assert len(looks) == 2, f"the guard asked Redis {len(looks)} times, not before and after"
     assert status == 503 and b"python -m lab redis start" in body, (status, body[:300])
 
 
-def test_a_500_with_redis_up_is_passed_on_as_it_is(monkeypatch, redis_conn, fresh_app):
+def test_a_500_with_redis_up_is_passed_on_as_it_is(
+    monkeypatch, redis_conn, fresh_app, dashboard_on
+):
     from solutions.producer import app
 
     guard = next(r.app for r in app.routes if isinstance(getattr(r, "app", None), DashboardGuard))
     monkeypatch.setattr(guard, "dashboard", broken_dashboard(500))
     fresh_app(app)
     try:
-        status, body = answer_of(guard, "/queues/json")
+        status, body = answer_of(guard, "/queues/json", dashboard_on)
     finally:
         fresh_app(app)
     assert (status, body) == (500, b'{"detail": "Error reading"}')

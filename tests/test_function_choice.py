@@ -216,10 +216,11 @@ def foreign(jobs: list[Job]) -> list[str]:
     return names
 
 
-def test_no_request_chooses_the_function_a_job_runs(reference_app, redis_conn):
+def test_no_request_chooses_the_function_a_job_runs(reference_app, redis_conn, dashboard_on):
     """Over every operation, with dotted names in every string and in extra fields: every
     job queued runs one of the API's own functions, and every one of those was queued."""
-    probe = Probe(TestClient(reference_app))
+    probe = Probe(TestClient(reference_app, headers={"Origin": "http://testserver"}))
+    probe.client.auth = dashboard_on  # the dashboard on, the probe on its own pages
     probe.run(reference_app)
     sent = sum(map(len, probe.statuses.values()))
     assert not [op for op, codes in probe.statuses.items() if 500 in codes], probe.statuses

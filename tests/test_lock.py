@@ -17,7 +17,7 @@ from lab.support.course.lockfile import differences, installed, pins
 
 ROOT = PROJECT_ROOT
 #: Tools only the suite uses: in the dev group, never in a learner's install.
-SUITE_TOOLS = ("ruff", "schemathesis", "playwright", "uv")
+SUITE_TOOLS = ("ruff", "schemathesis", "playwright", "uv", "import-linter")
 
 
 def uv() -> str:

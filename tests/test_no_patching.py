@@ -1,7 +1,10 @@
-"""RQ is extended by subclassing, never patched: no module of lab/ or solutions/ assigns to
-an attribute named like a method (or other callable) of RQ's classes, nor calls setattr().
-Such an assignment replaces RQ's code on one object, behind RQ's back, and breaks silently
-on a new RQ or redis-py release (redis-py 8.2.0 did that to a patched worker stop)."""
+"""RQ and the other libraries are extended by subclassing, never patched: no module of lab/
+or solutions/ assigns to an attribute named like a method (or other callable) of RQ's
+classes, nor to an attribute of anything it imports (a library's module, class or
+function: `rq_dashboard_fast.utils.jobs.Job = SettingJob`), nor calls setattr(). Such an
+assignment replaces a library's code on one object or for the whole process, behind its
+back, and breaks silently on a new release (redis-py 8.2.0 did that to a patched worker
+stop)."""
 
 from __future__ import annotations
 
@@ -37,9 +40,12 @@ def callable_names() -> set[str]:
 
 
 def patches(source: str, names: set[str]) -> list[str]:
-    """Each line of `source` that assigns to an attribute in `names`, or calls setattr()."""
+    """Each line of `source` that assigns to an attribute in `names` or to an attribute of
+    a name it imports, or calls setattr()."""
+    tree = ast.parse(source)
+    imported = imported_names(tree)
     found = []
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for target in targets:
@@ -48,9 +54,41 @@ def patches(source: str, names: set[str]) -> list[str]:
                         if ast.unparse(part.value).endswith(".state"):
                             continue  # app.state: Starlette's namespace for an app's values
                         found.append(f"line {node.lineno}: assigns .{part.attr}")
+                for part in assigned(target):
+                    if not isinstance(part, ast.Attribute) or root_name(part) not in imported:
+                        continue
+                    if not ast.unparse(part.value).endswith(".state"):  # app.state, as above
+                        found.append(f"line {node.lineno}: assigns onto imported {root_name(part)}")
         elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "setattr":
             found.append(f"line {node.lineno}: calls setattr()")
     return found
+
+
+def imported_names(tree: ast.AST) -> set[str]:
+    """The names that `import` and `from ... import` bind in a module, anywhere in it."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.asname or alias.name.partition(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            names |= {alias.asname or alias.name for alias in node.names}
+    return names
+
+
+def assigned(target: ast.expr) -> list[ast.expr]:
+    """What an assignment's target assigns to: each element of `a.x, b.y = ...`."""
+    if isinstance(target, ast.Tuple | ast.List):
+        return [part for each in target.elts for part in assigned(each)]
+    if isinstance(target, ast.Starred):
+        return assigned(target.value)
+    return [target]
+
+
+def root_name(node: ast.expr) -> str | None:
+    """The name an attribute chain starts from: `jobs` in `jobs.Job.fetch`."""
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
 
 
 def test_rq_has_the_methods_this_test_looks_for():
@@ -71,10 +109,30 @@ def test_rq_has_the_methods_this_test_looks_for():
         "queue.fetch_job = fetch_job",
         "job.get_status = rider.guard(job.get_status)",
         "self.pubsub_thread.stop, x = stop, 1",
+        # the dashboard's serializer before it was a subclass (api/dashboard.py)
+        "from rq_dashboard_fast.utils import jobs as dashboard_jobs\n"
+        "from rq_dashboard_fast.utils import workers as dashboard_workers\n"
+        "dashboard_jobs.Job, dashboard_workers.Worker = SettingJob, SettingWorker",
+        "import rq_dashboard_fast.utils.jobs\nrq_dashboard_fast.utils.jobs.Job = SettingJob",
+        "from rq import serializers\nserializers.DefaultSerializer = JSONSerializer",
+        "from rq_dashboard_fast import RedisQueueDashboard\nRedisQueueDashboard.prefix = '/x'",
     ],
 )
 def test_a_patch_is_found(code):
     assert patches(code, callable_names()), code
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "from lab import app\napp.state.queue = None",  # Starlette's namespace for values
+        "from rq import Worker\nworker = Worker([])\nworker.name = 'w'",  # an object's data
+        "import os\nself.os = os",
+        "import rq\ndef f(job):\n    job.meta = {}",
+    ],
+)
+def test_what_is_no_patch_is_not_found(code):
+    assert not patches(code, callable_names()), code
 
 
 def test_no_module_patches_rq():

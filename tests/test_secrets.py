@@ -124,12 +124,13 @@ def test_a_bad_redis_url_is_one_line_that_names_the_problem(
 
 
 @pytest.fixture
-def producer(redis_conn: Redis) -> Iterator[TestClient]:
+def producer(redis_conn: Redis, dashboard_on: tuple[str, str]) -> Iterator[TestClient]:
     """The reference producer, which makes its queue from REDIS_URL on its first request."""
     from solutions.producer import app
 
     app.state.queue = None
     with TestClient(app) as client:
+        client.auth = dashboard_on  # the dashboard's pages too answer 503
         yield client
     app.state.queue = None
 

@@ -23,6 +23,9 @@ from lab.support.servers.processes import Background, poll, start_api, start_wor
 from solutions import tasks
 
 KINDS = {"forking": (), "simple": ("--simple",)}
+#: The dashboard's password here (it is off without one), and the login a client gives.
+DASHBOARD = {"DASHBOARD_PASSWORD": "dashboard-password-of-the-trust-tests"}
+LOGIN = ("admin", DASHBOARD["DASHBOARD_PASSWORD"])
 
 
 def status_of(connection: Redis, job_id: str) -> str | None:
@@ -67,14 +70,15 @@ def test_a_planted_pickle_runs_in_the_api_only_under_pickle(redis_conn, tmp_path
     in_meta, in_data = tmp_path / "by-meta", tmp_path / "by-data"
     by_meta = plant_pickle_job(redis_conn, "default", in_meta, field="meta")
     by_data = plant_pickle_job(redis_conn, "default", in_data)
-    with start_api(package="solutions", env={"RQ_SERIALIZER": serializer}) as api:
-        listed = httpx.get(f"{api.url}/dashboard/jobs/json", timeout=10)
+    env = {"RQ_SERIALIZER": serializer, **DASHBOARD}
+    with start_api(package="solutions", env=env) as api:
+        listed = httpx.get(f"{api.url}/dashboard/jobs/json", timeout=10, auth=LOGIN)
         assert listed.status_code == 200, listed.text
         assert in_meta.exists() is (serializer == "pickle"), "the dashboard's list of jobs"
         answer = httpx.get(f"{api.url}/jobs/{by_data}", timeout=10)
         assert in_data.exists() is (serializer == "pickle"), "GET /jobs/{id}"
         for job_id in (by_meta, by_data):
-            page = httpx.get(f"{api.url}/dashboard/job/{job_id}", timeout=10)
+            page = httpx.get(f"{api.url}/dashboard/job/{job_id}", timeout=10, auth=LOGIN)
             assert page.status_code in (200, 500), page.text
         said = api.output()
     if serializer == "pickle":
@@ -107,9 +111,9 @@ def test_the_workbook_runs_end_to_end_under_json(redis_conn):
     in Redis is JSON."""
     env = {"RQ_SERIALIZER": "json"}
     with (
-        start_api(package="solutions", env=env) as api,
+        start_api(package="solutions", env={**env, **DASHBOARD}) as api,
         start_worker("--with-scheduler", package="solutions", env=env) as worker,
-        httpx.Client(base_url=api.url, timeout=10) as client,
+        httpx.Client(base_url=api.url, timeout=10, auth=LOGIN) as client,
     ):
 
         def post(path: str, body: dict) -> dict:

@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, unquote
 from pydantic import (
     BeforeValidator,
     Field,
+    SecretStr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -125,6 +126,11 @@ class Settings(BaseSettings):
     serializer: str = Field("pickle", validation_alias="RQ_SERIALIZER")
     """How RQ writes a job's function, arguments and result into Redis, for the producer
     and the worker alike: RQ_SERIALIZER, pickle (RQ's default) or json."""
+    dashboard_password: SecretStr | None = None
+    """The password RQ's dashboard at /dashboard asks for (HTTP Basic): DASHBOARD_PASSWORD.
+    Unset (the default), the dashboard is off and answers 404: there is no default password."""
+    dashboard_user: str = "admin"
+    """The user name RQ's dashboard asks for with DASHBOARD_PASSWORD: DASHBOARD_USER."""
     job_queues: Annotated[tuple[str, ...], NoDecode] = ()
     """Other queues, besides QUEUE_NAME and the priorities' high and low (step 08a), whose
     jobs GET /jobs/{id}, retry and cancel act on:

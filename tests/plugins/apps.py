@@ -86,3 +86,16 @@ def api_client(connection: ModuleType, producer: ModuleType) -> Iterator[Callabl
 def client(api_client: Callable[..., TestClient], redis_conn: Redis) -> TestClient:
     """The learner's API in process, on the test database (emptied first)."""
     return api_client()
+
+
+#: The dashboard's user name (DASHBOARD_USER's default) and password in the tests.
+DASHBOARD_AUTH = ("admin", "dashboard-password-of-the-tests")
+
+
+@pytest.fixture
+def dashboard_on(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """RQ's dashboard turned on for this test (DASHBOARD_PASSWORD set; it is off by
+    default): its (user, password), for a client's `auth`."""
+    monkeypatch.setenv("DASHBOARD_PASSWORD", DASHBOARD_AUTH[1])
+    get_settings.cache_clear()
+    return DASHBOARD_AUTH

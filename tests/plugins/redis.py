@@ -19,13 +19,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from redis import Redis
+from redis.exceptions import WatchError
 
 from lab.support.config import get_settings
 from lab.support.servers import redis_server
 from lab.support.servers.redis_server import PrivateServer
 
 #: The databases test sessions claim, one each: at most 8 sessions (xdist workers) at once.
-TEST_DBS = range(15, 7, -1)
+TEST_DBS = range(15, 0, -1)  # 0 is the learner's
 CLAIM_KEY = "workbook:tests:claimed"
 #: What xdist's controller hands each worker (workerinput): the URL of its database, or why
 #: there is none (no Redis could be started).
@@ -91,10 +92,37 @@ def claim_database(base: str) -> tuple[str, Redis]:
     """The URL of a database no other test session is using, and the client holding it."""
     for db in TEST_DBS:
         client = Redis.from_url(with_db(base, db))
-        if client.set(CLAIM_KEY, os.getpid(), nx=True, ex=3600):
+        if client.set(CLAIM_KEY, os.getpid(), nx=True, ex=3600) or took_over(client):
             return with_db(base, db), client
         client.close()
     pytest.exit(f"databases {TEST_DBS[-1]}-{TEST_DBS[0]} are all claimed by test runs")
+
+
+def took_over(client: Redis) -> bool:
+    """Claim the database if its claim is a process of this machine that has ended (a run
+    killed before it could release it), and no other run has taken it meanwhile."""
+    with client.pipeline(transaction=True) as pipe:
+        try:
+            pipe.watch(CLAIM_KEY)
+            holder = pipe.get(CLAIM_KEY)
+            if holder is None or not holder.isdigit() or alive(int(holder)):
+                return False
+            pipe.multi()
+            pipe.set(CLAIM_KEY, os.getpid(), ex=3600)
+            pipe.execute()
+        except WatchError:
+            return False
+    return True
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 @contextlib.contextmanager

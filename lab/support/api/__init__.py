@@ -14,7 +14,8 @@
     waiting_state                  GET /jobs/{id}'s words on a job not ended (job_state.py)
 
 The other modules here: errors.py (error answers), docs.py (their OpenAPI documentation),
-body_limit.py, idempotency.py (middleware) and dashboard.py (rq-dashboard-fast).
+body_limit.py, idempotency.py (middleware), and rq-dashboard-fast: dashboard.py (mounted,
+guarded), dashboard_access.py (who may use it), dashboard_app.py (its job reads).
 """
 
 from lab.support.api.app import create_app

@@ -4,9 +4,11 @@
 beside the API, http://127.0.0.1:8000/dashboard: every queue of this Redis with its counts
 (queued, started, failed, deferred, finished, canceled), the jobs, the workers.
 
-rq-dashboard-fast is used as it is, except that it loads jobs with the serializer of
-RQ_SERIALIZER, as the API and the workers do (it would unpickle them), behind a guard that
-answers for it where it would answer a bare 500 and log a traceback:
+Off unless DASHBOARD_PASSWORD is set, and then only for whoever gives it, and changed only
+from its own pages (dashboard_access.py, asked first). rq-dashboard-fast is served as
+WorkbookDashboard (dashboard_app.py: it loads jobs with RQ_SERIALIZER's serializer, as the
+API and the workers do, where it would unpickle them), behind a guard that answers for it
+where it would answer a bare 500 and log a traceback:
 
 - Redis down or silent, or REDIS_URL unusable: a 503 page that says what to do (the
   /json addresses that the pages fetch get the same words as JSON, as the API's 503s);
@@ -17,42 +19,40 @@ answers for it where it would answer a bare 500 and log a traceback:
 - Redis lost between the guard's PING and the dashboard's own reads: the dashboard's 500
   is replaced by the 503, and the traceback it logs for a lost connection is dropped.
 
-The dashboard reads REDIS_URL at each request, with REDIS_TIMEOUT as its socket timeouts:
-without them, rq-dashboard-fast's own connections would wait forever on a silent Redis.
+The dashboard reads REDIS_URL at each request, with REDIS_TIMEOUT as its socket timeouts
+(dashboard_app.dashboard_url()).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import warnings
 from html import escape
-from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from fastapi import FastAPI
-from fastapi.exceptions import FastAPIDeprecationWarning
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq.job import Job
-from rq_dashboard_fast import RedisQueueDashboard
-from rq_dashboard_fast.utils import jobs as dashboard_jobs
-from rq_dashboard_fast.utils import workers as dashboard_workers
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
+from lab.support.api.dashboard_access import access_refusal
+from lab.support.api.dashboard_app import WorkbookDashboard
 from lab.support.api.deps import app_queue
 from lab.support.api.errors import unavailable_detail
 from lab.support.config import get_settings
-from lab.support.queueing.serializer import SettingJob, SettingWorker
 
 #: The dashboard's pages about one job: GET /job/{id}, DELETE /job/{id}, POST /job/{id}/requeue.
 JOB_PATH = re.compile(r"/job/(?P<job_id>.*)", re.DOTALL)
-#: rq-dashboard-fast's loggers: each logs a traceback when a read of Redis fails.
-DASHBOARD_LOGGERS = ("rq_dashboard_fast.rq_dashboard_fast",) + tuple(
-    f"rq_dashboard_fast.utils.{name}" for name in ("jobs", "queues", "schedulers", "workers")
+#: The dashboard's loggers (rq-dashboard-fast's, dashboard_app.py's): each logs a traceback
+#: when a read of Redis fails.
+DASHBOARD_LOGGERS = (
+    "rq_dashboard_fast.rq_dashboard_fast",
+    "lab.support.api.dashboard_app",
+    *(f"rq_dashboard_fast.utils.{name}" for name in ("jobs", "queues", "schedulers", "workers")),
 )
 
 
@@ -68,67 +68,44 @@ def lost_redis(record: logging.LogRecord) -> bool:
 
 
 def mount_dashboard(app: FastAPI, path: str = "/dashboard") -> None:
-    """Serve rq-dashboard-fast under `path` in `app`, behind DashboardGuard, and answer
-    GET /favicon.ico with 204. Neither is in the app's OpenAPI schema (/docs): a mounted
-    app never is."""
-    with warnings.catch_warnings():
-        # Its constructor passes root_path to FastAPI, which FastAPI now deprecates.
-        warnings.simplefilter("ignore", FastAPIDeprecationWarning)
-        # No Redis URL yet: the guard gives it REDIS_URL as it is at each request.
-        dashboard = RedisQueueDashboard(
-            "", prefix=path, docs_url=None, redoc_url=None, openapi_url=None
-        )
-    # The mount gives the dashboard its root path; the one its constructor set would replace
-    # that of an app mounted in another (step 04's app serves the producer under /queued).
-    dashboard.root_path = ""
-    # It loads jobs with Job.fetch() and Worker.all() without a serializer, that is with
-    # pickle: make it load them as the API does, with RQ_SERIALIZER (queueing/serializer.py).
-    dashboard_jobs.Job, dashboard_workers.Worker = SettingJob, SettingWorker
+    """Serve rq-dashboard-fast (WorkbookDashboard) under `path` in `app`, behind
+    DashboardGuard, and answer GET /favicon.ico with 204. Neither is in the app's OpenAPI
+    schema (/docs): a mounted app never is."""
     for name in DASHBOARD_LOGGERS:
         logger = logging.getLogger(name)
         if lost_redis not in logger.filters:
             logger.addFilter(lost_redis)
-    app.mount(path, DashboardGuard(app, dashboard), name="dashboard")
+    app.mount(path, DashboardGuard(app, WorkbookDashboard(path)), name="dashboard")
     # A browser asks the site for its icon; the dashboard's pages name none. 204 instead of a
     # 404, which the browser's console would show as an error on every page.
     app.add_api_route("/favicon.ico", lambda: Response(status_code=204), include_in_schema=False)
 
 
-def dashboard_url() -> str:
-    """REDIS_URL with REDIS_TIMEOUT as its socket timeouts (unless the URL sets them): the
-    dashboard makes a connection of its own from it for each thing it reads."""
-    settings = get_settings()
-    parts = urlsplit(settings.redis_url)
-    given = {pair.partition("=")[0] for pair in parts.query.split("&")}
-    timeouts = urlencode(
-        {
-            name: settings.redis_timeout
-            for name in ("socket_timeout", "socket_connect_timeout")
-            if name not in given
-        }
-    )
-    return urlunsplit(parts._replace(query="&".join(filter(None, [parts.query, timeouts]))))
-
-
 class DashboardGuard:
     """An ASGI app in front of rq-dashboard-fast (`dashboard`) mounted in `app`.
 
-    Before each request but those of its static files, it asks Redis for a PING on the
-    connection of `app`'s queue (app_queue(): with the API's timeouts, and a test's
-    dependency overrides), and answers 503 when Redis does not answer; then 404 for a job
-    Redis does not hold. Otherwise the dashboard answers, on REDIS_URL as it is now."""
+    First it asks whether the request may use the dashboard at all (access_refusal(): 404
+    when off, 403 from another site, 401 without the password). Then, before each request
+    but those of its static files, it asks Redis for a PING on the connection of `app`'s
+    queue (app_queue(): with the API's timeouts, and a test's dependency overrides), and
+    answers 503 when Redis does not answer; then 404 for a job Redis does not hold.
+    Otherwise the dashboard answers, on REDIS_URL as it is now."""
 
-    def __init__(self, app: FastAPI, dashboard: RedisQueueDashboard):
+    def __init__(self, app: FastAPI, dashboard: WorkbookDashboard):
         self.app = app
         self.dashboard = dashboard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refused = access_refusal(scope)
+            if refused is not None:
+                await refused(scope, receive, send)
+                return
         if scope["type"] == "http" and not route_path(scope).startswith("/static/"):
             answer = await run_in_threadpool(self.refusal, scope)
             if answer is not None:
                 await answer(scope, receive, send)
                 return
-            self.dashboard.redis_url = dashboard_url()
             send = self.second_look(scope, receive, send)
         await self.dashboard(scope, receive, send)
 

@@ -1,11 +1,12 @@
 """PROVIDED: a real headless browser for notebooks and tests: Playwright driving the
 Chromium (or Chrome) installed on this machine.
 
-    with open_page(f"{api.url}/dashboard/queues") as (page, errors):
+    with open_page(f"{api.url}/dashboard/queues", credentials=(user, password)) as (page, errors):
         page.wait_for_selector("#queues tbody tr")
         assert not errors
 
-    png = screenshot(f"{api.url}/dashboard/queues", wait_for="#queues tbody tr")
+    png = screenshot(f"{api.url}/dashboard/queues", wait_for="#queues tbody tr",
+                     credentials=(user, password))
 
 No browser is downloaded (`playwright install` is not needed): `find_chromium()` looks for
 one on this machine. On Debian/Ubuntu `sudo apt install chromium`; on macOS install Google
@@ -81,11 +82,17 @@ class BrowserNotFound(RuntimeError):
 
 @contextmanager
 def open_page(
-    url: str, width: int = 1280, height: int = 720, timeout: float = 10.0
+    url: str,
+    width: int = 1280,
+    height: int = 720,
+    timeout: float = 10.0,
+    credentials: tuple[str, str] | None = None,
 ) -> Iterator[tuple[Page, list[str]]]:
     """A headless Chromium page that has loaded `url`, and the list of errors it has met
     so far (console errors, uncaught exceptions, failed requests), which keeps growing while
-    the page is open. `page.goto()` may load other addresses."""
+    the page is open. `page.goto()` may load other addresses. `credentials`, (user,
+    password), answer a server's HTTP Basic challenge, as a person would in the browser's
+    dialog (the dashboard's DASHBOARD_USER and DASHBOARD_PASSWORD)."""
     from playwright.sync_api import sync_playwright  # noqa: PLC0415 (only where used)
 
     executable = find_chromium()
@@ -96,7 +103,10 @@ def open_page(
             executable_path=executable, headless=True, args=list(FLAGS)
         )
         try:
-            page = browser.new_page(viewport={"width": width, "height": height})
+            login = credentials and {"username": credentials[0], "password": credentials[1]}
+            page = browser.new_page(
+                viewport={"width": width, "height": height}, http_credentials=login or None
+            )
             page.set_default_timeout(timeout * 1000)
             errors: list[str] = []
             page.on("console", lambda message: errors.extend(console_error(message)))

@@ -85,7 +85,7 @@ def without_group(name: str) -> str:
 #: How many xdist workers run the tests of `python -m lab check` and of a check cell. Their
 #: tests mostly wait (for sleeps, workers and uvicorn), so more workers than the two cores
 #: of a small laptop pay; each costs a start of pytest and a collection (~1.4 s of CPU).
-#: At most 8: each worker claims a test database of its own (tests/plugins/redis.py).
+#: At most 15: each worker claims a test database of its own (tests/plugins/redis.py).
 WORKERS = 3
 
 

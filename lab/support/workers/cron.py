@@ -20,15 +20,64 @@ from datetime import datetime, timedelta
 from croniter import croniter
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import cron
+from rq import cron_job_registry
 from rq.cron import CronJob, CronScheduler
+from rq.defaults import DEFAULT_CRON_JOB_HISTORY_LIMIT, DEFAULT_CRON_JOB_HISTORY_TTL
 from rq.exceptions import StopRequested
+from rq.job import Job
+from rq.utils import now
 
 from lab.support.config import safe_url
 from lab.support.queueing.serializer import SettingQueue
 from lab.support.workers.cli import one_line, usable_settings
 
 ScheduleDigest = Callable[[CronScheduler, str, "int | None"], CronJob]
+
+
+class SettingCronScheduler(CronScheduler):
+    """RQ's CronScheduler, whose jobs are written with RQ_SERIALIZER, as the API's (trust.py).
+
+    Stock RQ 3.0's enqueue_jobs() calls each due CronJob's enqueue(), which makes
+    `Queue(name, connection=...)`: pickle, whatever the setting, so a worker under
+    RQ_SERIALIZER=json could not load the digest. Here each due job is queued by
+    enqueue_on_setting_queue(), which does what CronJob.enqueue() does on a SettingQueue."""
+
+    def enqueue_jobs(self) -> list[CronJob]:
+        enqueue_time = now()
+        enqueued = []
+        for job in self.get_jobs():
+            if job.should_run():
+                enqueue_on_setting_queue(job, self.connection)
+                job.set_enqueue_time(enqueue_time)
+                enqueued.append(job)
+        return enqueued
+
+
+def enqueue_on_setting_queue(cron_job: CronJob, connection: Redis) -> Job:
+    """RQ 3.0's CronJob.enqueue() with a SettingQueue: queue the job, record it in the cron
+    job's history (kept DEFAULT_CRON_JOB_HISTORY_LIMIT long) and in RQ's cron job registry,
+    in one round trip."""
+    if cron_job.func is None:
+        raise ValueError(f"The cron job {cron_job.name} has no function to queue.")
+    queue = SettingQueue(cron_job.queue_name, connection=connection)
+    with connection.pipeline() as pipeline:
+        job = queue.enqueue(
+            cron_job.func,
+            args=cron_job.args,
+            kwargs=cron_job.kwargs,
+            **cron_job.job_options,
+            pipeline=pipeline,
+        )
+        stamp = job.enqueued_at.timestamp()
+        pipeline.zadd(cron_job.job_history_key, {job.id: stamp})
+        pipeline.zremrangebyrank(cron_job.job_history_key, 0, -(DEFAULT_CRON_JOB_HISTORY_LIMIT + 1))
+        pipeline.expire(cron_job.job_history_key, DEFAULT_CRON_JOB_HISTORY_TTL)
+        cron_job_registry.add(cron_job.name, pipeline, enqueue_timestamp=stamp)
+        pipeline.execute()
+    logging.getLogger(CronJob.__module__).info(
+        f"Enqueued job {cron_job.func.__name__} to queue {cron_job.queue_name}"
+    )
+    return job
 
 
 def seconds(text: str) -> int:
@@ -80,8 +129,7 @@ def main(module: str, argv: Sequence[str] | None = None) -> int:
     try:
         connection = get_redis()
         connection.ping()
-        cron.Queue = SettingQueue  # its jobs written with RQ_SERIALIZER, as the API's (trust.py)
-        scheduler = CronScheduler(connection=connection)
+        scheduler = SettingCronScheduler(connection=connection)
         job = schedule_digest(scheduler, args.queue or settings.queue_name, args.every)
         when = f"every {job.interval} s" if job.interval else f"on cron {job.cron!r}"
         due = ", ".join(t.strftime("%H:%M:%S") for t in next_runs(job))
