@@ -12,6 +12,10 @@ import sys
 NOTEBOOKS = ("notebooks", {"nargs": "*", "help": "default: every notebook"})
 
 
+def flag(help: str) -> dict:
+    return {"action": "store_true", "help": help}
+
+
 def parser_of(prog: str, description: str, commands: dict, epilog: str | None = None):
     """A parser with one subcommand per entry of `commands`: {name: (help, *arguments)},
     each argument a (flags, options) pair for add_argument()."""
@@ -47,6 +51,9 @@ def learner_parser() -> argparse.ArgumentParser:
             "redis": ("start, stop or show the local Redis",
                       ("action", {"choices": ["start", "stop", "status"]})),
             "check": ("run each step's tests on your lab/ and show progress",),
+            "hint": ("the next hint of a step: a nudge, then the calls, then the outline",
+                     ("step", {"help": "the step, for example 03 or 08e"}),
+                     ("--again", flag("show the last hint shown again"))),
             "nbval": ("run the notebooks with nbval against your lab/ (instructors)", NOTEBOOKS),
         },
         epilog="Instructors and maintainers: see README.md.",
@@ -70,7 +77,6 @@ def learner_parser() -> argparse.ArgumentParser:
 
 
 def dev_parser() -> argparse.ArgumentParser:
-    flag = lambda help: {"action": "store_true", "help": help}  # noqa: E731
     return parser_of(
         "python -m lab dev",
         "Maintainer commands: they write lab/ stubs and notebook outputs.",
@@ -126,6 +132,10 @@ def run_learner(args: argparse.Namespace) -> int:
         from lab.support.course import check
 
         return check.main()
+    if args.command == "hint":
+        from lab.support.course import hints
+
+        return hints.main(args.step, args.again)
     if args.command == "nbval":
         from lab.support.course import notebooks
 
