@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
 from plugins.groups import LAB_CHECK
 from plugins.redis import CLAIM_KEY, TEST_DBS, with_db
 from redis import Redis
 
-from lab.support.course.check import WORKERS, check_step, progress, run_tests
+from lab.support.course.check import WORKERS, StepNotDone, check_step, progress, run_tests
 from lab.support.course.exercises import STEPS
 from lab.support.course.reference import copy_checkout
 from lab.support.course.stubs import make_stub
@@ -30,7 +31,7 @@ def test_progress_from_not_started_to_passed_and_failing(tmp_path, redis_url, py
     assert any(line.split()[:1] == ["01"] and "failing" in line for line in lines)
     assert sum("not started" in line for line in lines) == len(STEPS) - 2
     assert "Next: step 01, notebooks/01_tasks.ipynb - edit lab/tasks.py." in result.stdout
-    assert "hint: send_fake_email()" in result.stdout
+    assert "hint: python -m lab hint 01" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
 
 
@@ -91,11 +92,14 @@ def test_a_step_whose_functions_are_todo_is_not_started_though_its_file_changed(
 def test_a_check_cell_of_a_step_not_started_runs_no_test(tmp_path, capsys, monkeypatch):
     root = copy_checkout(tmp_path / "checkout", lab="stubs")
     monkeypatch.setattr("lab.support.course.check.run_tests", lambda *args, **kwargs: 1 / 0)
-    check_step("06", root)
-    shown = capsys.readouterr().out
-    assert shown.startswith("Step 06 is not started; its TODOs: send_flaky_email() and")
-    assert "remember_answer() in lab/failures.py." in shown
-    assert "hint: send_flaky_email()" in shown
+    with pytest.raises(StepNotDone) as stopped:  # the notebook's run stops at this cell
+        check_step("06", root)
+    shown = stopped.value._render_traceback_()
+    assert len(shown) == 1, "one line, no traceback"
+    assert shown[0].startswith("Step 06 is not started: write send_flaky_email() and")
+    assert "remember_answer() in lab/failures.py" in shown[0]
+    assert "python -m lab hint 06" in shown[0]
+    assert capsys.readouterr().out == ""
 
 
 #: A test file of 24 tests that say which xdist worker ran them; every sixth is in a group.
@@ -125,3 +129,23 @@ def test_the_workers_share_a_files_tests_without_gaps_or_overlaps(tmp_path, redi
     assert len({o.properties["worker"] for o in outcomes}) == WORKERS  # each worker ran some
     grouped = {o.properties["worker"] for o in outcomes if int(o.name[7:-1]) % 6 == 0}
     assert len(grouped) == 1, f"xdist_group's tests ran on {sorted(grouped)}"
+
+
+@LAB_CHECK
+def test_a_check_cell_stops_the_notebook_on_a_failing_step_and_passes_a_done_one(
+    tmp_path, capsys, redis_url
+):
+    """A step whose tests fail raises one line (how many pass, the first failure, the hint
+    command); once it is done, the cell prints that it passed."""
+    root = copy_checkout(tmp_path / "checkout", lab="stubs")
+    solved = (root / "solutions" / "connection.py").read_text()
+    (root / "lab" / "connection.py").write_text(solved.replace("socket_timeout=", "retry=None, x="))
+    with pytest.raises(StepNotDone) as stopped:
+        check_step("00", root)
+    (line,) = stopped.value._render_traceback_()
+    assert line.startswith("Step 00 is not done yet: "), line
+    assert "first failing: " in line and "python -m lab hint 00" in line, line
+    assert "python -m pytest tests/test_00_connection.py" in line, line
+    shutil.copy2(root / "solutions" / "connection.py", root / "lab" / "connection.py")
+    check_step("00", root)
+    assert capsys.readouterr().out.startswith("Step 00 passed: every test in")

@@ -211,7 +211,8 @@ def report(results: list[StepResult]) -> str:
     step = todo.step
     lines += ["", f"Next: step {step.number}, {step.notebook} - edit {files(step)}."]
     lines += [f"  failing: {failure}" for failure in todo.failures[:3]]
-    lines += [f"  hint: {step.hint}", f"  details: python -m pytest {step.tests}"]
+    lines += [f"  hint: python -m lab hint {step.number}"]
+    lines += [f"  details: python -m pytest {step.tests}"]
     return "\n".join(lines)
 
 
@@ -225,23 +226,34 @@ def main() -> int:
     return 0 if all(r.state == "passed" for r in results) else 1
 
 
+class StepNotDone(Exception):
+    """A check cell's verdict on a step not done: it stops the notebook's run there.
+
+    Jupyter shows an exception that has `_render_traceback_()` by the lines it returns
+    (IPython's documented hook), so the learner reads the verdict, not a traceback."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [str(self)]
+
+
 def check_step(number: str, root: Path = PROJECT_ROOT) -> None:
-    """Run one step's tests against lab/ and print the verdict (a notebook's check cell
-    shows only that). A step not started runs none (they would all fail)."""
+    """Run one step's tests against lab/ and print the verdict (notebook check cells); a
+    step not done raises StepNotDone, whose one line says what to write and where to find
+    hints, so that running the notebook stops there. A step not started runs no test
+    (they would all fail): it costs nothing."""
     step = next(s for s in STEPS if s.number == number)
+    hint = f"`python -m lab hint {step.number}` for a hint"
     if not is_started(step, root):
-        print(f"Step {number} is not started; its TODOs: {todo_list(step)}.")
-        print(f"  hint: {step.hint}")
-        return
+        raise StepNotDone(f"Step {number} is not started: write {todo_list(step)} ({hint}).")
     try:
         result = run_step_tests([step], root)[number]
     except RuntimeError as exc:
-        print(exc)
-        return
+        raise StepNotDone(f"Step {number} could not be checked: {exc}") from None
     if result.state == "passed":
         print(f"Step {number} passed: every test in {step.tests} passes on your {files(step)}.")
         return
-    print(f"Step {number} is not done yet: {result.passed} of {result.total} tests pass.")
-    for failure in result.failures[:3]:
-        print(f"  failing: {failure}")
-    print(f"  hint: {step.hint}")
+    first = f"; first failing: {result.failures[0]}" if result.failures else ""
+    raise StepNotDone(
+        f"Step {number} is not done yet: {result.passed} of {result.total} tests pass"
+        f"{first} ({hint}; details: python -m pytest {step.tests})."
+    )

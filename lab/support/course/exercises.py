@@ -222,3 +222,116 @@ def learner_modules() -> tuple[str, ...]:
 def step_of_test_file(path: str) -> Step | None:
     """The step whose tests live in `path` (a path ending in the test file's name)."""
     return next((s for s in STEPS if path.replace("\\", "/").endswith(s.tests)), None)
+
+
+#: The first two hints of each step (`python -m lab hint STEP`): a nudge (what to think
+#: about, no API names), then the calls to use and the docs to read. The third, the outline
+#: of the code, is the step's `hint` above.
+HINTS: dict[str, tuple[str, str]] = {
+    "00": (
+        "Both functions only build objects: nothing talks to Redis until a command is sent."
+        " What should happen when no URL or queue name is passed, and how long may a client"
+        " wait for a Redis that does not answer?",
+        "redis.Redis.from_url() (https://redis.readthedocs.io/en/stable/connections.html),"
+        " its socket_connect_timeout and socket_timeout; rq.Queue(name, connection=...)"
+        " (https://python-rq.org/docs/); the settings come from get_settings().",
+    ),
+    "01": (
+        "A task is a plain function a worker imports and calls. When is the default delay"
+        " read (at import, or each time the task runs)? What should a negative delay do"
+        " before anything is logged?",
+        "time.sleep(), log.info() (the module's logger), get_settings().email_delay;"
+        " raise ValueError; https://python-rq.org/docs/jobs/ on what a task returns.",
+    ),
+    "02": (
+        "An endpoint that queues work answers before the work is done: it hands the"
+        " function and its arguments to the queue it received, and answers with the id of"
+        " the job that was made. Pass the function, do not call it.",
+        "queue.enqueue(function, *args) returns an rq Job with .id"
+        " (https://python-rq.org/docs/#enqueueing-jobs); answer with QUEUED_MESSAGE.",
+    ),
+    "03": (
+        "A worker needs its class (one that forks or not, and what runs on Windows), the"
+        " queues it listens to, in order, and the connection. Which queue when none is named?",
+        "rq.Worker and rq.SimpleWorker (https://python-rq.org/docs/workers/), sys.platform,"
+        " your get_queue(connection, name) from step 00.",
+    ),
+    "04": (
+        "The two blocking endpoints have the same body; what differs is whether FastAPI runs"
+        " them on the event loop or in a thread. The background one must answer first and"
+        " send after the answer.",
+        "FastAPI's `async def` vs `def` (https://fastapi.tiangolo.com/async/);"
+        " BackgroundTasks.add_task() (https://fastapi.tiangolo.com/tutorial/background-tasks/);"
+        " uuid.uuid4() for the task id; send_and_record().",
+    ),
+    "05": (
+        "A job id may name no job (404, not 500). A job's state, times, position, progress"
+        " and result are all on the rq Job; a newsletter's progress must be saved while it"
+        " runs, or nobody else can read it.",
+        "Job.fetch(id, connection=..., serializer=...) and NoSuchJobError, fastapi's"
+        " HTTPException; job.get_status(), enqueued_at/started_at/ended_at, get_position(),"
+        " job.meta and job.save_meta(), job.return_value(), job.latest_result()"
+        " (https://python-rq.org/docs/jobs/, https://python-rq.org/docs/results/).",
+    ),
+    "06": (
+        "Count attempts somewhere that outlives a job run (Redis). A retry or a cancel only"
+        " makes sense in some states: refuse the others clearly (409). An Idempotency-Key is"
+        " claimed once, atomically, and each stored thing expires.",
+        "connection.incr(), LPUSH + LTRIM; job.get_status(), job.requeue(), job.cancel()"
+        " (https://python-rq.org/docs/jobs/); SET with nx=True and ex= (https://redis.io/docs/"
+        "latest/commands/set/); get_settings().idempotency_claim_ttl and idempotency_ttl.",
+    ),
+    "07": (
+        "A pool is N workers in processes of their own, on the same queues as one worker"
+        " would use. A CPU-bound task should cost CPU that you can measure: what input is"
+        " invalid for it?",
+        "rq.worker_pool.WorkerPool(queues, connection=, num_workers=, worker_class=)"
+        " (https://python-rq.org/docs/workers/#worker-pool); hashlib.sha256().digest().",
+    ),
+    "08a": (
+        "A priority is a queue of its own, made like the app's queue (same connection,"
+        " same timeout). Which priority needs no new queue, and what of one that does not exist?",
+        "sibling_queue(queue, name) from lab.support.api; PRIORITIES; raise ValueError"
+        " (https://python-rq.org/docs/workers/#strategies-for-dequeuing-jobs-from-queues).",
+    ),
+    "08b": (
+        "Two ways to say 'later': at a moment, or after a while. A scheduled job waits in a"
+        " registry until a worker with a scheduler moves it.",
+        "queue.enqueue_at(datetime, ...), queue.enqueue_in(timedelta, ...)"
+        " (https://python-rq.org/docs/scheduling/).",
+    ),
+    "08c": (
+        "A periodic job is registered once with a scheduler, either every N seconds or on a"
+        " cron expression; the scheduler, not your code, enqueues each run.",
+        "rq.cron's CronScheduler.register(func, queue_name, args=, interval= | cron=)"
+        " (https://python-rq.org/docs/cron/).",
+    ),
+    "08d": (
+        "Each step of the chain may start only when the one before has finished; the clean-up"
+        " must run even when a step before it failed.",
+        "queue.enqueue(..., depends_on=job) and rq.job.Dependency(jobs=[...],"
+        " allow_failure=True) (https://python-rq.org/docs/jobs/#job-dependencies).",
+    ),
+    "08e": (
+        "A signature proves who sent the body and when: compute it the way the sender did,"
+        " compare it in constant time, refuse old timestamps. A provider re-sends events:"
+        " one event id must make one job.",
+        "hmac.new(key, msg, hashlib.sha256).hexdigest(), hmac.compare_digest(), time.time();"
+        " queue.enqueue(..., job_id=..., unique=True) and rq.exceptions.DuplicateJobError"
+        " (https://python-rq.org/docs/jobs/).",
+    ),
+    "09": (
+        "Every number GET /stats gives is already counted by RQ: the queue's length, its"
+        " registries, each worker's state and last heartbeat. Age is 'now minus a time RQ"
+        " stored'.",
+        "queue.count, queue.started_job_registry.count (and the other registries),"
+        " queue.get_job_ids(); worker.get_state(), get_current_job_id(), last_heartbeat"
+        " (https://python-rq.org/docs/monitoring/, https://python-rq.org/docs/job_registries/).",
+    ),
+    "10": (
+        "A job may run twice (its worker died after sending). The provider can tell a"
+        " repeat if each send carries a key that stays the same across runs of one job.",
+        "rq.get_current_job() (https://python-rq.org/docs/jobs/#accessing-the-current-job-from-a-task);"
+        " outbox.deliver(connection, address, idempotency_key=...).",
+    ),
+}

@@ -1,0 +1,67 @@
+"""`python -m lab hint STEP`: three graded hints per step, one more at each call,
+remembered per step in the checkout (not in git)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from lab.support.course.exercises import HINTS, STEPS
+from lab.support.course.hints import LEVELS, STATE, hints, next_hint, step_named
+from lab.support.course.reference import copy_checkout
+
+
+def test_every_step_has_three_hints_that_differ():
+    assert set(HINTS) == {step.number for step in STEPS}, "HINTS and STEPS name other steps"
+    for step in STEPS:
+        levels = hints(step)
+        assert len(levels) == len(LEVELS) == 3
+        assert all(len(text) > 40 for text in levels), step.number
+        assert len(set(levels)) == 3, f"step {step.number} repeats a hint"
+
+
+def test_the_nudge_names_no_call_that_the_next_levels_give():
+    """Level 1 leaves the calls to level 2: no `name(` of the outline appears in it."""
+    for step in STEPS:
+        nudge, _, outline = hints(step)
+        assert not re.search(r"\w\(", nudge), (step.number, nudge)
+        assert re.search(r"\w\(", outline), step.number
+
+
+def test_each_call_shows_the_next_level_and_remembers_it_per_step(tmp_path):
+    first = next_hint("3", tmp_path)
+    assert first.startswith("Step 03, hint 1 of 3 (a nudge):")
+    assert "hint 03` again for the calls" in first
+    assert next_hint("03", tmp_path).startswith("Step 03, hint 2 of 3")
+    assert next_hint("8e", tmp_path).startswith("Step 08e, hint 1 of 3")  # its own count
+    third = next_hint("03", tmp_path)
+    assert third.startswith("Step 03, hint 3 of 3 (the outline of the code):")
+    assert "last hint" in third and "SimpleWorker" in third
+    assert next_hint("03", tmp_path).startswith("Step 03, hint 3 of 3")  # stays at the last
+    assert json.loads((tmp_path / STATE).read_text()) == {"03": 3, "08e": 1}
+    assert next_hint("8e", tmp_path, again=True).startswith("Step 08e, hint 1 of 3")
+    assert next_hint("00", tmp_path, again=True).startswith("Step 00, hint 1 of 3")
+
+
+def test_a_damaged_state_file_starts_over(tmp_path):
+    (tmp_path / STATE).write_text("{not json")
+    assert next_hint("05", tmp_path).startswith("Step 05, hint 1 of 3")
+
+
+def test_an_unknown_step_is_named_with_the_list():
+    with pytest.raises(ValueError, match=r"There is no step '99'\. The steps: 00, 01, .*, 10\."):
+        step_named("99")
+
+
+def test_the_command_in_a_checkout(tmp_path, python_m):
+    root = copy_checkout(tmp_path / "checkout", lab="stubs")
+    first = python_m("lab", "hint", "06", root=root)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("Step 06, hint 1 of 3 (a nudge):")
+    assert python_m("lab", "hint", "06", root=root).stdout.startswith("Step 06, hint 2 of 3")
+    assert json.loads((root / STATE).read_text()) == {"06": 2}
+    wrong = python_m("lab", "hint", "6x", root=root)
+    assert wrong.returncode == 1 and "There is no step '6x'" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
