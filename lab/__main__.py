@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 NOTEBOOKS = ("notebooks", {"nargs": "*", "help": "default: every notebook"})
 
@@ -54,6 +55,11 @@ def learner_parser() -> argparse.ArgumentParser:
             "hint": ("the next hint of a step: a nudge, then the calls, then the outline",
                      ("step", {"help": "the step, for example 03 or 08e"}),
                      ("--again", flag("show the last hint shown again"))),
+            "report": ("a class's progress: each learner's copy x step, Markdown and HTML",
+                       ("paths", {"nargs": "+", "help": "learners' copies: folders or git URLs"}),
+                       ("--out", {"default": "class-report", "help": "where to write the report"}),
+                       ("--timeout", {"type": float, "default": 300, "help": "seconds per copy"}),
+                       ("--jobs", {"type": int, "default": 4, "help": "copies checked at once"})),
             "nbval": ("run the notebooks with nbval against your lab/ (instructors)", NOTEBOOKS),
         },
         epilog="Instructors and maintainers: see README.md.",
@@ -95,6 +101,8 @@ def dev_parser() -> argparse.ArgumentParser:
             "newer-than-lock": ("list packages installed here at versions other than the lock's"
                                 " (make test-latest)", ("requirements", {
                                     "help": "an exported lock, such as requirements-dev.txt"})),
+            "fake-class": ("learner copies (complete, part way, broken) to try `lab report` on",
+                           ("dest", {}), ("--count", {"type": int, "default": 30})),
         },
     )[0]  # fmt: skip
 
@@ -132,6 +140,10 @@ def run_learner(args: argparse.Namespace) -> int:
         from lab.support.course import check
 
         return check.main()
+    if args.command == "report":
+        from lab.support.course import report
+
+        return report.main(args.paths, Path(args.out), args.timeout, args.jobs)
     if args.command == "hint":
         from lab.support.course import hints
 
@@ -168,6 +180,11 @@ def run_dev(args: argparse.Namespace) -> int:
         return notebooks.validate(args.notebooks, reference=True)
     if args.command == "time-check":
         return timing.main(args.runs, args.steps)
+    if args.command == "fake-class":
+        from lab.support.course import report
+
+        print(f"{len(report.fake_class(Path(args.dest), args.count))} copies in {args.dest}")
+        return 0
     return lockfile.main(args.requirements)
 
 

@@ -410,18 +410,18 @@ def test_every_error_status_an_endpoint_answers_is_documented_with_its_json_shap
     spec = openapi(api)
     codes = documented(spec)
     expected = {
-        "GET /send-email/{email}": {200, 404, 413, 422, 503},
-        "POST /emails": {202, 400, 409, 413, 422, 503},
-        "GET /health": {200, 413, 503},
-        "POST /newsletters": {202, 400, 409, 413, 422, 503},
-        "GET /failures": {200, 413, 422, 503},
-        "GET /jobs/{job_id}": {200, 404, 413, 422, 503},
-        "POST /jobs/{job_id}/retry": {200, 404, 409, 413, 422, 503},
-        "POST /jobs/{job_id}/cancel": {200, 404, 409, 413, 422, 503},
-        "POST /repositories": {202, 400, 409, 413, 422, 503},
-        "POST /webhooks/payments": {200, 202, 400, 409, 413, 422, 503},
-        "GET /stats": {200, 413, 503},
-        "GET /metrics": {200, 413, 503},
+        "GET /send-email/{email}": {200, 404, 413, 422, 431, 503},
+        "POST /emails": {202, 400, 409, 413, 422, 431, 503},
+        "GET /health": {200, 413, 431, 503},
+        "POST /newsletters": {202, 400, 409, 413, 422, 431, 503},
+        "GET /failures": {200, 413, 422, 431, 503},
+        "GET /jobs/{job_id}": {200, 404, 413, 422, 431, 503},
+        "POST /jobs/{job_id}/retry": {200, 404, 409, 413, 422, 431, 503},
+        "POST /jobs/{job_id}/cancel": {200, 404, 409, 413, 422, 431, 503},
+        "POST /repositories": {202, 400, 409, 413, 422, 431, 503},
+        "POST /webhooks/payments": {200, 202, 400, 409, 413, 422, 431, 503},
+        "GET /stats": {200, 413, 431, 503},
+        "GET /metrics": {200, 413, 431, 503},
     }
     assert codes == expected
     for name, statuses in codes.items():

@@ -102,6 +102,10 @@ class Settings(BaseSettings):
     max_body_bytes: Annotated[int, _whole("bytes")] = 65536
     """The largest request body the API reads, in bytes: MAX_BODY_BYTES (65536, 64 KiB);
     a larger one is answered 413."""
+    max_header_bytes: Annotated[int, _whole("bytes")] = 16384
+    """The most the headers of a request may add up to, names and values, in bytes:
+    MAX_HEADER_BYTES (16384, 16 KiB, as h11's limit on a request's head); more, or more
+    than 100 headers, is answered 431 (lab/support/api/header_limit.py)."""
     webhook_secret: str = DEV_WEBHOOK_SECRET
     """The secret a payment provider signs its webhooks with (step 08e): WEBHOOK_SECRET. The
     default, DEV_WEBHOOK_SECRET, is public and unsafe: set your own outside the workbook."""

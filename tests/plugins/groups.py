@@ -20,7 +20,7 @@ LAB_CHECK = pytest.mark.xdist_group("lab-check")
 SERIAL_FILES = (
     "test_honesty.py", "test_check.py", "test_worker_stop.py", "test_soak.py",
     "test_04_strategies.py", "test_bench.py", "test_bench_workers.py", "test_bench_stats.py",
-    "test_bench_abandoned.py", "test_bench_peers.py",
+    "test_bench_abandoned.py", "test_bench_peers.py", "test_report.py",
 )  # fmt: skip
 
 

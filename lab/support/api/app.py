@@ -1,11 +1,11 @@
 """PROVIDED: `create_app()`, which assembles the producer from routers.
 
 lab/producer.py calls it at its end with your routers (steps 02, 05 and 06), so that
-`uvicorn lab.producer:app` serves them. It adds what guards every endpoint: a limit on
-body sizes (body_limit.py), error answers that can always be written (errors.py) and
-their documentation in the OpenAPI schema (docs.py), the Idempotency-Key middleware
-(idempotency.py), and RQ's web dashboard at /dashboard (dashboard.py). Nothing here reads
-a setting: each is read when a request needs it.
+`uvicorn lab.producer:app` serves them. It adds what guards every endpoint: limits on
+request headers (header_limit.py) and body sizes (body_limit.py), error answers that can
+always be written (errors.py) and their documentation in the OpenAPI schema (docs.py),
+the Idempotency-Key middleware (idempotency.py), and RQ's web dashboard at /dashboard
+(dashboard.py). Nothing here reads a setting: each is read when a request needs it.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from lab.support.api.dashboard import mount_dashboard
 from lab.support.api.deps import app_queue
 from lab.support.api.docs import document_errors
 from lab.support.api.errors import invalid_request, job_unreadable, not_written, redis_unavailable
+from lab.support.api.header_limit import HeaderLimitMiddleware
 from lab.support.api.idempotency import Claim, IdempotencyMiddleware, Remember
 
 
@@ -39,7 +40,8 @@ def create_app(
 
     `idempotency=(claim_key, remember_answer)` makes every POST with an Idempotency-Key
     header run once (lab/support/api/idempotency.py). Every error answer is JSON, documented in
-    the OpenAPI schema (ERRORS); a body over MAX_BODY_BYTES is refused with 413."""
+    the OpenAPI schema (ERRORS); a body over MAX_BODY_BYTES is refused with 413, headers
+    over MAX_HEADER_BYTES (or more than 100 of them) with 431."""
     app = FastAPI(title=title, description=description)
     app.state.get_queue, app.state.queue = get_queue, None
     app.add_exception_handler(RedisError, redis_unavailable)
@@ -62,7 +64,9 @@ def create_app(
             on_redis_error=redis_unavailable,
             on_not_written=not_written,
         )
-    # Added last, so it is the outermost: a body is counted before anything reads it.
+    # Added last, so they are the outermost: headers are checked before anything reads
+    # them, and a body is counted before anything reads it.
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(HeaderLimitMiddleware)
     mount_dashboard(app)  # notebook 09: rq-dashboard-fast at /dashboard, guarded
     return app

@@ -18,6 +18,7 @@ ERRORS = {
     409: "The job's status does not allow this; or a request with the same Idempotency-Key"
     " is still being handled (try again after Retry-After seconds).",
     413: "The request body is larger than MAX_BODY_BYTES.",
+    431: "The request headers add up to more than MAX_HEADER_BYTES, or are more than 100.",
     422: "The request does not fit: `detail` lists each problem, with where (`loc`) and"
     " what (`msg`). Or, as a sentence: an Idempotency-Key that is malformed or was used for"
     " another request, or a job that this API cannot read.",
@@ -40,7 +41,7 @@ def document_errors(route: APIRoute, idempotent: bool) -> None:
     calls = {part.call for part in parts}
     has = {kind: any(getattr(p, f"{kind}_params") for p in parts) for kind in ("path", "body")}
     post = "POST" in route.methods
-    codes = {413}
+    codes = {413, 431}
     codes |= {503} if email_queue in calls else set()
     codes |= {422} if has["path"] or has["body"] or any(p.query_params for p in parts) else set()
     codes |= {400, 422} if has["body"] else set()

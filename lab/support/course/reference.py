@@ -11,8 +11,9 @@ from lab.support.config import PROJECT_ROOT
 from lab.support.course.stubs import exercise_files, expected_stubs
 
 SKIP = shutil.ignore_patterns(
-    ".git", ".venv", ".redis", ".backups", "__pycache__", "*.egg-info",
-    ".ipynb_checkpoints", ".pytest_cache", ".hypothesis", "build",
+    ".git", ".venv", ".venv-*", ".redis", ".backups", "__pycache__", "*.egg-info",
+    ".ipynb_checkpoints", ".pytest_cache", ".hypothesis", "build", ".ruff_cache",
+    ".import_linter_cache", ".hints.json", "class-report",
 )  # fmt: skip
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from redis import Redis
@@ -23,6 +23,7 @@ from rq import Queue, SimpleWorker, Worker
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.exceptions import StopRequested
 from rq.job import Job
+from rq.job_lifecycle import call_exception_handlers
 from rq.utils import ensure_job_list, get_connection_from_queues
 from rq.worker import DequeueStrategy, SpawnWorker
 from rq.worker_pool import WorkerData, WorkerPool
@@ -35,6 +36,14 @@ from lab.support.workers.outage import (
     Outage,
     RidingScheduler,
     client_like,
+)
+from lab.support.workers.poison import (
+    CRASH_EXIT,
+    WorkerCrashed,
+    fail_poison_job,
+    fetch_or_fail,
+    poison_problem,
+    poison_reason,
 )
 
 COMMAND_POLL = 0.2
@@ -50,6 +59,16 @@ class WorkerQueue(Queue):
         that queue's abandoned jobs for 15 minutes. Here it is held MAINTENANCE_INTERVAL s."""
         ttl = get_settings().maintenance_interval
         return bool(self.connection.set(self.registry_cleaning_key, 1, nx=True, ex=ttl))
+
+    def fetch_job(self, job_id: str) -> Job | None:
+        """RQ's raises on a job it cannot load, and its maintenance loads each job of the
+        queue's intermediate list with it: a poison job there (which another worker has
+        just taken, or which a worker of stock RQ left) ends the loop of every worker that
+        cleans the queue. Here such a job is failed as a poison job (poison.py), and None
+        returned, as RQ's does for a job that is no more. So is a job hash without data,
+        which RQ takes for no job at all, and which would otherwise be queued again by the
+        recovery of lost jobs (its status says queued) and skipped, again and again."""
+        return fetch_or_fail(self, job_id, super().fetch_job)
 
 
 class WorkbookWorkerMixin:
@@ -136,33 +155,103 @@ class WorkbookWorkerMixin:
     def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None):
         """RQ's idle worker blocks on its queues for WORKER_TTL - 15 s (405) at a time and runs
         maintenance only between two waits. Here it waits at most a third of
-        MAINTENANCE_INTERVAL, so that maintenance comes on time."""
+        MAINTENANCE_INTERVAL, so that maintenance comes on time.
+
+        RQ loads each job as it takes it, and a job it cannot load (a timestamp `x`) raises
+        out of here: RQ's loop ends, exit 0, the jobs behind it left queued. Here that job
+        is failed as a poison job (poison.py), in one log line, and the next one taken; any
+        other error ends the loop with WorkerCrashed (exit 1)."""
         if timeout is not None:
             timeout = max(1, min(timeout, self.maintenance_interval // 3))
-        return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        while True:
+            try:
+                return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+            except StopRequested:  # a signal (RQ attaches a job id to it too, if loading)
+                raise
+            except Exception as exc:
+                job_id = getattr(exc, "job_id", None)  # RQ's, for a job it could not load
+                if job_id is None:
+                    raise self._crashed(exc) from exc
+                self._fail_poison(exc.queue, job_id, exc)  # type: ignore[attr-defined]
 
     def run_maintenance_tasks(self) -> None:
         """RQ's maintenance (every 600 s) cleans the registries: abandoned jobs are failed or
         retried, and so is a job left a minute in an intermediate list although it never ran.
         Here (every MAINTENANCE_INTERVAL s) the recovery of lost jobs (recovery.py) comes
-        first: such a job is queued again."""
-        recover_in_maintenance(self.connection, self.queues, self.maintenance_interval)
-        super().run_maintenance_tasks()
+        first: such a job is queued again.
+
+        RQ's loop ends on an error out of it, exit 0; here with WorkerCrashed (exit 1)."""
+        with self._or_crash():
+            recover_in_maintenance(self.connection, self.queues, self.maintenance_interval)
+            super().run_maintenance_tasks()
+
+    def check_for_suspension(self, burst: bool) -> None:
+        """RQ's loop ends on an error out of it, exit 0; here with WorkerCrashed (exit 1)."""
+        with self._or_crash():
+            super().check_for_suspension(burst)
 
     def execute_job(self, job: Job, queue: Queue) -> None:
-        """RQ's SimpleWorker sends no heartbeat while it runs a job (a forking worker's main
+        """RQ's loop ends on an error out of execute_job(), exit 0: one of the job's
+        bookkeeping (the job's own errors fail it where it runs). Here the job is failed as
+        a poison job (poison.py) and the worker goes on.
+
+        RQ's SimpleWorker sends no heartbeat while it runs a job (a forking worker's main
         process does, every job_monitoring_interval s): a job longer than its lease would
         pass for abandoned. Here a thread beats for it every JOB_HEARTBEAT seconds."""
-        if isinstance(self, Worker):  # it forks: RQ's own monitor beats
-            return super().execute_job(job, queue)
-        done = threading.Event()
-        beat = threading.Thread(target=self._beat, args=(job, done), daemon=True)
-        beat.start()
         try:
-            return super().execute_job(job, queue)
-        finally:
-            done.set()
-            beat.join(timeout=5)
+            if isinstance(self, Worker):  # it forks: RQ's own monitor beats
+                return super().execute_job(job, queue)
+            done = threading.Event()
+            beat = threading.Thread(target=self._beat, args=(job, done), daemon=True)
+            beat.start()
+            try:
+                return super().execute_job(job, queue)
+            finally:
+                done.set()
+                beat.join(timeout=5)
+        except StopRequested:
+            raise
+        except Exception as exc:
+            for execution in [e for e in self.executions.values() if e.job_id == job.id]:
+                self.executions.pop(execution.id)  # or heartbeats would go on for it
+            self._fail_poison(queue, job.id, exc)
+
+    def handle_exception(self, job: Job, *exc_info: Any) -> None:
+        """RQ logs a failed job with its traceback; one whose data does not decode as
+        "<DeserializationError>" and the decoder's traceback. A job whose data does not
+        decode or whose function cannot be imported is a poison job: here its failure is
+        one line that says what is wrong (poison.py). RQ's exception handlers run for all."""
+        problem = poison_problem(job)
+        if problem is None:
+            return super().handle_exception(job, *exc_info)
+        reason = poison_reason(problem)
+        self.log.error("Worker %s: %s: job %s failed. %s", self.name, job.origin, job.id, reason)
+        call_exception_handlers(self._exc_handlers, job, *exc_info)
+
+    def _fail_poison(self, queue: Queue, job_id: str, error: Exception) -> None:
+        """Fail the poison job `job_id` of `queue` (poison.py), saying so in one line."""
+        with self._or_crash():
+            reason = fail_poison_job(self.connection, queue, job_id, error, self.name)
+        self.log.error("Worker %s: %s: job %s failed. %s", self.name, queue.name, job_id, reason)
+
+    @contextlib.contextmanager
+    def _or_crash(self) -> Iterator[None]:
+        """An error out of the block, which would end RQ's loop with exit status 0, raises
+        WorkerCrashed (exit 1) once logged; but a stop (StopRequested) and an outage (the
+        client rides it out: outage.py; RQ's dequeue retries) go on as they are."""
+        try:
+            yield
+        except (StopRequested, *REDIS_DOWN):
+            raise
+        except Exception as exc:
+            raise self._crashed(exc) from exc
+
+    def _crashed(self, error: Exception) -> WorkerCrashed:
+        self.log.error(
+            "Worker %s: stops on an unexpected error, exit status %d", self.name, CRASH_EXIT,
+            exc_info=error,
+        )  # fmt: skip
+        return WorkerCrashed(error)
 
     def _beat(self, job: Job, done: threading.Event) -> None:
         while not done.wait(self.job_monitoring_interval):

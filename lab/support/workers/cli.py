@@ -4,8 +4,9 @@ It parses the options, checks that Redis answers, builds the worker with your
 build_worker() and runs it; with `--processes N` it builds a pool of N workers with your
 build_pool() (lab/pool.py, step 07) instead. With Redis down, a REDIS_URL it cannot use,
 or a TODO of yours not written yet, it prints one line and exits 1 instead of a
-traceback. At start it says which queues it listens on, with their lengths, and warns
-when a queue name looks like a typo. No line it prints shows the password of REDIS_URL.
+traceback; a worker stopped by an unexpected error exits 1 too (RQ's would exit 0).
+At start it says which queues it listens on, with their lengths, and warns when a queue
+name looks like a typo. No line it prints shows the password of REDIS_URL.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from lab.support.config import (
 )
 from lab.support.workers.classes import WorkbookPool, workbook_class
 from lab.support.workers.outage import OutageTooLong
+from lab.support.workers.poison import WorkerCrashed
 
 BuildWorker = Callable[[Sequence[str], bool, Redis], Worker]
 
@@ -162,6 +164,8 @@ def main(
         return 1
     except OutageTooLong:  # it said so in one line
         return 1
+    except WorkerCrashed as exc:  # it logged the error, with its traceback
+        return exc.code
     return 0
 
 
