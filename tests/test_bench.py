@@ -14,14 +14,15 @@ import pytest
 from lab.support.config import PROJECT_ROOT
 from lab.support.course.reference import copy_checkout
 from lab.support.experiments.bench import run_on_slots, server_threads
+from lab.support.experiments.bench.cli import FIELDS
 from lab.support.experiments.bench.load import Request
-from lab.support.experiments.bench.report import FIELDS, percentile
 from lab.support.experiments.bench.strategies import (
     STRATEGIES,
     BenchSettings,
     Records,
     model_done_s,
 )
+from lab.support.experiments.harness import percentile
 from lab.support.servers.processes import free_port
 from lab.support.servers.redis_server import probe
 

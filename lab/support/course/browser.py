@@ -15,12 +15,12 @@ Chrome; or set CHROMIUM=/path/to/chrome.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -59,27 +59,21 @@ def find_chromium() -> str | None:
     given = os.environ.get("CHROMIUM", "").strip()
     if given:
         return shutil.which(given)  # None for a path that is not an executable
-    for command in COMMANDS:
-        found = shutil.which(command)
-        if found:
-            return found
-    return next((app for app in MAC_APPS if Path(app).is_file()), None)
+    found = (shutil.which(command) for command in COMMANDS)
+    return next(filter(None, found), None) or next(filter(os.path.isfile, MAC_APPS), None)
 
 
 def playwright_installed() -> bool:
-    """Whether Playwright, which drives the browser, is installed: `make test` installs it
-    (the suite's dev group), `make lab` does not."""
-    import importlib.util
-
+    """Whether Playwright is installed: `make test` installs it (the dev group), `make lab`
+    does not."""
     return importlib.util.find_spec("playwright") is not None
 
 
 def missing_browser() -> str:
     """Why no browser was found, and how to install one."""
     given = os.environ.get("CHROMIUM", "").strip()
-    if given:
-        return f"CHROMIUM={given} is not a program that can run here. {INSTALL_HINT}"
-    return INSTALL_HINT
+    wrong = f"CHROMIUM={given} is not a program that can run here. " if given else ""
+    return wrong + INSTALL_HINT
 
 
 class BrowserNotFound(RuntimeError):
@@ -117,10 +111,8 @@ def open_page(
             errors: list[str] = []
             page.on("console", lambda message: errors.extend(console_error(message)))
             page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
-            page.on(
-                "requestfailed",
-                lambda request: errors.append(f"request failed: {request.url} ({request.failure})"),
-            )
+            failed = lambda request: f"request failed: {request.url} ({request.failure})"  # noqa: E731
+            page.on("requestfailed", lambda request: errors.append(failed(request)))
             page.goto(url)
             yield page, errors
         finally:
@@ -137,10 +129,8 @@ def console_error(message: ConsoleMessage) -> list[str]:
 
 def screenshot(url: str, wait_for: str | None = None, **options) -> bytes:
     """A PNG of `url` as headless Chromium shows it, once `wait_for` (a CSS selector) is on
-    the page; raise if the page met an error. `options` go to open_page().
-
-    It runs in a thread of its own: Playwright's sync API refuses to run in a thread that
-    has an asyncio loop, as a notebook's has."""
+    the page; raise if the page met an error. `options` go to open_page(). In a thread of
+    its own: Playwright's sync API refuses a thread with an asyncio loop (a notebook's)."""
     with ThreadPoolExecutor(max_workers=1) as thread:
         return thread.submit(_screenshot, url, wait_for, options).result()
 

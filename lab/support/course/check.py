@@ -39,19 +39,17 @@ EXPLAINED = "explained"
 
 @dataclass
 class Outcome:
-    """One test's result, from pytest's JUnit report."""
+    """One test's result, from pytest's JUnit report. `state`: passed, failed (a failure or
+    an error) or skipped; `line`: where the test is in its file; `text`: the whole report
+    of a failure (nbval's diff, a traceback); `properties`: its user properties (EXPLAINED)."""
 
     file: str
     name: str
     state: str
-    """passed, failed (a failure or an error) or skipped."""
     message: str = ""
     line: int = 0
-    """Where the test is in its file (to list outcomes in the file's order)."""
     text: str = ""
-    """The whole report of a failure (nbval's diff, a traceback)."""
     properties: dict[str, str] = field(default_factory=dict)
-    """The test's user properties (a failing exercise test's EXPLAINED line among them)."""
 
     def first_line(self) -> str:
         """What `python -m lab check` shows of a failure: its EXPLAINED line (what was
@@ -65,17 +63,15 @@ def read_report(report: Path) -> list[Outcome]:
     outcomes = []
     for case in ET.parse(report).getroot().iter("testcase"):
         problem = case.find("failure")
-        if problem is None:
-            problem = case.find("error")
-        state = "failed" if problem is not None else "passed"
-        if problem is None and case.find("skipped") is not None:
-            state = "skipped"
-        message = (problem.get("message") or "") if problem is not None else ""
-        text = (problem.text or "") if problem is not None else ""
+        problem = case.find("error") if problem is None else problem
+        skipped = case.find("skipped") is not None
+        state = "passed" if problem is None else "failed"
+        state = "skipped" if problem is None and skipped else state
+        said = ("", "") if problem is None else (problem.get("message") or "", problem.text or "")
         where = (case.get("file", ""), without_group(case.get("name", "")))
-        line = int(case.get("line") or 0)
         properties = {p.get("name", ""): p.get("value", "") for p in case.iter("property")}
-        outcomes.append(Outcome(*where, state, message, line, text, properties))
+        line = int(case.get("line") or 0)
+        outcomes.append(Outcome(*where, state, said[0], line, said[1], properties))
     return outcomes
 
 
@@ -96,15 +92,11 @@ WORKERS = 3
 def run_tests(
     files: list[str], root: Path = PROJECT_ROOT, exercises_only: bool = True
 ) -> list[Outcome]:
-    """Run the test files `files` (paths from `root`) against `root`'s lab/; return each
-    test's outcome, by file in the order of `files`. Only exercise tests (the ones that
-    check learner code) unless `exercises_only` is false.
-
-    One pytest run, its tests shared out among WORKERS processes by pytest-xdist (each
-    takes the next test when it is done, so a file's slow end-to-end tests spread). Redis
-    is started here when none answers (and stopped at the end).
-
-    Raises RuntimeError with the end of pytest's output when no test could run."""
+    """Run the test files `files` (paths from `root`) against `root`'s lab/, in one pytest
+    run on WORKERS xdist processes (a file's slow tests spread), Redis started if none
+    answers (and stopped after); each test's outcome, in the order of `files`. Only
+    exercise tests unless `exercises_only` is false. A RuntimeError with the end of
+    pytest's output when no test could run."""
     try:
         redis = redis_server.start()
     except redis_server.RedisUnavailable as exc:
@@ -121,9 +113,9 @@ def run_tests(
 
 
 def run_pytest(files: list[str], root: Path, exercises_only: bool) -> tuple[list[Outcome], str]:
-    """Run the tests in `files` in one pytest run with WORKERS xdist workers; their
-    outcomes, and the end of what pytest printed. A file that cannot be collected does not
-    stop the others. Raises RuntimeError when pytest could not report."""
+    """The outcomes of the tests in `files` and the end of what pytest printed (a file
+    that cannot be collected does not stop the others); a RuntimeError if pytest could not
+    report."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.xml"
         command = [
@@ -172,13 +164,12 @@ def is_todo(root: Path, function: str) -> bool:
     path, name = function.split(":")
     source = (root / path).read_text()
     try:
-        tree = ast.parse(source)
+        nodes = ast.walk(ast.parse(source))
     except SyntaxError:
         return False
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
-            return NOT_DONE in (ast.get_source_segment(source, node) or "")
-    return False
+    functions = (ast.FunctionDef, ast.AsyncFunctionDef)
+    found = (n for n in nodes if isinstance(n, functions) and n.name == name)
+    return NOT_DONE in (ast.get_source_segment(source, next(found, ast.Pass())) or "")
 
 
 def is_started(step: Step, root: Path = PROJECT_ROOT) -> bool:
@@ -218,12 +209,10 @@ def report(results: list[StepResult]) -> str:
         lines.append("Every step passes. Well done!")
         return "\n".join(lines)
     step = todo.step
-    lines.append("")
-    lines.append(f"Next: step {step.number}, {step.notebook} - edit {files(step)}.")
-    for failure in todo.failures[:3]:
-        lines.append(f"  failing: {failure}")
-    lines.append(f"  hint: python -m lab hint {step.number}")
-    lines.append(f"  details: python -m pytest {step.tests}")
+    lines += ["", f"Next: step {step.number}, {step.notebook} - edit {files(step)}."]
+    lines += [f"  failing: {failure}" for failure in todo.failures[:3]]
+    lines += [f"  hint: python -m lab hint {step.number}"]
+    lines += [f"  details: python -m pytest {step.tests}"]
     return "\n".join(lines)
 
 

@@ -12,20 +12,20 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Step:
+    """A step: its notebook and test file (paths from the checkout's root), and the
+    functions the learner writes, as "lab/<file>.py:<name>", each holding a region of the
+    solution (tests/test_stubs.py checks that they match)."""
+
     number: str
     title: str
     notebook: str
-    """Path of the notebook, from the checkout's root."""
     functions: tuple[str, ...]
-    """The functions the learner writes in this step, as "lab/<file>.py:<name>"; each
-    holds a region of the solution (tests/test_stubs.py checks that they match)."""
     tests: str
-    """The test file that checks this step, from the checkout's root."""
     hint: str
 
     @property
     def modules(self) -> tuple[str, ...]:
-        """The learner's files this step changes, from the checkout's root."""
+        """The learner's files this step changes."""
         return tuple(dict.fromkeys(f.split(":")[0] for f in self.functions))
 
 
@@ -222,10 +222,7 @@ def learner_modules() -> tuple[str, ...]:
 
 def step_of_test_file(path: str) -> Step | None:
     """The step whose tests live in `path` (a path ending in the test file's name)."""
-    for step in STEPS:
-        if path.replace("\\", "/").endswith(step.tests):
-            return step
-    return None
+    return next((s for s in STEPS if path.replace("\\", "/").endswith(s.tests)), None)
 
 
 #: The first two hints of each step (`python -m lab hint STEP`): a nudge (what to think

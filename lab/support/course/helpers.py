@@ -1,16 +1,9 @@
-"""PROVIDED: what the notebooks and the tests both need.
-
-- `wait_for_status(job, "finished")`: wait until a job in Redis reaches a status;
-- `job_outcome(job)`: its status now and, if it failed, why (for messages);
-- `last_line(output, containing)`: the line of a process's output a message quotes;
-- `follow(client, job_id)`: ask GET /jobs/{job_id} until the job ends; every answer;
-- `poll(read, done, what, timeout)`: the waiting loop under both;
-- `empty_queue(queue)`: delete a queue's jobs, waiting and in its registries;
-- `notebook_api()`, `notebook_worker()`: start the API or a worker for a notebook,
-  stopping the one an earlier run of the same cell started;
-- `unexpected(response, expected, api)`: an assert's message for an HTTP answer that
-  is not the expected one - what came and where to look;
-- `check_environment()`: notebook 00's OK / FAIL line per requirement.
+"""PROVIDED: what the notebooks and the tests both need: `follow(client, job_id)` asks
+GET /jobs/{job_id} until the job ends; `notebook_api()` and `notebook_worker()` start the
+API or a worker for a notebook, stopping the one an earlier run of the cell started;
+`unexpected(response, expected, api)` is an assert's message for an unexpected HTTP
+answer; `check_environment()` prints notebook 00's OK / FAIL line per requirement.
+(Waiting for a job, emptying a queue: queueing/jobs.py; `poll`: servers/processes.py.)
 """
 
 from __future__ import annotations
@@ -54,10 +47,8 @@ def follow(
     api: Background | None = None,
 ) -> list[dict]:
     """Ask GET /jobs/{job_id} of `client` (httpx or FastAPI's TestClient) every `every`
-    seconds until the job's status is in `until`; return every answer.
-
-    `show(answer)` is called on each answer. An answer other than 200 raises, with the end
-    of the log of `api` (the API's process) when it is given."""
+    seconds until the job's status is in `until`; every answer, each passed to `show`. An
+    answer other than 200 raises, with the end of `api`'s log when it is given."""
 
     def read() -> dict:
         response = client.get(f"/jobs/{job_id}")
@@ -99,9 +90,7 @@ def notebook_worker(*args: str, env: Mapping[str, str] | None = None) -> Backgro
 
 
 def _rq_3_or_newer() -> bool:
-    import rq
-
-    return int(rq.__version__.split(".")[0]) >= 3
+    return int(importlib.import_module("rq").__version__.split(".")[0]) >= 3
 
 
 def _pydantic_checks_emails() -> bool:
@@ -123,12 +112,9 @@ def check_environment() -> bool:
     whether all passed. It prints no versions or paths, so the output is the same anywhere."""
     from lab.support.servers.redis_server import install_advice
 
-    reinstall = (
-        "Run `make setup` (or `pip install -e .`) in the workbook folder, then restart the kernel."
-    )
-
-    def imports(name: str) -> Callable[[], bool]:
-        return lambda: importlib.import_module(name) is not None
+    reinstall = "Run `make setup` (or `pip install -e .`) in the workbook folder, then restart"
+    reinstall += " the kernel."
+    imports = lambda name: lambda: importlib.import_module(name) is not None  # noqa: E731
 
     checks = [
         ("Python 3.10 or newer", lambda: sys.version_info >= (3, 10),

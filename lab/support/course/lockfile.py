@@ -37,12 +37,11 @@ def installed() -> dict[str, str]:
 
 def differences(pinned: dict[str, str], present: dict[str, str]) -> list[str]:
     """One line per pinned package installed at another version, or not installed."""
-    lines = []
-    for name, version in sorted(pinned.items()):
-        have = present.get(name)
-        if have != version:
-            lines.append(f"  {name}: locked {version}, here {have or 'not installed'}")
-    return lines
+    return [
+        f"  {name}: locked {version}, here {present.get(name) or 'not installed'}"
+        for name, version in sorted(pinned.items())
+        if present.get(name) != version
+    ]
 
 
 def main(requirements: str) -> int:

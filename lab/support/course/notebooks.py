@@ -1,16 +1,13 @@
 """PROVIDED: validate the notebooks with nbval, or regenerate their committed outputs.
 
 - `validate(reference=True)`: nbval on a copy of this checkout whose lab/ holds the
-  solutions - the committed outputs must come out again (what `make test` runs).
-- `validate(reference=False)`: nbval on this checkout as it is - does this lab/
-  reproduce the expected outputs? (an instructor checking a learner's copy)
-- `execute()`: run every notebook top to bottom against the solutions and write the
-  outputs back into notebooks/ (a maintainer, after changing a notebook), passed through
-  the same sanitizer nbval uses, so that a stored output shows `JOB-ID` where the text
-  says it does.
-
-A run on a learner's copy ends with one line per notebook: passed, or the first cell that
-differed and why - what an instructor reads.
+  solutions: the committed outputs must come out again (`make test`).
+- `validate(reference=False)`: nbval on this checkout as it is (an instructor checking a
+  learner's copy), ending with one line per notebook: passed, or the first cell that
+  differed and why.
+- `execute()`: run the notebooks against the solutions and write their outputs back into
+  notebooks/, through nbval's sanitizer (a stored output shows `JOB-ID` where the text
+  says so).
 """
 
 from __future__ import annotations
@@ -42,18 +39,13 @@ def notebook_paths(root: Path = PROJECT_ROOT) -> list[Path]:
 
 def _relative(paths: Sequence[str]) -> list[str]:
     """Notebook arguments as paths from the checkout's root, so they work in a copy."""
-    out = []
-    for raw in paths:
-        path = Path(raw).resolve()
-        out.append(
-            str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else raw
-        )
-    return out
+    inside = lambda path: path.is_relative_to(PROJECT_ROOT)  # noqa: E731
+    resolved = [(raw, Path(raw).resolve()) for raw in paths]
+    return [str(p.relative_to(PROJECT_ROOT)) if inside(p) else raw for raw, p in resolved]
 
 
 def sanitizers(root: Path = PROJECT_ROOT) -> list[tuple[re.Pattern, str]]:
-    """The (regex, replacement) rules of tests/nbval_sanitize.cfg, in order, read as nbval
-    reads them."""
+    """The (regex, replacement) rules of tests/nbval_sanitize.cfg, read as nbval does."""
     parser = configparser.ConfigParser(interpolation=None)
     parser.read(root / SANITIZE, encoding="ascii")
     return [(re.compile(parser[s]["regex"]), parser[s]["replace"]) for s in parser.sections()]
@@ -100,8 +92,7 @@ def reason(text: str) -> str:
 
 
 def summary(report: Path, targets: Sequence[str], root: Path) -> list[str]:
-    """One line per notebook from nbval's JUnit report: passed, or its first failing cell
-    and why."""
+    """One line per notebook from nbval's JUnit report: passed, or its first failing cell."""
     cases: dict[str, list[tuple[str, str | None]]] = {}
     for outcome in read_report(report) if report.exists() else []:
         why = (outcome.text or outcome.message) if outcome.state == "failed" else None

@@ -1,20 +1,13 @@
-"""PROVIDED (maintainers): generate the learner's stubs in lab/ from the reference in solutions/.
+"""PROVIDED (maintainers): the learner's stubs in lab/, generated from solutions/.
 
 In each solutions/<name>.py, every region between a `# BEGIN SOLUTION[: hint]` line and
-its `# END SOLUTION` line becomes, at the same indentation,
-
-    # TODO: <hint>
-    raise NotImplementedError("<function>() in lab/<name>.py is not written yet")
-
-and the result is lab/<name>.py. `python -m lab dev stubs` writes them; `--check` only
-compares, and fails when a stub differs from what the solutions generate. A stub a
-learner has edited is theirs and is not compared, so that `make test` passes on a
-learner's copy; `--check --strict` compares it too (CI: no stub is edited by hand).
-
-A stub is only replaced while it is untouched: its text is the current stub, or the stub
-as last generated, whose SHA-256 the manifest (lab/support/stubs.sha256, in the format of
-`sha256sum`) records. A file a learner has edited is left alone unless `force`, and then
-it is first copied to .backups/.
+its `# END SOLUTION` line becomes, at the same indentation, `# TODO: <hint>` and
+`raise NotImplementedError("<function>() in lab/<name>.py is not written yet")`.
+`--check` fails when a stub differs from what the solutions generate; a stub a learner
+edited is theirs and not compared (`make test` passes on a learner's copy) unless
+`--strict` (CI). A stub is replaced only while untouched - the stub as last generated,
+whose SHA-256 the manifest (lab/support/stubs.sha256, as `sha256sum` writes) records -
+or with `force`, after a copy to .backups/.
 """
 
 from __future__ import annotations
@@ -32,9 +25,8 @@ DEF = re.compile(r"^(?P<indent>\s*)(?:async\s+)?def\s+(?P<name>\w+)")
 BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION(?::\s*(?P<hint>.*?))?\s*$")
 END = re.compile(r"^\s*# END SOLUTION\s*$")
 DEFAULT_HINT = "write this part"
-#: What every stub raises says this, after naming its function and file, so that wherever
-#: the NotImplementedError surfaces (an API answer, a job's error, a test) it says what to
-#: write. `python -m lab check` counts a function holding it as not started.
+#: Every stub's NotImplementedError says this after its function and file, wherever it
+#: surfaces (an API answer, a job's error, a test); `lab check`: a function not started.
 NOT_DONE = "is not written yet"
 MANIFEST = Path("lab/support/stubs.sha256")
 
@@ -119,9 +111,8 @@ def edited(path: Path, root: Path = PROJECT_ROOT) -> bool:
 
 
 def stale_stubs(root: Path = PROJECT_ROOT, strict: bool = True) -> list[Path]:
-    """The stubs whose text differs from what the solutions generate, and the manifest
-    if it does not record them. Unless `strict`, a stub a learner has edited is theirs:
-    only the manifest says whether the solutions changed since it was generated."""
+    """The stubs whose text differs from what the solutions generate (unless `strict`, not
+    those a learner edited), and the manifest if it does not record them."""
     stubs = expected_stubs(root)
     stale = [
         path
@@ -136,12 +127,11 @@ def stale_stubs(root: Path = PROJECT_ROOT, strict: bool = True) -> list[Path]:
 
 @dataclass
 class Written:
-    """What write_stubs() did."""
+    """What write_stubs() did: (stub, backup of the file it replaced or None) for each file
+    `written`; the edited files `kept` as they were (without force)."""
 
     written: list[tuple[Path, Path | None]] = field(default_factory=list)
-    """(stub, backup of the file it replaced or None) for each file written."""
     kept: list[Path] = field(default_factory=list)
-    """Edited files left as they were (without force)."""
 
 
 def write_stubs(root: Path = PROJECT_ROOT, force: bool = False) -> Written:
@@ -161,8 +151,7 @@ def write_stubs(root: Path = PROJECT_ROOT, force: bool = False) -> Written:
             continue
         backup = None
         if not untouched:  # an edited file, replaced because of force
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            backup = root / ".backups" / f"{path.stem}-{stamp}{path.suffix}"
+            backup = root / ".backups" / f"{path.stem}-{time.strftime('%Y%m%d-%H%M%S')}.py"
             backup.parent.mkdir(exist_ok=True)
             shutil.copy2(path, backup)
         path.write_text(text)

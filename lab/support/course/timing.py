@@ -1,14 +1,8 @@
-"""PROVIDED (maintainers): how long the progress checks take - `python -m lab dev time-check`.
-
-Times, on copies of this checkout, what a learner waits for:
-
-- each notebook's check cell, `check_step("NN")`, with every step done (lab/ = solutions);
-- `python -m lab check` with every step done;
-- `python -m lab check` and a check cell with no step started (lab/ = the stubs).
-
-Each is run `runs` times in a fresh process; the median is printed (and every run).
-Redis is started first if none answers (and stopped afterwards), so that the times are
-those of a learner whose Redis is running, as it is from notebook 00 on.
+"""PROVIDED (maintainers): `python -m lab dev time-check` - how long the progress checks
+take, on copies of this checkout: each notebook's check cell (`check_step("NN")`) and
+`python -m lab check`, with every step done (lab/ = solutions) and with none started
+(lab/ = the stubs). Each runs `runs` times in a fresh process (the median is printed),
+with Redis running, as a learner's is from notebook 00 on.
 """
 
 from __future__ import annotations
@@ -65,15 +59,14 @@ def line(label: str, times: list[float], target: float | None = None) -> str:
     return f"  {label:<34} {median:5.1f} s   (runs: {runs}){verdict}"
 
 
-def main(runs: int = 3, steps: Sequence[str] = ()) -> int:
+def main(runs: int = 3, numbers: Sequence[str] = ()) -> int:
     from lab.support.servers.redis_server import run_with_redis
 
-    chosen = [s for s in STEPS if not steps or s.number in steps]
-    return run_with_redis(lambda: _main(runs, chosen))
+    return run_with_redis(lambda: timed_checks(runs, numbers))
 
 
-def _main(runs: int, steps: list) -> int:
-    over = 0
+def timed_checks(runs: int, numbers: Sequence[str]) -> int:
+    steps, over = [s for s in STEPS if not numbers or s.number in numbers], 0
     with tempfile.TemporaryDirectory() as tmp:
         done = copy_checkout(Path(tmp) / "done", lab="solutions")
         fresh = copy_checkout(Path(tmp) / "fresh", lab="stubs")

@@ -37,25 +37,14 @@ class TouchOnLoad:
 
 
 def plant_job(connection: Redis, queue_name: str, data: bytes, **fields: bytes) -> str:
-    """Write a job whose `data` field is `data` (and any other `fields`) straight into Redis,
-    as anyone who can write to it could (no RQ, no API), and put it on the queue
-    `queue_name`. Returns its id."""
-    job_id = f"planted-{uuid.uuid4().hex[:12]}"
-    queue_key = f"rq:queue:{queue_name}"
+    """Write a job whose `data` is `data` (and any other `fields`) straight into Redis, as
+    anyone who can write to it could (no RQ, no API), on the queue `queue_name`; its id."""
+    job_id, queue_key = f"planted-{uuid.uuid4().hex[:12]}", f"rq:queue:{queue_name}"
+    at = "2025-01-01T00:00:00.000000Z"
+    job = {"data": data, "origin": queue_name, "status": "queued", "timeout": 60}
+    job |= {"description": "a planted job", "created_at": at, "enqueued_at": at, **fields}
     with connection.pipeline() as pipe:
-        pipe.hset(
-            f"rq:job:{job_id}",
-            mapping={
-                "data": data,
-                "origin": queue_name,
-                "status": "queued",
-                "description": "a planted job",
-                "created_at": "2025-01-01T00:00:00.000000Z",
-                "enqueued_at": "2025-01-01T00:00:00.000000Z",
-                "timeout": 60,
-                **fields,
-            },
-        )
+        pipe.hset(f"rq:job:{job_id}", mapping=job)
         pipe.sadd("rq:queues", queue_key)
         pipe.rpush(queue_key, job_id)
         pipe.execute()
@@ -65,13 +54,11 @@ def plant_job(connection: Redis, queue_name: str, data: bytes, **fields: bytes) 
 def plant_pickle_job(
     connection: Redis, queue_name: str, marker: Path, field: Literal["data", "meta"] = "data"
 ) -> str:
-    """Plant a job on `queue_name` whose pickle creates the file `marker` when it is loaded,
-    and is otherwise a valid job: it calls str(). Returns its id.
-
-    In its `data` (function and arguments, the default), the pickle runs in a worker that
-    takes the job and in the API once it reads the job's function (GET /jobs/{id}); in its
-    `meta`, it runs as soon as any process fetches the job, even to read its status (the
-    dashboard's list of jobs). Under RQ_SERIALIZER=json neither loads."""
+    """Plant a valid job (it calls str()) on `queue_name` whose pickle creates the file
+    `marker` when loaded; its id. In its `data` (the default), the pickle runs in a worker
+    that takes the job and in the API once it reads the job's function (GET /jobs/{id}); in
+    its `meta`, in any process that fetches the job, even for its status (the dashboard's
+    list). Under RQ_SERIALIZER=json neither loads."""
     if field == "meta":
         data = pickle.dumps(("builtins.str", None, ("planted",), {}))
         return plant_job(connection, queue_name, data, meta=pickle.dumps(TouchOnLoad(marker)))
@@ -80,8 +67,7 @@ def plant_pickle_job(
 
 
 def plant_json_job(connection: Redis, queue_name: str, marker: Path) -> str:
-    """Plant a JSON job on `queue_name` that names the function `os.mkdir` with the argument
-    `marker`: a worker under RQ_SERIALIZER=json runs it and creates the folder. JSON stops
-    code in the data, not the choice of the function. Returns its id."""
+    """Plant a JSON job calling `os.mkdir(marker)` on `queue_name`; its id. A worker under
+    RQ_SERIALIZER=json runs it: JSON stops code in the data, not the choice of function."""
     data = json.dumps(["os.mkdir", None, [str(marker)], {}]).encode()
     return plant_job(connection, queue_name, data)

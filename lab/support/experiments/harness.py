@@ -1,19 +1,20 @@
-"""PROVIDED: what every experiment command shares (`bench`, its `workers`, `stats` and
-`abandoned`, and `soak`): the one error, the fallback to solutions/ while a TODO is not
-written yet, the run that measures, prints and writes JSON, one-line failures of the
-processes started, and a queue of its own emptied before and after.
+"""PROVIDED: what the experiment commands (`bench`, its kinds, `soak`) share: the one error,
+their common flags, the run that measures, prints and writes JSON (falling back to
+solutions/ while a TODO is not written yet), one-line failures of the processes started,
+and a queue of their own, emptied before and after.
 
-Every module of the experiments imports httpx, redis, rq and tqdm inside the functions
-that use them, so that `python -m lab --help` works before the dependencies are installed.
+httpx, redis, rq and tqdm are imported inside the functions that use them, so that
+`python -m lab --help` works before the dependencies are installed.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -29,17 +30,16 @@ if TYPE_CHECKING:
     from rq import Queue
 
 T = TypeVar("T")
-EMAIL = "bench@example.com"
-"""The address every request and job of the experiments sends its email to."""
+EMAIL = "bench@example.com"  # every request and job of the experiments sends to it
 
 
 class BenchError(Exception):
-    """An experiment cannot run; the message says why and what to do."""
+    """An experiment cannot run; the message says why and what to do. `unwritten`: the
+    reason is a TODO not written yet."""
 
     def __init__(self, message: str, unwritten: bool = False):
         super().__init__(message)
         self.unwritten = unwritten
-        """The reason is a TODO not written yet (NotImplementedError)."""
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, files: str, json_help: str) -> None:
@@ -62,16 +62,11 @@ def settings_from(args: argparse.Namespace, base: T, names: Iterable[str], **fix
 
 def fields_help(intro: str, fields: Mapping[str, str], width: int = 16) -> str:
     """`--help`'s end: `intro`, then each JSON field and what it holds."""
-    indent = " " * (width + 2)
+    indent = "\n" + " " * (width + 2)
     lines = [intro]
     for name, text in fields.items():
-        first = f"  {name:<{width}}" if len(name) < width else f"  {name}\n{indent}"
-        lines.append(
-            first
-            + textwrap.fill(text, 88 - len(indent), break_on_hyphens=False).replace(
-                "\n", "\n" + indent
-            )
-        )
+        first = f"  {name:<{width}}" if len(name) < width else f"  {name}{indent}"
+        lines.append(first + indent.join(textwrap.wrap(text, 86 - width, break_on_hyphens=False)))
     return "\n".join(lines)
 
 
@@ -86,11 +81,11 @@ def run_and_report(
     missed: Callable[[Any], bool] = lambda result: False,
     as_json: Callable[[Any], object] = lambda result: result,
 ) -> int:
-    """A command's run: measure(settings), print report(result) and "<counted(result)> in
-    <seconds> s.", write as_json(result) to --json. Without --package, a TODO of lab/ not
-    written yet is said in one line ("... <doing[0]> the reference solutions/ instead") and
-    solutions/ runs instead. Returns the exit code: 1, after one line, when it cannot
-    measure, or when missed(result) (a target the soak missed); else 0."""
+    """measure(settings), print report(result) and "<counted(result)> in <seconds> s.",
+    write as_json(result) to --json. Without --package, a TODO of lab/ not written yet is
+    said in one line ("... <doing[0]> the reference solutions/ instead") and solutions/ runs
+    instead. Returns 1, after one line, when it cannot measure or when missed(result) (a
+    target the soak missed); else 0."""
     from redis.exceptions import RedisError
 
     started = time.perf_counter()
@@ -106,7 +101,7 @@ def run_and_report(
                 file=sys.stderr,
             )
             result = measure(replace(settings, package="solutions"))
-    except BenchError as exc:
+    except (BenchError, TimeoutError) as exc:
         print(f"{command}: {exc}", file=sys.stderr)
         return 1
     except RedisError as exc:
@@ -114,15 +109,20 @@ def run_and_report(
         return 1
     print(report(result))
     print(f"\n{counted(result)} in {time.perf_counter() - started:.0f} s.")
-    if args.json:
-        args.json.write_text(json.dumps(as_json(result), indent=1) + "\n")
-        print(f"wrote {args.json}")
+    write_json(args.json, as_json(result))
     return 1 if missed(result) else 0
+
+
+def write_json(path: Path | None, data: object) -> None:
+    """Write `data` to `path` (--json), if given, and say so."""
+    if path:
+        path.write_text(json.dumps(data, indent=1) + "\n")
+        print(f"wrote {path}")
 
 
 def unwritten_guard(call: Callable[[], T], package: str) -> T:
     """`call()`, with a TODO not written yet, or a learner's file that fails, turned into a
-    BenchError that says so in one line."""
+    one-line BenchError."""
     from redis.exceptions import RedisError
 
     try:
@@ -137,8 +137,8 @@ def unwritten_guard(call: Callable[[], T], package: str) -> T:
 
 
 def started(start: Callable[[], T], what: str) -> T:
-    """start() (start_api, start_worker, ...): when the process exits or never gets ready,
-    a BenchError "<what> did not start: <its last line>" (unwritten if that names a TODO)."""
+    """start() (start_api, start_worker, ...), or, when the process exits or never gets
+    ready, a BenchError "<what> did not start: <its last line>"."""
     try:
         return start()
     except (RuntimeError, TimeoutError) as exc:
@@ -147,8 +147,8 @@ def started(start: Callable[[], T], what: str) -> T:
 
 
 def answered(response: httpx.Response, hint: str = "") -> httpx.Response:
-    """`response` if it is a success; else a BenchError naming its request: a 501 (a stub,
-    whose answer names the function) is unwritten."""
+    """`response` if it is a success; else a BenchError naming its request (a 501, a stub's
+    answer naming its function, is unwritten)."""
     request = f"{response.request.method} {response.request.url.path}"
     if response.status_code == 501:
         detail = response.json()["detail"]
@@ -159,21 +159,19 @@ def answered(response: httpx.Response, hint: str = "") -> httpx.Response:
 
 
 def check_redis() -> None:
-    """Raise a BenchError that says what to do when Redis does not answer PING."""
+    """A BenchError that says what to do when Redis does not answer PING."""
     from redis import Redis
     from redis.exceptions import RedisError
 
     url = get_settings().redis_url
-    client = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
-    try:
-        client.ping()
-    except RedisError as exc:
-        raise BenchError(
-            f"Cannot reach Redis at {safe_url(url)} ({type(exc).__name__}: {exc}). "
-            "Start it with `python -m lab redis start`, or set REDIS_URL."
-        ) from None
-    finally:
-        client.close()
+    with Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1) as client:
+        try:
+            client.ping()
+        except RedisError as exc:
+            raise BenchError(
+                f"Cannot reach Redis at {safe_url(url)} ({type(exc).__name__}: {exc}). "
+                "Start it with `python -m lab redis start`, or set REDIS_URL."
+            ) from None
 
 
 def bench_queue(name: str, redis: Any) -> Queue:
@@ -185,9 +183,9 @@ def bench_queue(name: str, redis: Any) -> Queue:
 
 def reset(queue: Queue, ids: Iterable[str] = ()) -> None:
     """Delete `queue` and every key RQ keeps under its name (its intermediate list and the
-    first_seen marks of RQ's cleanup of it, its registries, its workers' set, its cleaning
-    lock), and the jobs listed there or in `ids`, with their dependencies and results. Plain
-    DELs: RQ's own delete reads each job's execution, which a killed worker's may have lost."""
+    first_seen marks of RQ's cleanup, its registries, its workers' set, its cleaning lock),
+    and the jobs listed there or in `ids`, with their dependencies and results. Plain DELs:
+    RQ's own delete reads each job's execution, which a killed worker's may have lost."""
     from rq.job import Job
 
     redis, name = queue.connection, queue.name
@@ -195,22 +193,15 @@ def reset(queue: Queue, ids: Iterable[str] = ()) -> None:
     registries = [getattr(queue, f"{kind}_job_registry") for kind in kinds]
     ids = [*ids, *queue.get_job_ids(), *queue.intermediate_queue.get_job_ids()]
     ids += [job_id for r in registries for job_id in r.get_job_ids(cleanup=False)]
-    keys = [
-        *(r.key for r in registries),
-        *redis.scan_iter(f"rq:*:{name}", 1000),
-        *redis.scan_iter(f"rq:*:{name}:*", 1000),
-    ]
+    keys = [r.key for r in registries]
+    keys += [*redis.scan_iter(f"rq:*:{name}", 1000), *redis.scan_iter(f"rq:*:{name}:*", 1000)]
     with redis.pipeline(transaction=False) as pipe:
         for start in range(0, len(ids), 1000):
             for job_id in ids[start : start + 1000]:
                 # RQ's names, its double colon included: rq:job::<id>:dependencies.
                 dependencies = f"{Job.redis_job_namespace_prefix}:{job_id}:dependencies"
-                pipe.delete(
-                    Job.key_for(job_id),
-                    Job.dependents_key_for(job_id),
-                    dependencies,
-                    f"rq:results:{job_id}",
-                )
+                pipe.delete(Job.key_for(job_id), Job.dependents_key_for(job_id), dependencies)
+                pipe.delete(f"rq:results:{job_id}")
             pipe.execute()
         pipe.delete(*keys)
         pipe.srem(queue.redis_queues_keys, queue.key)
@@ -221,6 +212,13 @@ def progress_bar(total: int, unit: str, progress: bool | None):
     """A tqdm progress bar on stderr (`progress` None: only on a terminal)."""
     from tqdm import tqdm
 
-    return tqdm(
-        total=total, unit=unit, disable=None if progress is None else not progress, file=sys.stderr
-    )
+    disable = None if progress is None else not progress
+    return tqdm(total=total, unit=unit, disable=disable, file=sys.stderr)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) of `values`, interpolating between ranks."""
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)

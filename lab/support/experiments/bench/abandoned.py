@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from lab.support.config import get_settings
-from lab.support.experiments.harness import bench_queue, fields_help, reset
+from lab.support.experiments.harness import bench_queue, fields_help, reset, write_json
 from lab.support.servers.processes import poll, start_worker
 
 QUEUE = "bench-abandoned"
@@ -41,28 +41,16 @@ HELP = (
     "measure how fast a killed worker's job is failed or retried, and what the maintenance"
     " that finds it costs (notebook 10)"
 )
-EPILOG = fields_help(
-    "--json PATH writes {env, abandoned, maintenance, throughput}; each abandoned row has:",
-    FIELDS,
-    18,
-)
+JSON = "--json PATH writes {env, abandoned, maintenance, throughput}; each abandoned row has:"
+EPILOG = fields_help(JSON, FIELDS, 18)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
-    add(
-        "--quick",
-        action="store_true",
-        help="small settings (JOB_LEASE=6, JOB_HEARTBEAT=1, MAINTENANCE_INTERVAL=3) and 1,000"
-        " jobs at most: ~1 min",
-    )
-    add(
-        "--env",
-        nargs="*",
-        default=[],
-        metavar="NAME=VALUE",
-        help="settings for the workers, e.g. JOB_LEASE=45 MAINTENANCE_INTERVAL=15",
-    )
+    add("--quick", action="store_true", help="small settings (JOB_LEASE=6, JOB_HEARTBEAT=1,"
+        " MAINTENANCE_INTERVAL=3) and 1,000 jobs at most: ~1 min")  # fmt: skip
+    add("--env", nargs="*", default=[], metavar="NAME=VALUE",
+        help="settings for the workers, e.g. JOB_LEASE=45 MAINTENANCE_INTERVAL=15")  # fmt: skip
     add("--only", choices=["abandoned", "maintenance", "throughput"], help="measure only this")
     add("--json", type=Path, metavar="PATH", help="also write the results")
     add("--package", choices=["lab", "solutions"], default="solutions", help="whose worker")
@@ -103,27 +91,14 @@ def abandoned(env: dict[str, str], package: str, retry: bool) -> dict:
             return tuple((value or b"").decode() for value in fields)
 
         before = read()
-        states = poll(
-            read,
-            lambda now: now[0] == "failed" or now[1] != before[1],
-            "the job to be failed or queued again",
-            timeout=1200,
-            every=0.05,
-        )
-        row = {
-            "retry": retry,
-            "failed_after_s": round(time.monotonic() - killed, 1),
-            "status": states[-1][0],
-        }
+        found = lambda now: now[0] == "failed" or now[1] != before[1]  # noqa: E731
+        states = poll(read, found, "the job to be failed or queued again", 1200, every=0.05)
+        since = lambda: round(time.monotonic() - killed, 1)  # noqa: E731
+        row = {"retry": retry, "failed_after_s": since(), "status": states[-1][0]}
         if retry:
-            poll(
-                read,
-                lambda now: now[0] == "started" and now[2] not in ("", runner),
-                "the job to run again",
-                timeout=60,
-                every=0.05,
-            )
-            row["ran_again_after_s"] = round(time.monotonic() - killed, 1)
+            again = lambda now: now[0] == "started" and now[2] not in ("", runner)  # noqa: E731
+            poll(read, again, "the job to run again", 60, every=0.05)
+            row["ran_again_after_s"] = since()
         other.crash()
         return row
     finally:
@@ -189,15 +164,9 @@ def throughput(jobs: int, package: str) -> list[dict]:
             times = [t for t in pipe.execute() if t[0] and t[1]]
         first = min(utcparse(t[0].decode()) for t in times)
         busy = (max(utcparse(t[1].decode()) for t in times) - first).total_seconds()
-        rows.append(
-            {
-                "maintenance_interval": int(interval),
-                "jobs": jobs,
-                "seconds": round(busy, 2),
-                "jobs_per_s": round(jobs / busy, 1),
-                "with_start_s": round(seconds, 2),
-            }
-        )
+        rates = {"seconds": round(busy, 2), "jobs_per_s": round(jobs / busy, 1)}
+        row = {"maintenance_interval": int(interval), "jobs": jobs, **rates}
+        rows.append({**row, "with_start_s": round(seconds, 2)})
         reset(q)
     return rows
 
@@ -226,7 +195,5 @@ def main(args: argparse.Namespace) -> int:
     except RedisError as exc:
         print(f"bench: Redis stopped answering ({type(exc).__name__}: {exc}).", file=sys.stderr)
         return 1
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=1) + "\n")
-        print(f"wrote {args.json}")
+    write_json(args.json, result)
     return 0

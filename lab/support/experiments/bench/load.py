@@ -1,8 +1,6 @@
-"""PROVIDED: the bench's load generator - concurrent senders on one asyncio event loop.
-
-`drive()` runs senders (HTTP requests with httpx, or Redis PINGs) and times each request;
-`burst()` sends N requests at once from a notebook.
-"""
+"""PROVIDED: the bench's load generator: `drive()` runs concurrent senders (httpx
+requests, or Redis PINGs) on one asyncio event loop and times each request; `burst()`
+sends N requests at once from a notebook."""
 
 from __future__ import annotations
 
@@ -66,12 +64,10 @@ async def drive(sends: Sequence[Send], count: int) -> tuple[list[Request], float
 async def http_clients(
     url: str, count: int, timeout: float
 ) -> AsyncIterator[list[httpx.AsyncClient]]:
-    """`count` httpx clients of one connection each, one per concurrent sender.
-
-    One client shared by many senders costs this process more CPU per request the more
-    connections its pool holds (encode/httpx#3215): at 50 it halved the requests per
-    second here. The clients share one SSL context, unused over http, that each would
-    otherwise build (about 20 ms each)."""
+    """`count` httpx clients of one connection each, one per concurrent sender: one client
+    shared by many costs more CPU per request the more connections its pool holds
+    (encode/httpx#3215; at 50 it halved the requests per second here). They share one SSL
+    context, unused over http, that each would otherwise build (about 20 ms each)."""
     import httpx
 
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
@@ -91,10 +87,8 @@ def http_sender(client: httpx.AsyncClient, path: str, delay: float, method: str 
     payload = {"email": EMAIL, "delay": delay}
 
     async def send() -> tuple[int, dict]:
-        if method == "GET":
-            response = await client.get(path)
-        else:
-            response = await client.post(path, json=payload)
+        sent = client.get(path) if method == "GET" else client.post(path, json=payload)
+        response = await sent
         try:
             body = response.json()
         except ValueError:
@@ -124,9 +118,9 @@ def run_in_thread(coroutine_function: Callable[[], Awaitable[T]]) -> T:
 
 
 def server_threads() -> int:
-    """The size of the thread pool FastAPI runs `def` endpoints and BackgroundTasks' plain
-    functions in: AnyIO's default thread limiter, 40 unless a program changes it (read in a
-    fresh event loop, since each has its own; uvicorn's process has the same default)."""
+    """The thread pool FastAPI runs `def` endpoints and BackgroundTasks' plain functions in:
+    AnyIO's default limiter, 40 unless changed (read in a fresh event loop: each has its
+    own; uvicorn's process has the same default)."""
 
     async def read() -> int:
         import anyio.to_thread

@@ -18,7 +18,8 @@ import shutil
 import subprocess
 import sys
 import time
-from collections import Counter
+from collections import Counter, namedtuple
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +27,7 @@ from urllib.parse import urlsplit
 
 from lab.support.experiments.bench.workers import QUEUE, wait_for_workers
 from lab.support.experiments.harness import EMAIL, BenchError, bench_queue, reset
-from lab.support.servers.processes import Background
+from lab.support.servers.processes import Background, poll
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -36,8 +37,8 @@ IGNORED = {"info", "config|resetstat"}  # what this module sends to read the cou
 
 def command_counts(redis: Redis) -> Counter[str]:
     """Calls of each command since Redis started (or since CONFIG RESETSTAT)."""
-    stats = redis.info("commandstats")
-    return Counter({name.removeprefix("cmdstat_"): s["calls"] for name, s in stats.items()})
+    stats = redis.info("commandstats").items()
+    return Counter({name.removeprefix("cmdstat_"): s["calls"] for name, s in stats})
 
 
 def per_job(before: Counter[str], after: Counter[str], jobs: int) -> dict[str, float]:
@@ -78,10 +79,8 @@ def commands_per_job(redis: Redis, package: str = "lab", jobs: int = 200) -> Job
         before, started = command_counts(redis), time.monotonic()
         for _ in range(jobs):
             queue.enqueue(func, EMAIL, 0)
-        while worker.output().count("Job OK") < jobs:
-            if not worker.running or time.monotonic() - started > 60:
-                raise BenchError(f"the worker did not finish {jobs} jobs: {worker.output()[-300:]}")
-            time.sleep(0.02)
+        done = lambda: worker.output().count("Job OK") if worker.running else -1  # noqa: E731
+        poll(done, lambda n: n < 0 or n >= jobs, f"the worker to finish {jobs} jobs", 60)
         window = time.monotonic() - started
         busy = command_counts(redis) - before
         before = command_counts(redis)
@@ -93,12 +92,7 @@ def commands_per_job(redis: Redis, package: str = "lab", jobs: int = 200) -> Job
     return JobCommands(enqueue=enqueue, work={k: v for k, v in work.items() if v}, jobs=jobs)
 
 
-@dataclass
-class Rate:
-    """Commands per second, and how they were measured."""
-
-    commands_per_s: float
-    method: str
+Rate = namedtuple("Rate", "commands_per_s method")  # commands per second, and how measured
 
 
 def commands_per_second(redis: Redis, url: str, seconds: float = 1.0) -> Rate:
@@ -118,33 +112,33 @@ def commands_per_second(redis: Redis, url: str, seconds: float = 1.0) -> Rate:
         if result.returncode == 0 and rates:
             value = float(rates[0][1].strip('"'))
             return Rate(value, f"{Path(tool).name} {' '.join(options)}")
-    count, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        pipe = redis.pipeline(transaction=False)
-        for _ in range(1000):
-            pipe.incr("bench:ops")
-        pipe.execute()
-        count += 1000
+
+    def pipelined() -> None:
+        with redis.pipeline(transaction=False) as pipe:
+            for _ in range(1000):
+                pipe.incr("bench:ops")
+            pipe.execute()
+
+    done = rate(pipelined, 1000, seconds)
     redis.delete("bench:ops")
-    rate = count / (time.perf_counter() - started)
-    return Rate(round(rate), "pipelined INCR from Python: a lower bound")
+    return Rate(done, "pipelined INCR from Python: a lower bound")
 
 
 def round_trips_per_second(redis: Redis, seconds: float = 0.5) -> float:
     """PINGs per second from one client, each waiting for its answer."""
+    return rate(redis.ping, 1, seconds)
+
+
+def rate(call: Callable[[], object], each: int, seconds: float) -> float:
+    """How many times per second call() ran, called for `seconds` (`each`: per call)."""
     count, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
-        redis.ping()
-        count += 1
+        call()
+        count += each
     return round(count / (time.perf_counter() - started))
 
 
-@dataclass
-class EnqueueRate:
-    method: str
-    jobs: int
-    seconds: float
-    jobs_per_s: float
+EnqueueRate = namedtuple("EnqueueRate", "method jobs seconds jobs_per_s")
 
 
 def enqueue_rates(redis: Redis, package: str = "lab", jobs: int = 1000) -> list[EnqueueRate]:

@@ -23,12 +23,13 @@ import random
 import sys
 import time
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from lab.support.experiments import harness
-from lab.support.experiments.bench.report import percentile
+from lab.support.experiments.harness import percentile
 
 if TYPE_CHECKING:
     import httpx
@@ -36,10 +37,8 @@ if TYPE_CHECKING:
 
 HELP = "measure GET /stats and GET /metrics with up to 10,000 jobs in RQ's registries (step 09)"
 
-QUEUE = "bench-stats"
-"""The queue whose list and registries `python -m lab bench stats` fills and empties."""
-IDLE_QUEUE = "bench-stats-idle"
-"""The queue of `bench stats`'s idle worker: always empty, so the worker stays idle."""
+QUEUE = "bench-stats"  # whose list and registries `python -m lab bench stats` fills
+IDLE_QUEUE = "bench-stats-idle"  # its idle worker's: always empty
 #: How the jobs of each size are shared out among the statuses (the rest: finished).
 SHARES = {"finished": 0.4, "failed": 0.2, "queued": 0.2, "scheduled": 0.1, "deferred": 0.1}
 #: Seconds every job the bench writes lives at most (its result_ttl, failure_ttl and key
@@ -67,14 +66,9 @@ SIZE_FIELDS = {
     " other served queues' own)",
     "fill_s": "seconds taken to write this size's new jobs",
 }
-EPILOG = "\n".join(
-    [
-        harness.fields_help(
-            "--json PATH writes {package, cores, requests, sizes, rows}; each row has:", FIELDS, 22
-        ),
-        harness.fields_help("each size has:", SIZE_FIELDS, 22),
-    ]
-)
+JSON = "--json PATH writes {package, cores, requests, sizes, rows}; each row has:"
+EACH_SIZE = harness.fields_help("each size has:", SIZE_FIELDS, 22)
+EPILOG = harness.fields_help(JSON, FIELDS, 22) + "\n" + EACH_SIZE
 
 
 @dataclass(frozen=True)
@@ -247,16 +241,10 @@ def row(jobs: int, what: str, call, requests: int, size: int | None = None) -> d
     for _ in range(requests):
         start = time.perf_counter()
         call()
-        times.append(time.perf_counter() - start)
-    return {
-        "jobs": jobs,
-        "what": what,
-        "requests": len(times),
-        "p50_ms": round(percentile(times, 50) * 1000, 3),
-        "p95_ms": round(percentile(times, 95) * 1000, 3),
-        "max_ms": round(max(times) * 1000, 3),
-        "bytes": size,
-    }
+        times.append((time.perf_counter() - start) * 1000)
+    ms = {f"p{q}_ms": round(percentile(times, q), 3) for q in (50, 95)}
+    return {"jobs": jobs, "what": what, "requests": len(times), **ms,
+            "max_ms": round(max(times), 3), "bytes": size}  # fmt: skip
 
 
 def measure_size(queue: Queue, client: httpx.Client, jobs: int, s: StatsBenchSettings) -> list:
@@ -264,16 +252,9 @@ def measure_size(queue: Queue, client: httpx.Client, jobs: int, s: StatsBenchSet
     from lab.support.queueing.monitor import finished_since
 
     read_stats = importlib.import_module(f"{s.package}.stats").read_stats
-    rows = [
-        row(
-            jobs,
-            f"GET {path}",
-            lambda p=path: client.get(p),
-            s.requests,
-            len(harness.answered(client.get(path)).content),
-        )
-        for path in ("/stats", "/metrics")
-    ]
+    get = lambda path: harness.answered(client.get(path))  # noqa: E731
+    rows = [row(jobs, f"GET {p}", lambda p=p: get(p), s.requests, len(get(p).content))
+            for p in ("/stats", "/metrics")]  # fmt: skip
     queues = [queue, *others(queue)]
     since = lambda: datetime.now(timezone.utc) - timedelta(minutes=1)  # noqa: E731
     rows.append(row(jobs, "read_stats()", lambda: read_stats(queue), s.requests))
@@ -294,23 +275,26 @@ def measure(s: StatsBenchSettings, progress: bool | None = None) -> dict:
     redis = Redis.from_url(get_settings().redis_url, socket_timeout=30)
     queue = harness.bench_queue(QUEUE, redis)
     harness.reset(queue)
-    placed, sizes, rows, processes = Placed(), [], [], []
-    try:
+    placed, sizes, rows = Placed(), [], []
+    with ExitStack() as stack:
+
+        @stack.callback  # last, once the processes stopped
+        def clean() -> None:
+            harness.reset(queue, placed.ids)
+            # The idle worker's keys; its maintenance locks (RQ's and the recovery's)
+            # expire within MAINTENANCE_INTERVAL: the bench leaves nothing behind.
+            harness.reset(harness.bench_queue(IDLE_QUEUE, redis))
+            redis.close()
+
         idle = lambda: start_worker(IDLE_QUEUE, "--simple", package=s.package)  # noqa: E731
-        processes.append(harness.started(idle, f"python -m {s.package}.worker"))
-        stats = harness.unwritten_guard(
-            lambda: importlib.import_module(f"{s.package}.stats"), s.package
-        )
+        stack.enter_context(harness.started(idle, f"python -m {s.package}.worker"))
+        module = lambda: importlib.import_module(f"{s.package}.stats")  # noqa: E731
+        stats = harness.unwritten_guard(module, s.package)
         harness.unwritten_guard(lambda: stats.read_stats(queue), s.package)  # a TODO stops it here
-        api = harness.started(
-            lambda: start_api(s.package, env={"QUEUE_NAME": QUEUE}),
-            f"uvicorn {s.package}.producer:app",
-        )
-        processes.append(api)
-        with (
-            httpx.Client(base_url=api.url, timeout=30) as client,
-            harness.progress_bar(len(s.sizes), "size", progress) as bar,
-        ):
+        api = lambda: start_api(s.package, env={"QUEUE_NAME": QUEUE})  # noqa: E731
+        api = stack.enter_context(harness.started(api, f"uvicorn {s.package}.producer:app"))
+        client = stack.enter_context(httpx.Client(base_url=api.url, timeout=30))
+        with harness.progress_bar(len(s.sizes), "size", progress) as bar:
             for size in s.sizes:
                 bar.set_description(f"{size:,} jobs: filling")
                 start = time.perf_counter()
@@ -322,21 +306,9 @@ def measure(s: StatsBenchSettings, progress: bool | None = None) -> dict:
                 bar.set_description(f"{size:,} jobs: timing")
                 rows += measure_size(queue, client, size, s)
                 bar.update()
-    finally:
-        for process in reversed(processes):
-            process.__exit__()
-        harness.reset(queue, placed.ids)
-        # The idle worker's keys; its maintenance locks (RQ's and the recovery's) expire by
-        # themselves within MAINTENANCE_INTERVAL: the bench leaves nothing behind.
-        harness.reset(harness.bench_queue(IDLE_QUEUE, redis))
-        redis.close()
-    return {
-        "package": s.package,
-        "cores": usable_cores(),
-        "requests": s.requests,
-        "sizes": sizes,
-        "rows": rows,
-    }
+    cores = usable_cores()
+    return {"package": s.package, "cores": cores, "requests": s.requests, "sizes": sizes,
+            "rows": rows}  # fmt: skip
 
 
 def report(result: dict) -> str:
@@ -356,15 +328,10 @@ def report(result: dict) -> str:
             lines += ["", f"{r['jobs']:>7,}  ({shown or 'empty registries'})"]
             previous = r["jobs"]
         size = "" if r["bytes"] is None else f"{r['bytes']:,}"
-        lines.append(
-            f"{'':>7}  {r['what']:<18}{r['p50_ms']:>9.2f}{r['p95_ms']:>9.2f}"
-            f"{r['max_ms']:>9.2f}{size:>8}"
-        )
-    lines += [
-        "",
-        "At every size RQ's counts, GET /stats's and GET /metrics's equalled the jobs placed.",
-    ]
-    return "\n".join(lines)
+        times = f"{r['p50_ms']:>9.2f}{r['p95_ms']:>9.2f}{r['max_ms']:>9.2f}"
+        lines.append(f"{'':>7}  {r['what']:<18}{times}{size:>8}")
+    placed = "At every size RQ's counts, GET /stats's and GET /metrics's equalled the jobs placed."
+    return "\n".join([*lines, "", placed])
 
 
 def main(args: argparse.Namespace) -> int:

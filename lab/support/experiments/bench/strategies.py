@@ -1,9 +1,8 @@
 """PROVIDED: the bench's strategies and floors, its settings, and its model (MODEL).
 
 A strategy says how many requests a cell sends (`count()`), who sends them (`senders()`),
-when its emails are done (`done_at()`), where they run (`slots`) and when each is asked
-for (`asked()`). The bench never asks for a strategy by name: a new one is one more entry
-in STRATEGIES (and its name in the texts of FIELDS and MODEL).
+when its emails are asked for (`asked()`) and done (`done_at()`), and where they run
+(`slots`). A new one is one more entry in STRATEGIES (and its name in FIELDS and MODEL).
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
-import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -19,14 +17,13 @@ from typing import TYPE_CHECKING
 from lab.support.config import get_settings
 from lab.support.experiments.bench.load import Request, Send, http_sender
 from lab.support.experiments.harness import BenchError
-from lab.support.servers.processes import last_line
+from lab.support.servers.processes import last_line, poll
 
 if TYPE_CHECKING:
     import httpx
     from redis import Redis
 
-QUEUE = "bench-emails"
-"""The RQ queue of the bench's workers: not the one a notebook or a test fills."""
+QUEUE = "bench-emails"  # the bench workers' queue: not one a notebook or a test fills
 MODEL = (
     "model: each email takes exactly the delay and starts once it is asked for (blocking:"
     " request sent; background, rq-enqueue: answer received) and a slot is free - 1 for"
@@ -37,8 +34,8 @@ MODEL = (
 
 @dataclass(frozen=True)
 class BenchSettings:
-    """One run of `python -m lab bench`, as its flags chose it (not `Settings`, so that it
-    is never mistaken for lab.support.config.Settings, read from the environment)."""
+    """One run of `python -m lab bench`, as its flags chose it (not named `Settings`: that
+    is lab.support.config's, read from the environment)."""
 
     delay: float = 0.5  # seconds per email
     concurrency: tuple[int, ...] = (1, 10, 50)  # measured one after another
@@ -54,9 +51,9 @@ QUICK = BenchSettings(delay=0.2, concurrency=(1, 5, 20), requests=20, floor_requ
 
 @dataclass(frozen=True)
 class Slots:
-    """Where a strategy's emails run, and so how many can run at once: the server's one
-    event loop (an `async def` endpoint), its thread pool (FastAPI runs `def` endpoints and
-    BackgroundTasks' plain functions there) or the RQ workers (one job each, --simple)."""
+    """Where a strategy's emails run, so how many at once: the server's event loop (an
+    `async def` endpoint), its thread pool (`def` endpoints and BackgroundTasks' plain
+    functions) or the RQ workers (one job each, --simple)."""
 
     where: str
 
@@ -87,10 +84,9 @@ class Records:
 
 @dataclass(frozen=True)
 class Strategy:
-    """A strategy whose requests POST to `path` ("" for none) from one client each, and
-    whose emails are done once answered. `slots`: None for a floor, which sends no email;
-    `id_field`: the field of the answer that names the email's task or job; `ceiling`: its
-    best rate is the load generator's ceiling (the no-op endpoint)."""
+    """Requests POST to `path` ("" for none), one client each; emails done once answered.
+    `slots`: None for a floor (no email); `id_field`: the answer's field naming the email's
+    task or job; `ceiling`: its best rate is the load generator's (the no-op)."""
 
     name: str
     path: str = ""
@@ -100,7 +96,6 @@ class Strategy:
 
     @property
     def emails(self) -> bool:
-        """Its requests send emails: a floor's do not, and its done_s is null."""
         return self.slots is not None
 
     def count(self, settings: BenchSettings, concurrency: int) -> int:
@@ -111,21 +106,14 @@ class Strategy:
     async def senders(
         self, clients: Sequence[httpx.AsyncClient], delay: float
     ) -> AsyncIterator[list[Send]]:
-        """One sender per client, each POSTing {"email", "delay"} to `path`."""
         yield [http_sender(client, self.path, delay) for client in clients]
 
     def asked(self, request: Request) -> float:
-        """When the email of `request` was asked for: once the answer came."""
+        """When the email of `request` was asked for: once answered."""
         return request.end
 
-    def done_at(
-        self,
-        requests: Sequence[Request],
-        records: Records,
-        delay: float,
-        offset: float,
-        timeout: float = 60,
-    ) -> float:
+    def done_at(self, requests: Sequence[Request], records: Records, delay: float,
+                offset: float, timeout: float = 60) -> float:  # fmt: skip
         """When the last email of `requests` was done, as a perf_counter time (`offset` =
         time.time() - time.perf_counter()): here, at the last answer."""
         return max(r.end for r in requests)
@@ -133,8 +121,7 @@ class Strategy:
 
 @dataclass(frozen=True)
 class Blocking(Strategy):
-    """The email runs inside the request: one burst of `concurrency` requests, each email
-    asked for when its request is sent and done when it is answered."""
+    """The email runs inside the request: one burst of `concurrency` requests."""
 
     def count(self, settings: BenchSettings, concurrency: int) -> int:
         return concurrency
@@ -145,7 +132,7 @@ class Blocking(Strategy):
 
 @dataclass(frozen=True)
 class Floor(Strategy):
-    """What the server (or Redis) costs with no email at all: `floor_requests` requests."""
+    """The server's (or Redis's) cost with no email: `floor_requests` requests."""
 
     def count(self, settings: BenchSettings, concurrency: int) -> int:
         return max(settings.floor_requests, concurrency)
@@ -153,8 +140,7 @@ class Floor(Strategy):
 
 @dataclass(frozen=True)
 class RedisPing(Floor):
-    """A Redis PING from this process, one connection per client: the floor under an
-    enqueue, which takes two round trips to Redis."""
+    """A PING from this process, one connection per client: the floor under an enqueue."""
 
     @contextlib.asynccontextmanager
     async def senders(
@@ -177,9 +163,8 @@ class RedisPing(Floor):
 
 @dataclass(frozen=True)
 class AfterAnswer(Strategy):
-    """The endpoint answers first and names the email (its `id_field`); the email is done
-    when its end is noted somewhere this process can read (`ends()`). `hint`: what to
-    check when the emails are never done."""
+    """The endpoint answers first, naming the email (`id_field`), whose end is noted where
+    this process can read it (`ends()`). `hint`: what to check when it never ends."""
 
     hint: str = ""
 
@@ -187,31 +172,19 @@ class AfterAnswer(Strategy):
         """The time.time() each email of `ids` ended, or None while one is not done."""
         raise NotImplementedError
 
-    def done_at(
-        self,
-        requests: Sequence[Request],
-        records: Records,
-        delay: float,
-        offset: float,
-        timeout: float = 60,
-    ) -> float:
-        """Waits for the emails, giving up `timeout` s after they should have been done."""
+    def done_at(self, requests: Sequence[Request], records: Records, delay: float,
+                offset: float, timeout: float = 60) -> float:  # fmt: skip
         ids = [r.body[self.id_field] for r in requests if self.id_field in r.body]
-        deadline = time.monotonic() + len(ids) * delay + timeout
-        while (ends := self.ends(records, ids)) is None:
-            if time.monotonic() > deadline:
-                raise BenchError(
-                    f"the emails of POST {self.path} were not done {timeout:.0f} s after"
-                    f" they should have been: {self.hint}"
-                )
-            time.sleep(0.02)
+        what = f"the emails of POST {self.path} ({self.hint})"
+        read = lambda: self.ends(records, ids)  # noqa: E731
+        ends = poll(read, lambda e: e is not None, what, len(ids) * delay + timeout)[-1]
         return max([max(r.end for r in requests), *(end - offset for end in ends)])
 
 
 @dataclass(frozen=True)
 class InBackground(AfterAnswer):
-    """FastAPI's BackgroundTasks: `send_and_record` notes each email's end in Redis under
-    DONE_PREFIX + task id, since BackgroundTasks offers no way to ask."""
+    """BackgroundTasks offers no way to ask: `send_and_record` notes each email's end in
+    Redis under DONE_PREFIX + task id."""
 
     def ends(self, records: Records, ids: list[str]) -> list[float] | None:
         keys = [f"{records.done_prefix}{task_id}" for task_id in ids]
@@ -225,7 +198,7 @@ class InBackground(AfterAnswer):
 
 @dataclass(frozen=True)
 class Enqueued(AfterAnswer):
-    """An RQ job: done when it finished, at its `ended_at`; a failed job stops the bench."""
+    """An RQ job: done at its `ended_at`; a failed job stops the bench."""
 
     def ends(self, records: Records, ids: list[str]) -> list[float] | None:
         from rq.job import Job, JobStatus
@@ -233,7 +206,6 @@ class Enqueued(AfterAnswer):
         from lab.support.queueing.serializer import rq_serializer
 
         jobs = Job.fetch_many(ids, connection=records.redis, serializer=rq_serializer())
-        # The status as fetched with the rest of the job (is_finished would read it again).
         statuses = [job.get_status(refresh=False) if job else None for job in jobs]
         for job, status in zip(jobs, statuses, strict=True):
             if status == JobStatus.FAILED:
@@ -242,10 +214,9 @@ class Enqueued(AfterAnswer):
                 raise BenchError(f"an RQ job of the bench failed: {said or job.id}")
         if any(status != JobStatus.FINISHED for status in statuses):
             return None
-        ends = [job.ended_at.timestamp() for job in jobs]
         for job in jobs:
             job.delete()
-        return ends
+        return [job.ended_at.timestamp() for job in jobs]
 
 
 #: In the order they are measured and shown: the floors first, then from the quickest

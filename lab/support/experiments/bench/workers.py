@@ -1,10 +1,9 @@
 """PROVIDED: worker throughput, measured - `python -m lab bench workers` and notebook 07.
 
 `throughput()` starts one worker command (the lab's `python -m <package>.worker`, or RQ's
-stock `rq worker` / `rq worker-pool`), waits until its N workers have registered in
-Redis, queues the jobs in one pipeline, and times them from that moment until the last
-job's `ended_at`. Worker start-up is not in the time; every job is. The jobs are the
-learner's tasks: `send_fake_email` (sleep-bound, or a no-op with delay 0) and
+`rq worker` / `rq worker-pool`), waits until its N workers have registered, queues the
+jobs in one pipeline and times them from then until the last job's `ended_at`: start-up
+is not in the time. Jobs: `send_fake_email` (sleep, or a no-op with delay 0) and
 `hash_chain` (CPU-bound).
 """
 
@@ -22,20 +21,18 @@ from typing import TYPE_CHECKING
 from lab.support.config import get_settings
 from lab.support.course.stubs import NOT_DONE
 from lab.support.experiments.harness import EMAIL, BenchError, bench_queue, reset
-from lab.support.servers.processes import Background, last_line
+from lab.support.servers.processes import Background, last_line, poll
 
 if TYPE_CHECKING:
     from redis import Redis
     from rq import Queue
 
-QUEUE = "bench-workers"
-"""The queue of `python -m lab bench workers` (and notebook 07's measurements)."""
+QUEUE = "bench-workers"  # of `python -m lab bench workers` and notebook 07's measurements
+#: The worker classes: a fork per job, none (the cheapest isolation), a new process per job.
 CLASSES = ("Worker", "SimpleWorker", "SpawnWorker")
-"""The worker classes, cheapest isolation last: fork per job, none, a new process per job."""
 FLAGS = {"Worker": [], "SimpleWorker": ["--simple"], "SpawnWorker": ["--spawn"]}
-"""`python -m lab.worker`'s flag for each class."""
+#: Jobs: send_fake_email with delay 0, send_fake_email with a delay, hash_chain.
 KINDS = ("noop", "sleep", "cpu")
-"""Jobs: send_fake_email with delay 0, send_fake_email with a delay, hash_chain."""
 START_TIMEOUT = 60.0
 
 
@@ -95,51 +92,39 @@ def cpu_seconds(package: str, rounds: int) -> float:
 
 def rounds_for(package: str, seconds: float) -> int:
     """How many hash_chain rounds take about `seconds` of CPU here."""
-    probe = 20_000
-    return max(1, round(probe * seconds / max(cpu_seconds(package, probe), 1e-6)))
+    return max(1, round(20_000 * seconds / max(cpu_seconds(package, 20_000), 1e-6)))
 
 
 def wait_for_workers(queue: Queue, count: int, process: Background) -> None:
     """Wait until `count` workers listen on `queue`; a BenchError if the command exits."""
     from rq import Worker
 
-    deadline = time.monotonic() + START_TIMEOUT
-    while Worker.count(queue=queue) < count:
+    def read() -> int:
         if not process.running:
             said = last_line(process.output()) or f"exit code {process.process.returncode}"
-            raise BenchError(
-                f"{' '.join(process.command[1:4])} did not start: {said}",
-                unwritten=NOT_DONE in said,
-            )
-        if time.monotonic() > deadline:
-            raise BenchError(f"{count} workers did not start in {START_TIMEOUT:.0f} s")
-        time.sleep(0.02)
+            raise BenchError(f"{' '.join(process.command[1:4])} did not start: {said}",
+                             unwritten=NOT_DONE in said)  # fmt: skip
+        return Worker.count(queue=queue)
+
+    poll(read, lambda n: n >= count, f"{count} workers to start", START_TIMEOUT)
 
 
 def wait_for_jobs(queue: Queue, jobs: int, process: Background, timeout: float) -> None:
     """Wait until `jobs` jobs of `queue` have ended; a BenchError if one failed."""
-    finished, failed = queue.finished_job_registry, queue.failed_job_registry
-    deadline = time.monotonic() + timeout
-    while finished.count < jobs:
-        if failed.count:
+
+    def read() -> int:
+        if queue.failed_job_registry.count:
             said = last_line(process.settled_output(), "Error") or "see the worker's log"
             raise BenchError(f"a job failed in {' '.join(process.command[1:4])}: {said}")
-        if time.monotonic() > deadline:
-            raise BenchError(f"{jobs - finished.count} of {jobs} jobs not done in {timeout:.0f} s")
-        time.sleep(0.02)
+        return queue.finished_job_registry.count
+
+    poll(read, lambda done: done >= jobs, f"{jobs} jobs to end", timeout)
 
 
 def throughput(
-    redis: Redis,
-    worker: str,
-    worker_class: str,
-    processes: int,
-    kind: str,
-    jobs: int,
-    delay: float = 0.1,
-    rounds: int = 0,
-    package: str = "lab",
-) -> Run:
+    redis: Redis, worker: str, worker_class: str, processes: int, kind: str, jobs: int,
+    delay: float = 0.1, rounds: int = 0, package: str = "lab",
+) -> Run:  # fmt: skip
     """Time `jobs` jobs of `kind` through `processes` workers of `worker_class`, run by
     the lab's worker command or RQ's stock one (`worker`: "lab" or "rq")."""
     from rq import Queue
@@ -149,35 +134,19 @@ def throughput(
     reset(queue)
     if kind == "cpu":
         call = Queue.prepare_data(f"{package}.tasks.hash_chain", (rounds,))
+        job_s = cpu_seconds(package, rounds)
     else:
-        call = Queue.prepare_data(
-            f"{package}.tasks.send_fake_email", (EMAIL, delay if kind == "sleep" else 0)
-        )
-    job_s = delay if kind == "sleep" else cpu_seconds(package, rounds) if kind == "cpu" else 0.0
-    process = Background("bench-worker", command(worker, worker_class, processes, package))
-    try:
+        job_s = delay if kind == "sleep" else 0.0
+        call = Queue.prepare_data(f"{package}.tasks.send_fake_email", (EMAIL, job_s))
+    with Background("bench-worker", command(worker, worker_class, processes, package)) as process:
         wait_for_workers(queue, processes, process)
         start = time.time()
-        queued = queue.enqueue_many([call] * jobs)
+        ids = [job.id for job in queue.enqueue_many([call] * jobs)]
         wait_for_jobs(queue, jobs, process, timeout=60 + jobs * (job_s + 1))
-        done = [
-            j
-            for j in Job.fetch_many([job.id for job in queued], redis, serializer=queue.serializer)
-            if j
-        ]
-    finally:
-        process.__exit__()
+        done = [j for j in Job.fetch_many(ids, redis, serializer=queue.serializer) if j]
     ends = [j.ended_at.replace(tzinfo=j.ended_at.tzinfo or timezone.utc) for j in done]
     seconds = max(end.timestamp() for end in ends) - start
     reset(queue)
-    return Run(
-        worker=worker,
-        worker_class=worker_class,
-        processes=processes,
-        kind=kind,
-        jobs=jobs,
-        job_s=round(job_s, 4),
-        seconds=round(seconds, 4),
-        jobs_per_s=round(jobs / seconds, 3),
-        workers_used=len({j.worker_name for j in done}),
-    )
+    return Run(worker, worker_class, processes, kind, jobs, job_s=round(job_s, 4),
+               seconds=round(seconds, 4), jobs_per_s=round(jobs / seconds, 3),
+               workers_used=len({j.worker_name for j in done}))  # fmt: skip

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
 from lab.support.experiments import harness
@@ -67,13 +68,9 @@ QUICK = WorkerBenchSettings(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add = parser.add_argument
-    add(
-        "--quick",
-        action="store_true",
-        help=f"fewer jobs, N = {' '.join(map(str, QUICK.processes))}, SimpleWorker only"
-        " for scaling (~25 s instead of ~100 s)",
-    )
+    n = " ".join(map(str, QUICK.processes))
+    quick = f"fewer jobs, N = {n}, SimpleWorker only for scaling (~25 s instead of ~100 s)"
+    parser.add_argument("--quick", action="store_true", help=quick)
     harness.add_common_arguments(
         parser, "worker.py, pool.py and tasks.py", "also write the results"
     )
@@ -115,13 +112,10 @@ def measure(s: WorkerBenchSettings, progress: bool | None = None) -> dict:
     with harness.progress_bar(2 * len(configs) + 2, "run", progress) as bar:
         for i, config in enumerate(configs):
             for worker in ("lab", "rq") if i % 2 == 0 else ("rq", "lab"):  # neither always first
-                bar.set_description(
-                    f"{worker} {config['worker_class']} x{config['processes']} {config['kind']}"
-                )
-                run = throughput(
-                    redis, worker, **config, delay=s.delay, rounds=rounds, package=package
-                )
-                runs.append(run)
+                c = config
+                bar.set_description(f"{worker} {c['worker_class']} x{c['processes']} {c['kind']}")
+                runs.append(throughput(redis, worker, **c, delay=s.delay, rounds=rounds,
+                                       package=package))  # fmt: skip
                 bar.update()
         bar.set_description("enqueue vs enqueue_many")
         enqueue = redis_cost.enqueue_rates(redis, package, s.enqueue_jobs)
@@ -134,7 +128,7 @@ def measure(s: WorkerBenchSettings, progress: bool | None = None) -> dict:
     return {
         "cores": usable_cores(),
         "runs": [asdict(r) for r in sorted(runs, key=order)],
-        "enqueue": [asdict(e) for e in enqueue],
+        "enqueue": [e._asdict() for e in enqueue],
         "redis": {
             "enqueue_commands": commands.enqueue,
             "work_commands": commands.work,
@@ -156,24 +150,22 @@ def key(run: dict) -> tuple:
     return (run["worker"], run["worker_class"], run["processes"], run["kind"])
 
 
+def ratios(runs: list[dict], base: Callable[[dict], bool], same: slice | tuple) -> dict:
+    """Each run's jobs/s over that of the `base` run whose key agrees at `same`."""
+    part = (lambda k: k[same]) if isinstance(same, slice) else (lambda k: tuple(k[i] for i in same))
+    bases = {part(key(r)): r["jobs_per_s"] for r in runs if base(r)}
+    return {key(r): r["jobs_per_s"] / bases[part(key(r))] for r in runs if part(key(r)) in bases}
+
+
 def speedups(runs: list[dict]) -> dict[tuple, float]:
     """Each run's jobs/s over the same worker, class and kind at N = 1."""
-    one = {key(r)[:2] + key(r)[3:]: r["jobs_per_s"] for r in runs if r["processes"] == 1}
-    return {
-        key(r): r["jobs_per_s"] / one[key(r)[:2] + key(r)[3:]]
-        for r in runs
-        if key(r)[:2] + key(r)[3:] in one
-    }
+    return ratios(runs, lambda r: r["processes"] == 1, (0, 1, 3))
 
 
 def lab_over_rq(runs: list[dict]) -> dict[tuple, float]:
     """Each lab row's jobs/s over RQ's stock worker's, same class, N and kind."""
-    stock = {key(r)[1:]: r["jobs_per_s"] for r in runs if r["worker"] == "rq"}
-    return {
-        key(r): r["jobs_per_s"] / stock[key(r)[1:]]
-        for r in runs
-        if r["worker"] == "lab" and key(r)[1:] in stock
-    }
+    stock = ratios(runs, lambda r: r["worker"] == "rq", slice(1, None))
+    return {k: v for k, v in stock.items() if k[0] == "lab"}
 
 
 def targets(result: dict) -> list[tuple[str, bool]]:
@@ -217,8 +209,8 @@ def report(result: dict) -> str:
         )
     one, many = result["enqueue"]
     redis = result["redis"]
-    listed = ", ".join(f"{k} {v:.3g}" for k, v in redis["enqueue_commands"].items())
-    worked = ", ".join(f"{k} {v:.3g}" for k, v in redis["work_commands"].items())
+    listed, worked = (", ".join(f"{k} {v:.3g}" for k, v in redis[f"{part}_commands"].items())
+                      for part in ("enqueue", "work"))  # fmt: skip
     lines += [
         "",
         f"{one['jobs']:,} jobs: enqueue() one at a time {one['seconds']:.3f} s"
