@@ -146,7 +146,7 @@ def test_a_learner_file_edited_and_its_solution_changed_is_kept(tmp_path):
 
 def test_the_learners_help_lists_no_command_that_writes_lab(python_m):
     shown = python_m("lab", "--help").stdout
-    assert "{redis,check,nbval,bench,soak,recover}" in shown
+    assert "{redis,check,hint,report,nbval,bench,soak,recover}" in shown
     for maintainer_only in ("stubs", "execute", "dev"):
         assert not re.search(rf"\b{maintainer_only}\b", shown), maintainer_only
     dev = python_m("lab", "dev", "--help").stdout
