@@ -32,6 +32,8 @@ LEARNER_FILES = tuple(f"lab/{module}.py" for module in learner_modules())
 #: Copies checked at once: each check runs 3 pytest workers, each with a test database of
 #: its own (15 in all), and the machine's cores are shared by all of them.
 JOBS = 4
+#: Seconds a copy past its time limit has to stop its own processes after a Ctrl-C.
+STOP_GRACE = 15
 #: Run in the copy: its steps' results as JSON on stdout (the copy's own kit, same as ours).
 PROBE = """
 import json
@@ -91,8 +93,14 @@ def check(copy: Copy, timeout: float) -> Copy:
         try:
             out, err = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)  # its pytest workers, uvicorn, workers
-            process.communicate()
+            # Ctrl-C first: pytest's fixtures then stop the servers and workers they started
+            # (in sessions of their own, out of this group's reach); then whatever is left.
+            os.killpg(process.pid, signal.SIGINT)
+            try:
+                process.communicate(timeout=STOP_GRACE)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.communicate()
             copy.problem = f"timed out after {timeout:g} s"
         else:
             try:
