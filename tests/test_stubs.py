@@ -150,7 +150,7 @@ def test_the_learners_help_lists_no_command_that_writes_lab(python_m):
     for maintainer_only in ("stubs", "execute", "dev"):
         assert not re.search(rf"\b{maintainer_only}\b", shown), maintainer_only
     dev = python_m("lab", "dev", "--help").stdout
-    assert "{stubs,execute,nbval,time-check,newer-than-lock}" in dev
+    assert "{stubs,execute,nbval,time-check,newer-than-lock,fake-class}" in dev
 
 
 LEARNER_FILES = [f"lab/{name}.py" for name in learner_modules()]
