@@ -20,7 +20,7 @@ def test_a_class_of_four_copies(tmp_path, python_m, redis_url):
     copies = {
         "ada": solved,
         "bob": solved.replace("socket_timeout=", "retry=None, x="),
-        "eve": "while True:\n    pass\n" + solved,
+        "eve": solved + "\nwhile True:  # never ends, at import\n    pass\n",
     }
     for name, text in copies.items():
         (tmp_path / name / "lab").mkdir(parents=True)
