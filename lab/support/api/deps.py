@@ -42,9 +42,10 @@ def app_queue(app: FastAPI) -> Queue:
         if problem is not None:
             raise BadRedisUrl(problem)
         made = app.state.get_queue()
-        queue = sibling_queue(made, made.name, settings.job_timeout, ApiQueue)
-        queue.serializer = rq_serializer()  # RQ_SERIALIZER, as every worker's
-        app.state.queue = queue
+        # RQ_SERIALIZER, as every worker's, given to the constructor
+        app.state.queue = sibling_queue(
+            made, made.name, settings.job_timeout, ApiQueue, serializer=rq_serializer()
+        )
     return app.state.queue
 
 
@@ -58,17 +59,21 @@ EmailQueue = Annotated[Queue, Depends(email_queue)]
 
 
 def sibling_queue(
-    queue: Queue, name: str, timeout: int | None = None, queue_class: type[Queue] | None = None
+    queue: Queue,
+    name: str,
+    timeout: int | None = None,
+    queue_class: type[Queue] | None = None,
+    serializer: object = None,
 ) -> Queue:
     """A queue named `name`, otherwise like `queue`: same class (or `queue_class`),
-    connection, job class, serializer and job timeout (or `timeout`, when given)."""
+    connection, job class, serializer (or `serializer`) and job timeout (or `timeout`)."""
     return (queue_class or type(queue))(
         name,
         connection=queue.connection,
         default_timeout=queue._default_timeout if timeout is None else timeout,
         is_async=queue.is_async,
         job_class=queue.job_class,
-        serializer=queue.serializer,
+        serializer=queue.serializer if serializer is None else serializer,
         death_penalty_class=queue.death_penalty_class,
     )
 
