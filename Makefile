@@ -63,9 +63,12 @@ $(VENV)/.lab-uv: uv.lock pyproject.toml | $(PY) $(UV)
 	$(UV) sync --quiet --frozen --inexact --no-dev
 	@touch $@
 
+# The maintainers' set in one sync (dev and peers), compiled to bytecode once: where
+# PYTHONDONTWRITEBYTECODE is set (CI machines often set it), Python would otherwise compile
+# every imported module again in each of the suite's hundreds of processes.
 $(VENV)/.dev-uv: uv.lock pyproject.toml | $(PY) $(UV)
-	$(UV) sync --quiet --frozen --inexact
-	@touch $@ $(VENV)/.lab-uv
+	$(UV) sync --quiet --frozen --inexact --group peers --compile-bytecode
+	@touch $@ $(VENV)/.lab-uv $(VENV)/.peers-uv
 
 $(VENV)/.lab-pip: requirements.txt | $(PY)
 	@$(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip --default-pip >/dev/null

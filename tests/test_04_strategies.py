@@ -75,25 +75,29 @@ def test_queued_emails_answers_503_when_redis_is_down(strategies, api_client, cl
 
 
 def test_background_answers_first_and_notes_when_the_email_is_done(server, strategies, redis_conn):
-    """send_in_background() answers 202 with a task_id at once; the email is sent after that.
+    """send_in_background() answers 202 with a task_id before its 1.5 s email is sent; the
+    email is sent after that.
 
-    background_tasks runs send_and_record() after the answer, which notes the email done."""
-    start = time.time()
-    response = httpx.post(f"{server.url}/background", json={**EMAIL, "delay": 0.5}, timeout=5)
-    answered = time.time()
+    background_tasks runs send_and_record() after the answer, which notes the email done.
+    The email is long and the bound loose (1 s) so that a busy machine does not fail it."""
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        client.get("/health")  # the connection is open before the clock starts
+        start = time.time()
+        response = client.post("/background", json={**EMAIL, "delay": 1.5})
+        answered = time.time()
     assert response.status_code == 202, (
         f"answered {response.status_code}: {response.text[:300]}\n{server.output()[-2000:]}"
     )
     body = response.json()
     assert body["message"] == strategies.SCHEDULED_MESSAGE
     key = f"{strategies.DONE_PREFIX}{body['task_id']}"
-    assert answered - start < 0.4, (
-        f"answered after {answered - start:.2f} s, not at once: add the 0.5 s email to"
+    assert answered - start < 1.0, (
+        f"answered after {answered - start:.2f} s, not at once: add the 1.5 s email to"
         " background_tasks instead of sending it"
     )
-    assert redis_conn.get(key) is None, "the email was done before the answer"  # it takes 0.5 s
-    done = float(poll(lambda: redis_conn.get(key), bool, "the email's done note", 5)[-1])
-    assert done >= start + 0.5, f"noted done {done - start:.2f} s after the request, not 0.5 s"
+    assert redis_conn.get(key) is None, "the email was done before the answer"  # it takes 1.5 s
+    done = float(poll(lambda: redis_conn.get(key), bool, "the email's done note", 10)[-1])
+    assert done >= start + 1.5, f"noted done {done - start:.2f} s after the request, not 1.5 s"
 
 
 @pytest.mark.parametrize(
