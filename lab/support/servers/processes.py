@@ -76,13 +76,26 @@ class Background:
         deadline = time.monotonic() + timeout
         while text not in self.output():
             if not self.running:
-                raise RuntimeError(
-                    f"{self.name} exited ({self.process.returncode}):\n{self.output()}"
-                )
+                raise RuntimeError(self.exit_message())
             if time.monotonic() > deadline:
                 said = f"{self.name} did not print {text!r} in {timeout} s:\n{self.output()}"
                 raise TimeoutError(said)
             time.sleep(0.02)
+
+    def exit_message(self) -> str:
+        """Why it ended: its exit code and what it printed, or, when it printed nothing,
+        the command and what its exit code means."""
+        code, said = self.process.returncode, self.output()
+        if said.strip():
+            return f"{self.name} exited ({code}):\n{said}"
+        meaning = {
+            3: "uvicorn's code for a start-up cut short: a signal before it was up, or the"
+            " app's start-up failed with its log switched off",
+        }.get(code, "see the command's own documentation for this code")
+        if code is not None and code < 0:
+            meaning = f"killed by signal {-code} ({signal.Signals(-code).name})"
+        command = " ".join(self.command)
+        return f"{self.name} exited ({code}) without printing anything ({meaning}): {command}"
 
     def settled_output(self, marker: str = "Traceback", timeout: float = 3.0) -> str:
         """Everything printed so far, once `marker` appeared and the output stopped growing
