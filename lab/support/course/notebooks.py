@@ -91,6 +91,18 @@ def reason(text: str) -> str:
     return where + next((line.strip() for line in lines if line.strip()), "failed")[:160]
 
 
+def jupyter_cell(notebook: Path, name: str) -> str:
+    """nbval's "Cell N" (N counts code cells only, from 0) as Jupyter shows the notebook:
+    the cell's number among all its cells, from 1 ("cell 7 of 30")."""
+    match = re.fullmatch(r"Cell (\d+)", name)
+    if not match or not notebook.exists():
+        return name
+    cells = nbformat.read(notebook, as_version=4).cells
+    code = [i for i, cell in enumerate(cells) if cell.cell_type == "code"]
+    n = int(match.group(1))
+    return f"cell {code[n] + 1} of {len(cells)}" if n < len(code) else name
+
+
 def summary(report: Path, targets: Sequence[str], root: Path) -> list[str]:
     """One line per notebook from nbval's JUnit report: passed, or its first failing cell."""
     cases: dict[str, list[tuple[str, str | None]]] = {}
@@ -110,7 +122,8 @@ def summary(report: Path, targets: Sequence[str], root: Path) -> list[str]:
         else:
             name, why = failed[0]
             more = f" ({len(failed) - 1} more cells failed after it)" if len(failed) > 1 else ""
-            lines.append(f"{notebook}: FAILED at {name}{more}: {reason(why)}")
+            where = jupyter_cell(root / notebook, name)
+            lines.append(f"{notebook}: FAILED at {where}{more}: {reason(why)}")
     return lines
 
 
