@@ -141,8 +141,10 @@ STEPS: tuple[Step, ...] = (
         "notebooks/08_production_patterns.ipynb",
         ("lab/priorities.py:queue_for",),
         "tests/test_08a_priorities.py",
-        "queue_for() raises ValueError unless priority is in PRIORITIES, returns `queue` itself"
-        " for 'default', else sibling_queue(queue, priority) - the same connection and timeout.",
+        "queue_for(): if priority not in PRIORITIES: raise ValueError(...) naming it; if"
+        " priority == 'default': return queue (the object itself); else return"
+        " sibling_queue(queue, priority) - the same connection, job timeout, serializer and"
+        " job class.",
     ),
     Step(
         "08b",
@@ -150,9 +152,9 @@ STEPS: tuple[Step, ...] = (
         "notebooks/08_production_patterns.ipynb",
         ("lab/scheduling.py:schedule_email",),
         "tests/test_08b_scheduling.py",
-        "schedule_email() returns queue.enqueue_at(body.send_at, send_fake_email, body.email,"
-        " body.delay) when send_at is given, else queue.enqueue_in(timedelta(seconds="
-        "body.send_in), ...) with the same arguments.",
+        "schedule_email(): if body.send_at is not None: return queue.enqueue_at(body.send_at,"
+        " send_fake_email, body.email, body.delay); else return queue.enqueue_in("
+        "timedelta(seconds=body.send_in), send_fake_email, body.email, body.delay).",
     ),
     Step(
         "08c",
@@ -160,9 +162,9 @@ STEPS: tuple[Step, ...] = (
         "notebooks/08_production_patterns.ipynb",
         ("lab/periodic.py:schedule_digest",),
         "tests/test_08c_periodic.py",
-        "schedule_digest() returns scheduler.register(send_digest, queue_name,"
-        " args=(queue_name,), interval=every) when every is given, else with"
-        " cron=DIGEST_CRON.",
+        "schedule_digest(): if every is not None: return scheduler.register(send_digest,"
+        " queue_name, args=(queue_name,), interval=every); else return the same"
+        " scheduler.register(...) with cron=DIGEST_CRON instead of interval.",
     ),
     Step(
         "08d",
@@ -170,9 +172,12 @@ STEPS: tuple[Step, ...] = (
         "notebooks/08_production_patterns.ipynb",
         ("lab/repositories.py:queue_repository",),
         "tests/test_08d_repositories.py",
-        "queue_repository() enqueues create, then files with depends_on=create, webhooks with"
-        " depends_on=files, and clean_up with depends_on=Dependency(jobs=[files],"
-        " allow_failure=True); each step gets (name, delay, fail_step == <its name>).",
+        "queue_repository(): create = queue.enqueue(create_repository, name, delay,"
+        " fail_step == 'create'); files = queue.enqueue(add_default_files, name, delay,"
+        " fail_step == 'files', depends_on=create); hooks = the same for set_up_webhooks"
+        " with depends_on=files; cleanup = queue.enqueue(clean_up, name,"
+        " depends_on=Dependency(jobs=[files], allow_failure=True)); return {'create': create,"
+        " 'files': files, 'webhooks': hooks, 'cleanup': cleanup}.",
     ),
     Step(
         "08e",
@@ -184,10 +189,17 @@ STEPS: tuple[Step, ...] = (
             "lab/webhooks.py:queue_payment",
         ),
         "tests/test_08e_webhooks.py",
-        "signature() is hmac.new(secret.encode(), f'{t}.'.encode() + body, sha256).hexdigest();"
-        " verify_signature() raises BadSignature for a missing header, a t more than tolerance"
-        " seconds from now, or no v1 equal by hmac.compare_digest; queue_payment() enqueues with"
-        " job_id=event['id'], unique=True and catches DuplicateJobError.",
+        "signature(): hmac.new(secret.encode(), f'{timestamp}.'.encode() + body,"
+        " hashlib.sha256).hexdigest(). verify_signature(): no header: raise BadSignature;"
+        " pairs = [part.strip().partition('=') for part in header.split(',')]; the t values and"
+        " the v1 values; unless exactly one t, t.isascii() and t.isdigit(), and at least one"
+        " v1: raise BadSignature; t = int(t); raise BadSignature (one message for old, one for"
+        " ahead) if now - t > tolerance or t - now > tolerance; expected = signature(secret,"
+        " t, body); unless any(hmac.compare_digest(expected, v1) for v1 in the v1 values):"
+        " raise BadSignature; return t. queue_payment(): try: job = queue.enqueue("
+        "process_payment, event, job_id=event['id'], unique=True,"
+        " result_ttl=get_settings().idempotency_ttl) except DuplicateJobError: return"
+        " event['id'], False; return job.id, True.",
     ),
     Step(
         "09",
@@ -195,10 +207,14 @@ STEPS: tuple[Step, ...] = (
         "notebooks/09_monitoring.ipynb",
         ("lab/stats.py:queue_stats", "lab/stats.py:worker_stats"),
         "tests/test_09_stats.py",
-        "queue_stats() counts with queue.count and queue.<status>_job_registry.count, and"
-        " ages the job at the head, queue.get_job_ids(0, 1), by (now - job.enqueued_at)"
-        ".total_seconds(); worker_stats() gives worker.queue_names(), get_state(),"
-        " get_current_job_id() and (now - worker.last_heartbeat).total_seconds().",
+        "queue_stats(): head = queue.get_job_ids(0, 1); job = queue.fetch_job(head[0]) if"
+        " head else None; age = (now - job.enqueued_at).total_seconds() if job else None;"
+        " return {'name': queue.name, 'queued': queue.count, 'started':"
+        " queue.started_job_registry.count, ... the same for finished, failed, scheduled,"
+        " deferred and canceled, 'oldest_queued_age': age}. worker_stats(): {'name':"
+        " worker.name, 'queues': worker.queue_names(), 'state': worker.get_state(),"
+        " 'current_job': worker.get_current_job_id(), 'seconds_since_heartbeat': (now -"
+        " worker.last_heartbeat).total_seconds(), or None without a last_heartbeat}.",
     ),
     Step(
         "10",
@@ -206,10 +222,10 @@ STEPS: tuple[Step, ...] = (
         "notebooks/10_crash_lab.ipynb",
         ("lab/tasks.py:send_email_once",),
         "tests/test_10_delivery.py",
-        "send_email_once() raises RuntimeError when get_current_job() is None, else calls"
-        " outbox.deliver(job.connection, email_address, idempotency_key=job.id) - the job's id,"
-        " which a retried job keeps - then time.sleep(delay), and returns"
-        " f'Task complete: Email sent to {email_address}'.",
+        "send_email_once(): job = get_current_job(); if job is None: raise RuntimeError("
+        "'... enqueue it ...'); if not outbox.deliver(job.connection, email_address,"
+        " idempotency_key=job.id): log.info(...) that an earlier run sent it;"
+        " time.sleep(delay); return f'Task complete: Email sent to {email_address}'.",
     ),
 )
 
@@ -292,47 +308,61 @@ HINTS: dict[str, tuple[str, str]] = {
     "08a": (
         "A priority is a queue of its own, made like the app's queue (same connection,"
         " same timeout). Which priority needs no new queue, and what of one that does not exist?",
-        "sibling_queue(queue, name) from lab.support.api; PRIORITIES; raise ValueError"
-        " (https://python-rq.org/docs/workers/#strategies-for-dequeuing-jobs-from-queues).",
+        "sibling_queue(queue, name), imported from lab.support.api at the top of the file (its"
+        " docstring says what it keeps of `queue`), rather than rq.Queue(name, connection=...)"
+        " (https://python-rq.org/docs/); PRIORITIES, the three names; raise ValueError(...)."
+        " How a worker orders its queues:"
+        " https://python-rq.org/docs/workers/#strategies-for-dequeuing-jobs-from-queues.",
     ),
     "08b": (
         "Two ways to say 'later': at a moment, or after a while. A scheduled job waits in a"
         " registry until a worker with a scheduler moves it.",
-        "queue.enqueue_at(datetime, ...), queue.enqueue_in(timedelta, ...)"
-        " (https://python-rq.org/docs/scheduling/).",
+        "queue.enqueue_at(datetime, func, *args) and queue.enqueue_in(timedelta, func, *args),"
+        " each returning the Job (https://python-rq.org/docs/scheduling/);"
+        " datetime.timedelta(seconds=...) (https://docs.python.org/3/library/datetime.html).",
     ),
     "08c": (
         "A periodic job is registered once with a scheduler, either every N seconds or on a"
         " cron expression; the scheduler, not your code, enqueues each run.",
-        "rq.cron's CronScheduler.register(func, queue_name, args=, interval= | cron=)"
-        " (https://python-rq.org/docs/cron/).",
+        "CronScheduler.register(func, queue_name, args=(...), interval=... or cron=...), which"
+        " returns the CronJob (https://python-rq.org/docs/cron/).",
     ),
     "08d": (
         "Each step of the chain may start only when the one before has finished; the clean-up"
         " must run even when a step before it failed.",
-        "queue.enqueue(..., depends_on=job) and rq.job.Dependency(jobs=[...],"
-        " allow_failure=True) (https://python-rq.org/docs/jobs/#job-dependencies).",
+        "queue.enqueue(func, *args, depends_on=job), which returns the Job, and"
+        " rq.job.Dependency(jobs=[job], allow_failure=True) given as depends_on"
+        " (https://python-rq.org/docs/jobs/#job-dependencies).",
     ),
     "08e": (
         "A signature proves who sent the body and when: compute it the way the sender did,"
         " compare it in constant time, refuse old timestamps. A provider re-sends events:"
         " one event id must make one job.",
-        "hmac.new(key, msg, hashlib.sha256).hexdigest(), hmac.compare_digest(), time.time();"
-        " queue.enqueue(..., job_id=..., unique=True) and rq.exceptions.DuplicateJobError"
-        " (https://python-rq.org/docs/jobs/).",
+        "hmac.new(key_bytes, message_bytes, hashlib.sha256).hexdigest() and"
+        " hmac.compare_digest(a, b) (https://docs.python.org/3/library/hmac.html); str.split(),"
+        " str.partition('='), str.isascii() and str.isdigit() to read the header;"
+        " queue.enqueue(func, *args, job_id=..., unique=True, result_ttl=...), which raises"
+        " rq.exceptions.DuplicateJobError when a job of that id exists"
+        " (https://python-rq.org/docs/jobs/); get_settings().idempotency_ttl.",
     ),
     "09": (
         "Every number GET /stats gives is already counted by RQ: the queue's length, its"
         " registries, each worker's state and last heartbeat. Age is 'now minus a time RQ"
         " stored'.",
-        "queue.count, queue.started_job_registry.count (and the other registries),"
-        " queue.get_job_ids(); worker.get_state(), get_current_job_id(), last_heartbeat"
-        " (https://python-rq.org/docs/monitoring/, https://python-rq.org/docs/job_registries/).",
+        "queue.name, queue.count, queue.started_job_registry.count and the same for"
+        " finished, failed, scheduled, deferred and canceled"
+        " (https://python-rq.org/docs/job_registries/); queue.get_job_ids(offset, length),"
+        " queue.fetch_job(id), job.enqueued_at; worker.name, worker.queue_names(),"
+        " worker.get_state(), worker.get_current_job_id(), worker.last_heartbeat"
+        " (https://python-rq.org/docs/workers/, https://python-rq.org/docs/monitoring/);"
+        " timedelta.total_seconds().",
     ),
     "10": (
         "A job may run twice (its worker died after sending). The provider can tell a"
         " repeat if each send carries a key that stays the same across runs of one job.",
-        "rq.get_current_job() (https://python-rq.org/docs/jobs/#accessing-the-current-job-from-a-task);"
-        " outbox.deliver(connection, address, idempotency_key=...).",
+        "rq.get_current_job(), None outside a job"
+        " (https://python-rq.org/docs/jobs/#accessing-the-current-job-from-a-task), and the"
+        " job's .id and .connection; outbox.deliver(connection, address, idempotency_key=...),"
+        " True when it sent; time.sleep(); raise RuntimeError(...).",
     ),
 }
