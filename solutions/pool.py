@@ -9,11 +9,13 @@ runs RQ's scheduler, as `--with-scheduler` does for one worker.
 
 You write build_pool(); the command line around it is provided
 (lab/support/workers/cli.py): it picks the worker class (your worker_class() from
-step 03, or SpawnWorker for --spawn) and starts the pool.
+step 03, or SpawnWorker for --spawn) and starts the pool. You also write pool_size(): how
+big a pool to run, decided from what notebook 07 measures.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from redis import Redis
@@ -33,10 +35,25 @@ def build_pool(
 ) -> WorkerPool:
     """A WorkerPool of `processes` workers of `worker_class` on the queues `queue_names`
     (default: the QUEUE_NAME setting), in that order, on `connection` (default: get_redis())."""
-    # BEGIN SOLUTION: the queue names (or QUEUE_NAME) into WorkerPool, with num_workers
+    # BEGIN SOLUTION: the pool this docstring describes (python -m lab hint 07 for help)
     connection = connection or get_redis()
     names = list(queue_names) or [get_settings().queue_name]
     return WorkerPool(
         names, connection=connection, num_workers=processes, worker_class=worker_class
     )
+    # END SOLUTION
+
+
+def pool_size(cpu_share: float, cores: int, limit: int = 32) -> int:
+    """How many workers to run for jobs that spend `cpu_share` (0 < share <= 1) of their wall
+    time on the CPU, on `cores` cores: as many as keep the cores busy, cores / cpu_share
+    rounded down, and never more than `limit` (for jobs that mostly wait, memory and the
+    rest of the system set the size, not the CPU). ValueError for a share outside (0, 1],
+    NaN included, and for cores or limit below 1."""
+    # BEGIN SOLUTION: the rule and the refusals of notebook 07 (python -m lab hint 07 for help)
+    if not 0 < cpu_share <= 1:  # NaN fails every comparison, so it is refused here too
+        raise ValueError(f"cpu_share is a share of wall time in (0, 1], not {cpu_share!r}")
+    if cores < 1 or limit < 1:
+        raise ValueError(f"cores and limit are at least 1, not {cores!r} and {limit!r}")
+    return math.floor(min(limit, cores / cpu_share))  # min first: the quotient may be inf
     # END SOLUTION

@@ -126,12 +126,12 @@ def record_failure(
 
 
 def hash_chain(rounds: int, seed: str = "workbook") -> str:
-    """CPU-bound work: hash `seed` (UTF-8) with SHA-256, then hash that digest, `rounds`
-    times in all, and return the last digest as hex (the seed's own bytes in hex for 0
-    rounds). It never waits, so two of them run at once only on two cores. A negative
-    `rounds` raises ValueError.
+    """CPU-bound work: hash `seed` (UTF-8) with SHA-256, then hash that digest (its raw
+    bytes), `rounds` times in all, and return the last digest as hex (the seed's own bytes
+    in hex for 0 rounds). It never waits, so two of them run at once only on two cores. A
+    negative `rounds` raises ValueError.
     """
-    # BEGIN SOLUTION: check rounds, then digest = sha256(digest).digest() `rounds` times
+    # BEGIN SOLUTION: refuse a negative rounds, then hash as this docstring says
     if rounds < 0:
         raise ValueError(f"rounds must be 0 or more, not {rounds}")
     digest = seed.encode()

@@ -1,9 +1,10 @@
-"""Step 07: lab/pool.py (build_pool on RQ's WorkerPool), lab/tasks.py (hash_chain) and
-`python -m lab.worker --processes N`, run as real processes."""
+"""Step 07: lab/pool.py (build_pool on RQ's WorkerPool, pool_size: how many workers),
+lab/tasks.py (hash_chain) and `python -m lab.worker --processes N`, run as real processes."""
 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import signal
 import time
@@ -81,6 +82,87 @@ def test_build_pool_defaults(pool, redis_url, monkeypatch):
         f"the pool's connection is to database {kwargs.get('db')}, timeout"
         f" {kwargs.get('socket_timeout')}: use get_redis() when no connection is given"
     )
+
+
+# --- pool_size: how many workers for a kind of job -------------------------------------------
+
+#: (cpu_share, cores, workers): cores / cpu_share rounded down. The shares are exact binary
+#: fractions or far from a whole quotient, so that any sound rounding down agrees.
+SIZES = [
+    (1.0, 2, 2),
+    (1, 1, 1),
+    (0.5, 2, 4),
+    (0.3, 2, 6),
+    (0.75, 2, 2),
+    (0.75, 3, 4),
+    (0.9, 4, 4),
+    (0.125, 1, 8),
+    (0.0625, 2, 32),
+]
+
+
+def test_pool_size_is_cores_over_the_cpu_share_rounded_down(pool):
+    """pool_size(share, cores) is cores / share rounded down: the workers that fill the cores."""
+    for cpu_share, cores, workers in SIZES:
+        got = pool.pool_size(cpu_share, cores)
+        assert got == workers, (
+            f"pool_size({cpu_share}, {cores}) returned {got!r}, not {workers}:"
+            f" {cores} / {cpu_share} = {cores / cpu_share:.3g}, rounded down"
+        )
+
+
+def test_pool_size_returns_an_int(pool):
+    """pool_size() returns an int (it becomes `--processes N`), not a float such as 4.0."""
+    for cpu_share, cores, limit in ((0.5, 2, 32), (0.01, 2, 8), (1.0, 1, 1)):
+        got = pool.pool_size(cpu_share, cores, limit)
+        assert type(got) is int, f"pool_size({cpu_share}, {cores}, {limit}) returned {got!r}"
+
+
+def test_pool_size_is_never_more_than_limit(pool):
+    """pool_size(share, cores, limit) is at most limit (32 by default), even below cores."""
+    cases = [
+        ((0.01, 2), 32),
+        ((0.01, 2, 8), 8),
+        ((0.5, 2, 4), 4),
+        ((0.5, 2, 5), 4),
+        ((1.0, 8, 4), 4),
+        ((0.001, 1, 1), 1),
+    ]
+    for args, workers in cases:
+        got = pool.pool_size(*args)
+        call = f"pool_size({', '.join(map(repr, args))})"
+        assert got == workers, f"{call} returned {got!r}, not {workers}"
+
+
+def test_pool_size_of_a_vanishing_share_is_the_limit(pool):
+    """pool_size() of a share so small that cores / share overflows to infinity is limit."""
+    assert 2 / 5e-324 == math.inf  # the smallest float: the quotient is no number an int holds
+    for args, workers in (((5e-324, 2), 32), ((5e-324, 1, 3), 3), ((1e-300, 4, 10), 10)):
+        got = pool.pool_size(*args)
+        call = f"pool_size({', '.join(map(repr, args))})"
+        assert got == workers, f"{call} returned {got!r}, not {workers} (the limit)"
+
+
+@pytest.mark.parametrize(
+    "cpu_share",
+    [0, 0.0, -0.5, 1.5, 1.000001, math.nan, math.inf, -math.inf],
+    ids=["0", "0.0", "negative", "1.5", "just-over-1", "nan", "inf", "-inf"],
+)
+def test_pool_size_refuses_a_share_outside_zero_to_one(pool, cpu_share):
+    """pool_size() raises ValueError for a share not in (0, 1]: 0, negative, over 1, NaN, inf."""
+    with pytest.raises(ValueError):
+        pool.pool_size(cpu_share, 2)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"cores": 0}, {"cores": -2}, {"limit": 0}, {"limit": -1}],
+    ids=["no-core", "negative-cores", "limit-0", "negative-limit"],
+)
+def test_pool_size_refuses_fewer_than_one_core_or_a_limit_below_one(pool, kwargs):
+    """pool_size() raises ValueError for cores < 1 or limit < 1: no pool can have no worker."""
+    with pytest.raises(ValueError):
+        pool.pool_size(**{"cpu_share": 0.5, "cores": 2, "limit": 32, **kwargs})
 
 
 # --- python -m lab.worker --processes N ------------------------------------------------------

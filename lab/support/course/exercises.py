@@ -128,12 +128,16 @@ STEPS: tuple[Step, ...] = (
         "07",
         "Scaling: N workers on RQ's WorkerPool",
         "notebooks/07_scaling.ipynb",
-        ("lab/pool.py:build_pool", "lab/tasks.py:hash_chain"),
+        ("lab/pool.py:build_pool", "lab/pool.py:pool_size", "lab/tasks.py:hash_chain"),
         "tests/test_07_pool.py",
-        "build_pool() returns WorkerPool(names, connection=..., num_workers=processes,"
-        " worker_class=worker_class) with names = list(queue_names) or"
-        " [get_settings().queue_name]; hash_chain() raises ValueError for rounds < 0, then"
-        " repeats digest = hashlib.sha256(digest).digest() from seed.encode().",
+        "build_pool(): names = list(queue_names) or [get_settings().queue_name], then return"
+        " WorkerPool(names, connection=connection or get_redis(), num_workers=processes,"
+        " worker_class=worker_class). hash_chain(): raise ValueError if rounds < 0; digest ="
+        " seed.encode(); rounds times digest = hashlib.sha256(digest).digest(); return"
+        " digest.hex(). pool_size(): raise ValueError unless 0 < cpu_share <= 1 (a chained"
+        " comparison refuses NaN and inf too), cores >= 1 and limit >= 1; return"
+        " math.floor(min(limit, cores / cpu_share)): the min first, so that an infinite"
+        " quotient becomes limit.",
     ),
     Step(
         "08a",
@@ -299,11 +303,19 @@ HINTS: dict[str, tuple[str, str]] = {
         "latest/commands/set/); get_settings().idempotency_claim_ttl and idempotency_ttl.",
     ),
     "07": (
-        "A pool is N workers in processes of their own, on the same queues as one worker"
-        " would use. A CPU-bound task should cost CPU that you can measure: what input is"
-        " invalid for it?",
-        "rq.worker_pool.WorkerPool(queues, connection=, num_workers=, worker_class=)"
-        " (https://python-rq.org/docs/workers/#worker-pool); hashlib.sha256().digest().",
+        "A pool is N workers in processes of their own, on the queues and the connection one"
+        " worker would use; RQ has a class for it, and your step 00 gives the defaults. A"
+        " CPU-bound task hashes its own last digest, raw bytes, not hex: what input is invalid"
+        " for it? For the pool's size: how much of one core does a worker of these jobs keep"
+        " busy, so how many fill `cores` cores? Which numbers can a float division give, and"
+        " which of them can become an int?",
+        "rq.worker_pool.WorkerPool(queue_names, connection=, num_workers=, worker_class=) and"
+        " its attributes queues, num_workers, worker_class, connection"
+        " (https://python-rq.org/docs/workers/#worker-pool); get_settings().queue_name,"
+        " get_redis(); hashlib.sha256(data).digest(), bytes.hex()"
+        " (https://docs.python.org/3/library/hashlib.html); math.floor(), min(), math.isfinite()"
+        " or a chained comparison (NaN fails every comparison:"
+        " https://docs.python.org/3/library/math.html#math.isnan).",
     ),
     "08a": (
         "A priority is a queue of its own, made like the app's queue (same connection,"
