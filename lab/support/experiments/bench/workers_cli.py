@@ -77,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     n = " ".join(map(str, QUICK.processes))
     quick = (
         f"fewer jobs, N = {n}, SimpleWorker only for scaling, targets not judged"
-        " (~1 min instead of ~3)"
+        " (~1 min instead of a few)"
     )
     parser.add_argument("--quick", action="store_true", help=quick)
     harness.add_common_arguments(
