@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import itertools
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
@@ -122,7 +123,7 @@ def measure(s: WorkerBenchSettings, progress: bool | None = None) -> dict:
         """The lab's and RQ's run of one configuration (`flip`: RQ's first)."""
         runs = []
         for worker in ("rq", "lab") if flip else ("lab", "rq"):  # neither always first
-            c = config
+            c = config  # short, for the line below
             if bar is not None:
                 bar.set_description(f"{worker} {c['worker_class']} x{c['processes']} {c['kind']}")
             runs.append(asdict(throughput(redis, worker, **c, delay=s.delay, rounds=rounds,
@@ -242,15 +243,12 @@ def judge_targets(
 
     verdicts = []
     for i in range(len(target_margins(result["runs"], result["cores"]))):
-        tries = []  # the first try is the runs already made
-
-        def measure(i: int = i, tries: list = tries) -> int:
-            if tries:
-                remeasure(i)
-            tries.append(i)
-            return i
-
-        _, verdict = claims.judge(measure, margin, busy=busy)
+        tries = itertools.count()  # try 0 judges the runs already made; later ones re-run
+        _, verdict = claims.judge(
+            lambda i=i, tries=tries: next(tries) and remeasure(i),
+            lambda _, i=i: margin(i),
+            busy=busy,
+        )
         text = target_margins(result["runs"], result["cores"])[i][0]
         verdicts.append({"target": text, "verdict": str(verdict), "state": verdict.state})
     return verdicts
