@@ -142,3 +142,26 @@ def test_a_system_port_is_refused_at_once(tmp_path):
     assert result.returncode == 1
     assert "ports below 1024 are reserved" in result.stderr
     assert not (tmp_path / "1").exists()
+
+
+def test_a_private_server_never_shares_a_port_another_redis_took(private_redis, tmp_path):
+    """free_port() only saw a port free: when another process's Redis took it meanwhile
+    (the peers bench starts a dozen private servers side by side), a PrivateServer moves
+    to a new port instead of using that Redis (the CI run where two crash cases shared one)."""
+    from lab.support.servers.redis_server import PrivateServer
+
+    private_redis.client().set("owner", "first")
+    second = PrivateServer(tmp_path / "second")
+    taken = private_redis.port
+    second.port, second.url = taken, private_redis.url  # as if free_port() had said this one
+    try:
+        second.start()
+        assert second.port != taken
+        assert second.ours() and not second.client().exists("owner")
+        assert private_redis.client().get("owner") == b"first"
+        second.kill()
+        second.start()  # a restart keeps the port it has
+        assert second.ours()
+    finally:
+        second.close()
+    assert private_redis.answers()

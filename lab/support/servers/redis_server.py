@@ -343,10 +343,14 @@ class PrivateServer:
     same data, as a crash would (`python -m lab soak`, the tests)."""
 
     def __init__(self, folder: Path | str | None = None) -> None:
-        from lab.support.servers.processes import free_port  # noqa: PLC0415 (background is not needed else)
-
         self.owned = folder is None
         self.folder = Path(folder) if folder is not None else Path(tempfile.mkdtemp("-redis"))
+        self.started_once = False
+        self._new_port()
+
+    def _new_port(self) -> None:
+        from lab.support.servers.processes import free_port  # noqa: PLC0415 (background is not needed else)
+
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
 
@@ -355,8 +359,28 @@ class PrivateServer:
         return environment(REDIS_DATA_DIR=str(self.folder))
 
     def start(self) -> Status:
+        """Start it; the first time, on a port no other Redis holds. free_port() only saw
+        the port free: another process may have been handed the same one meanwhile (the
+        peers bench starts a dozen private servers side by side), and start() takes a
+        Redis that already answers as running. So until the server that answers is this
+        one (its process id in this folder's pid file), a new port. Later starts (after
+        stop() or kill()) keep the port, as a restarted server does."""
+        for _ in range(1 if self.started_once else 10):
+            with self._here():
+                result = start(self.url)
+            if self.started_once or self.ours():
+                self.started_once = True
+                return result
+            self._new_port()
+        raise RedisUnavailable(f"Every free port tried for a private Redis was taken ({self.url}).")
+
+    def ours(self) -> bool:
+        """Whether the Redis answering on this port is the one this folder's pid file names."""
         with self._here():
-            return start(self.url)
+            pid = _read_pid(_paths(self.port)[1])
+        with contextlib.suppress(RedisError), self.client() as client:
+            return pid is not None and client.info("server")["process_id"] == pid
+        return False
 
     def stop(self) -> None:
         """Graceful: SIGTERM, and Redis writes its append-only file before it exits."""

@@ -49,13 +49,14 @@ class Session:
         self.library = library
         self.settings = settings or {}
         self.server = PrivateServer()
-        USED.append({"port": self.server.port, "folder": str(self.server.folder)})
-        self.url = self.server.url
         self.workers: list = []
-        self.redis = self.server.client()
         self.peer: common.Peer | None = None
+        self.redis = None
         try:
-            self.server.start()
+            self.server.start()  # its port is known once it runs (a taken one is replaced)
+            USED.append({"port": self.server.port, "folder": str(self.server.folder)})
+            self.url = self.server.url
+            self.redis = self.server.client()
             self.redis.config_set("appendonly", "no")  # persistence off, as in a benchmark:
             self.redis.config_set("save", "")  # no append-only file, no snapshots
             os.environ[URL_VARIABLE] = self.url
@@ -128,7 +129,8 @@ class Session:
             if self.peer is not None:
                 self.peer.close()
         finally:
-            self.redis.close()
+            if self.redis is not None:
+                self.redis.close()
             self.server.kill()  # its data is thrown away: no need for a graceful stop
             self.server.close()
 
