@@ -35,9 +35,10 @@ def send_digest(queue_name: str) -> str:
 
 
 def schedule_digest(scheduler: CronScheduler, queue_name: str, every: int | None = None) -> CronJob:
-    """Register send_digest(queue_name) with `scheduler`, on the queue `queue_name`: every
-    `every` seconds when given (interval=...), else on the cron expression DIGEST_CRON."""
-    # TODO: scheduler.register(send_digest, queue_name, args=..., interval= or cron=)
+    """Have `scheduler` queue send_digest(queue_name) on the queue `queue_name`, again and
+    again: every `every` seconds when given, else at the times of the cron expression
+    DIGEST_CRON; return what the scheduler keeps for it (its CronJob)."""
+    # TODO: one registration: which function, its argument, its queue, how often
     raise NotImplementedError("schedule_digest() in lab/periodic.py is not written yet")
 
 

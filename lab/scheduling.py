@@ -23,7 +23,8 @@ from .tasks import send_fake_email
 
 
 def schedule_email(queue: Queue, body: EmailRequest) -> Job:
-    """Schedule send_fake_email(body.email, body.delay) on `queue`: at body.send_at with
-    queue.enqueue_at(), or body.send_in seconds from now with queue.enqueue_in()."""
-    # TODO: enqueue_at(send_at, ...) or enqueue_in(timedelta(seconds=send_in), ...)
+    """Queue send_fake_email(body.email, body.delay) on `queue` to run later: at body.send_at
+    when the body gives it, else body.send_in seconds from now; return its Job. Checked:
+    the job waits as "scheduled" until then (not "queued"), and a worker runs it after."""
+    # TODO: one job, waiting until the moment the body asks for
     raise NotImplementedError("schedule_email() in lab/scheduling.py is not written yet")

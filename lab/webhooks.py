@@ -49,7 +49,7 @@ def process_payment(event: dict[str, Any], seconds: float = PROCESSING_SECONDS) 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
     """The hex HMAC-SHA256 of b"<timestamp>." + body, keyed with `secret` (UTF-8)."""
-    # TODO: hmac.new(key, message, hashlib.sha256).hexdigest()
+    # TODO: the HMAC of the message, as lowercase hex
     raise NotImplementedError("signature() in lab/webhooks.py is not written yet")
 
 
@@ -59,15 +59,17 @@ def verify_signature(
     """The timestamp of `header` ("t=...,v1=..."), once checked; BadSignature, saying why,
     when the header is missing or malformed, its t is more than `tolerance` seconds from
     `now`, or no v1 in it equals signature(secret, t, body) (compared in constant time)."""
-    # TODO: parse t and each v1; check the age; hmac.compare_digest each v1
+    # TODO: read t and every v1; refuse what is missing, malformed, stale or wrong
     raise NotImplementedError("verify_signature() in lab/webhooks.py is not written yet")
 
 
 def queue_payment(queue: Queue, event: dict[str, Any]) -> tuple[str, bool]:
-    """Queue process_payment(event) with job_id=event["id"] and unique=True, its result kept
-    IDEMPOTENCY_TTL seconds. Returns (job id, True); (job id, False) when a job of that id
-    exists already (DuplicateJobError): the event was received before."""
-    # TODO: enqueue(..., job_id=event["id"], unique=True, result_ttl=...)
+    """Queue process_payment(event) once per event, however often the provider sends it:
+    the job's id is the event's id, and its result is kept IDEMPOTENCY_TTL seconds (the
+    settings' idempotency_ttl). Returns (job id, True) for a new event; (job id, False) for
+    one received before, queuing nothing - decided by Redis in one step, so that two
+    deliveries of one event at the same moment cannot both queue it."""
+    # TODO: one job per event id, a repeat refused by Redis, not by a check before
     raise NotImplementedError("queue_payment() in lab/webhooks.py is not written yet")
 
 

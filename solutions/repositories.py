@@ -59,7 +59,7 @@ def queue_repository(
     fail=(fail_step == its name): create; files after create; webhooks after files; cleanup
     after files, even if files failed. Returns {"create": job, "files": ..., "webhooks": ...,
     "cleanup": ...}."""
-    # BEGIN SOLUTION: depends_on=<the job before>; cleanup: Dependency([files], allow_failure=True)
+    # BEGIN SOLUTION: four jobs; each waits for the one it needs (cleanup: even if that failed)
     create = queue.enqueue(create_repository, name, delay, fail_step == "create")
     files = queue.enqueue(add_default_files, name, delay, fail_step == "files", depends_on=create)
     hooks = queue.enqueue(set_up_webhooks, name, delay, fail_step == "webhooks", depends_on=files)
@@ -71,8 +71,8 @@ def queue_repository(
 
 @router.post("/repositories", response_model=RepositoryQueued, status_code=202)
 def post_repository(body: RepositoryRequest, queue: EmailQueue) -> dict:
-    """Create a repository in the background: one job per step, chained with depends_on.
-    Follow each with GET /jobs/{job_id}; a step that waits says what for."""
+    """Create a repository in the background: one job per step, each waiting for the one
+    before. Follow each with GET /jobs/{job_id}; a step that waits says what for."""
     jobs = queue_repository(queue, body.name, body.delay, body.fail_step)
     return {
         "message": f"Repository {body.name} is being created.",

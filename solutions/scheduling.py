@@ -23,9 +23,10 @@ from .tasks import send_fake_email
 
 
 def schedule_email(queue: Queue, body: EmailRequest) -> Job:
-    """Schedule send_fake_email(body.email, body.delay) on `queue`: at body.send_at with
-    queue.enqueue_at(), or body.send_in seconds from now with queue.enqueue_in()."""
-    # BEGIN SOLUTION: enqueue_at(send_at, ...) or enqueue_in(timedelta(seconds=send_in), ...)
+    """Queue send_fake_email(body.email, body.delay) on `queue` to run later: at body.send_at
+    when the body gives it, else body.send_in seconds from now; return its Job. Checked:
+    the job waits as "scheduled" until then (not "queued"), and a worker runs it after."""
+    # BEGIN SOLUTION: one job, waiting until the moment the body asks for
     if body.send_at is not None:
         return queue.enqueue_at(body.send_at, send_fake_email, body.email, body.delay)
     return queue.enqueue_in(

@@ -23,10 +23,10 @@ router = APIRouter()
 
 def queue_stats(queue: Queue, now: datetime) -> dict:
     """`queue`'s numbers at `now`: {"name", "queued", "started", "finished", "failed",
-    "scheduled", "deferred", "canceled", "oldest_queued_age"}. The counts come from the
-    queue's length and its registries; oldest_queued_age is the seconds since the job at
-    the head of the queue was queued (enqueued_at), or None when the queue is empty."""
-    # BEGIN SOLUTION: queue.count, queue.<status>_job_registry.count; the head: get_job_ids(0, 1)
+    "scheduled", "deferred", "canceled", "oldest_queued_age"}: how many of its jobs are in
+    each state, and the seconds the job next in line has waited since it was queued (None
+    when the queue is empty)."""
+    # BEGIN SOLUTION: a count per state; how long the job next in line has waited
     head = queue.get_job_ids(0, 1)
     job = queue.fetch_job(head[0]) if head else None
     waited = (now - job.enqueued_at).total_seconds() if job and job.enqueued_at else None
@@ -46,9 +46,10 @@ def queue_stats(queue: Queue, now: datetime) -> dict:
 
 def worker_stats(worker: Worker, now: datetime) -> dict:
     """`worker`'s numbers at `now`: {"name", "queues", "state", "current_job",
-    "seconds_since_heartbeat"} - its queues' names, get_state(), the id of the job it runs
-    (None when idle) and the seconds since its last_heartbeat (None if it never sent one)."""
-    # BEGIN SOLUTION: worker.queue_names(), get_state(), get_current_job_id(), last_heartbeat
+    "seconds_since_heartbeat"} - the names of the queues it serves, its state, the id of the
+    job it runs (None when idle) and the seconds since it last said it is alive (None if it
+    never did)."""
+    # BEGIN SOLUTION: what the worker says of itself in Redis, read now
     beat = worker.last_heartbeat
     return {
         "name": worker.name,

@@ -145,12 +145,13 @@ def send_email_once(email_address: str, delay: float = 0) -> str:
     """Send an email to `email_address` once per job, however many times the job runs.
 
     RQ delivers a job at least once: a job whose worker died mid-way is run again from the
-    start (when it has retries left), under the same job id. So the email goes to the mail
-    provider, outbox.deliver(), with the job's id as its idempotency key: the provider sends
-    it only the first time. Then it works `delay` seconds and returns "Task complete: Email
-    sent to <address>", on every run. Outside a job (no id to use) it raises RuntimeError.
+    start (when it has retries left). The mail provider, outbox.deliver(connection, address,
+    idempotency_key=...), sends an email only the first time it sees a key: the key is the
+    job's id, the same on every run of one job and different between jobs. Then it works
+    `delay` seconds and returns "Task complete: Email sent to <address>", on every run.
+    Outside a job (no id to use) it raises RuntimeError saying to enqueue it.
     """
-    # BEGIN SOLUTION: deliver with idempotency_key=job.id, then sleep, then return the receipt
+    # BEGIN SOLUTION: send with the key, then work, then the receipt
     job = get_current_job()
     if job is None:
         raise RuntimeError("send_email_once uses its job's id as the idempotency key: enqueue it")

@@ -49,7 +49,7 @@ def process_payment(event: dict[str, Any], seconds: float = PROCESSING_SECONDS) 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
     """The hex HMAC-SHA256 of b"<timestamp>." + body, keyed with `secret` (UTF-8)."""
-    # BEGIN SOLUTION: hmac.new(key, message, hashlib.sha256).hexdigest()
+    # BEGIN SOLUTION: the HMAC of the message, as lowercase hex
     message = f"{timestamp}.".encode() + body
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
     # END SOLUTION
@@ -61,7 +61,7 @@ def verify_signature(
     """The timestamp of `header` ("t=...,v1=..."), once checked; BadSignature, saying why,
     when the header is missing or malformed, its t is more than `tolerance` seconds from
     `now`, or no v1 in it equals signature(secret, t, body) (compared in constant time)."""
-    # BEGIN SOLUTION: parse t and each v1; check the age; hmac.compare_digest each v1
+    # BEGIN SOLUTION: read t and every v1; refuse what is missing, malformed, stale or wrong
     if not header:
         raise BadSignature("no Signature header")
     pairs = [part.strip().partition("=") for part in header.split(",")]
@@ -83,10 +83,12 @@ def verify_signature(
 
 
 def queue_payment(queue: Queue, event: dict[str, Any]) -> tuple[str, bool]:
-    """Queue process_payment(event) with job_id=event["id"] and unique=True, its result kept
-    IDEMPOTENCY_TTL seconds. Returns (job id, True); (job id, False) when a job of that id
-    exists already (DuplicateJobError): the event was received before."""
-    # BEGIN SOLUTION: enqueue(..., job_id=event["id"], unique=True, result_ttl=...)
+    """Queue process_payment(event) once per event, however often the provider sends it:
+    the job's id is the event's id, and its result is kept IDEMPOTENCY_TTL seconds (the
+    settings' idempotency_ttl). Returns (job id, True) for a new event; (job id, False) for
+    one received before, queuing nothing - decided by Redis in one step, so that two
+    deliveries of one event at the same moment cannot both queue it."""
+    # BEGIN SOLUTION: one job per event id, a repeat refused by Redis, not by a check before
     ttl = get_settings().idempotency_ttl
     try:
         job = queue.enqueue(process_payment, event, job_id=event["id"], unique=True, result_ttl=ttl)
