@@ -51,7 +51,8 @@ def learner_parser() -> argparse.ArgumentParser:
         {
             "redis": ("start, stop or show the local Redis",
                       ("action", {"choices": ["start", "stop", "status"]})),
-            "check": ("run each step's tests on your lab/ and show progress",),
+            "check": ("run each step's tests on your lab/ and show progress",
+                      ("--full", flag("the end-to-end tests too (real workers and APIs)"))),
             "hint": ("the next hint of a step: a nudge, then the calls, then the outline",
                      ("step", {"help": "the step, for example 03 or 08e"}),
                      ("--again", flag("show the last hint shown again"))),
@@ -60,7 +61,8 @@ def learner_parser() -> argparse.ArgumentParser:
                        ("--out", {"default": "class-report", "help": "where to write the report"}),
                        ("--timeout", {"type": float, "default": 300, "help": "seconds per copy"}),
                        ("--jobs", {"type": int, "default": 1,
-                                   "help": "copies checked at once (timed tests need cores)"})),
+                                   "help": "copies checked at once (timed tests need cores)"}),
+                       ("--full", flag("the end-to-end tests too (slower)"))),
             "nbval": ("run the notebooks with nbval against your lab/ (instructors)", NOTEBOOKS),
         },
         epilog="Instructors and maintainers: see README.md.",
@@ -140,11 +142,11 @@ def run_learner(args: argparse.Namespace) -> int:
     if args.command == "check":
         from lab.support.course import check
 
-        return check.main()
+        return check.main(args.full)
     if args.command == "report":
         from lab.support.course import report
 
-        return report.main(args.paths, Path(args.out), args.timeout, args.jobs)
+        return report.main(args.paths, Path(args.out), args.timeout, args.jobs, args.full)
     if args.command == "hint":
         from lab.support.course import hints
 

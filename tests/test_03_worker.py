@@ -6,6 +6,7 @@ import sys
 import time
 
 import httpx
+import pytest
 from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
 
@@ -53,6 +54,7 @@ def test_build_worker_defaults(worker, redis_conn, monkeypatch):
     assert built.connection.ping() is True
 
 
+@pytest.mark.e2e
 def test_python_m_worker_burst_runs_the_queued_jobs(impl, tasks, queue, receipt):
     """`python -m lab.worker --burst` runs the jobs queued on 'default', then exits 0."""
     jobs = [queue.enqueue(tasks.send_fake_email, f"u{i}@example.com", 0.05) for i in range(2)]
@@ -71,6 +73,7 @@ def test_python_m_worker_burst_runs_the_queued_jobs(impl, tasks, queue, receipt)
     )
 
 
+@pytest.mark.e2e
 def test_simple_flag_and_queue_names(impl, tasks, redis_conn, receipt):
     """`python -m lab.worker emails --simple --burst` runs a SimpleWorker on the queue 'emails'."""
     queue = Queue("emails", connection=redis_conn)
@@ -85,6 +88,7 @@ def test_simple_flag_and_queue_names(impl, tasks, redis_conn, receipt):
     assert job.return_value(refresh=True) == receipt(), f"the job ended {job_outcome(job)}"
 
 
+@pytest.mark.e2e
 def test_unreachable_redis_gives_one_clear_line(impl, closed_port):
     """`python -m lab.worker` with Redis down exits 1 saying 'Cannot reach Redis', no traceback."""
     env = {"REDIS_URL": f"redis://127.0.0.1:{closed_port}/0"}
@@ -99,6 +103,7 @@ def test_unreachable_redis_gives_one_clear_line(impl, closed_port):
     assert "python -m lab redis start" in output
 
 
+@pytest.mark.e2e
 def test_end_to_end_the_original_curl_request(impl, redis_conn, receipt):
     """uvicorn + worker as real processes: the tutorial's request is answered at once.
 
@@ -126,6 +131,7 @@ def test_end_to_end_the_original_curl_request(impl, redis_conn, receipt):
         worker.kill()  # a graceful stop would wait for the next job's 0.5 s
 
 
+@pytest.mark.e2e
 def test_end_to_end_post_emails(impl, redis_conn, receipt):
     """In real uvicorn and worker processes, POST /emails queues a job that finishes."""
     with start_api(package=impl) as api, start_worker(package=impl):

@@ -27,6 +27,10 @@ def client(strategies, api_client, redis_conn) -> TestClient:
     return api_client(app=strategies.app)
 
 
+#: The tests that use `server`, on one xdist worker: one uvicorn start, not one per worker.
+one_server = pytest.mark.xdist_group("step-04-server")
+
+
 @pytest.fixture(scope="module")
 def server(impl, redis_url) -> Iterator[Api]:
     """`uvicorn <impl>.strategies:app`, shared by this file's tests."""
@@ -74,6 +78,7 @@ def test_queued_emails_answers_503_when_redis_is_down(strategies, api_client, cl
     assert "python -m lab redis start" in response.json()["detail"]
 
 
+@one_server
 def test_background_answers_first_and_notes_when_the_email_is_done(server, strategies, redis_conn):
     """send_in_background() answers 202 with a task_id before its 1.5 s email is sent; the
     email is sent after that.
@@ -100,6 +105,7 @@ def test_background_answers_first_and_notes_when_the_email_is_done(server, strat
     assert done >= start + 1.5, f"noted done {done - start:.2f} s after the request, not 1.5 s"
 
 
+@one_server
 @pytest.mark.parametrize(
     ("path", "health_waits"), [("/blocking/async", True), ("/blocking/def", False)]
 )
@@ -135,6 +141,7 @@ def test_only_async_blocking_stalls_health(server, redis_conn, path, health_wait
     )
 
 
+@one_server
 @pytest.mark.parametrize(("path", "serial"), [("/blocking/async", True), ("/blocking/def", False)])
 def test_three_at_once_are_served_one_by_one_only_by_async_def(server, redis_conn, path, serial):
     """Three 0.3 s emails at once take 3 x 0.3 s with the `async def` endpoint, 0.3 s with `def`.

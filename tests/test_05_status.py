@@ -143,6 +143,7 @@ def test_post_newsletters_queues_one_job_and_refuses_bad_lists(client, queue, im
     assert queue.count == 1, f"the queue holds {queue.count} jobs, not 1"
 
 
+@pytest.mark.e2e
 def test_end_to_end_progress_climbs_until_finished(impl, redis_conn):
     """While a real worker runs send_newsletter(), GET /jobs/{id} shows its progress climb.
 
@@ -162,6 +163,7 @@ def test_end_to_end_progress_climbs_until_finished(impl, redis_conn):
     assert "started" in {s["status"] for s in seen}
 
 
+@pytest.mark.e2e
 def test_end_to_end_a_stopped_job(impl, tasks, queue):
     """A forking worker stops a running job on command: the API reports `stopped`."""
     with start_api(package=impl) as api, start_worker(package=impl):
@@ -178,6 +180,7 @@ def test_end_to_end_a_stopped_job(impl, tasks, queue):
     )
 
 
+@pytest.mark.e2e
 def test_end_to_end_results_expire_after_result_ttl(impl, redis_conn, receipt):
     """With RESULT_TTL=1, GET /jobs/{id} of a job that finished over 1 s ago answers 404
     naming RESULT_TTL."""

@@ -316,6 +316,7 @@ def test_with_redis_down_a_keyed_post_is_503_json(api_client, closed_port):
 # --- real worker processes: timeouts, and retry intervals need the scheduler ---------------
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("simple", [False, True], ids=["Worker", "SimpleWorker"])
 def test_a_job_past_its_timeout_fails_with_the_reason(impl, tasks, queue, simple):
     """Worker and SimpleWorker stop a job past its job_timeout (1 s): it fails with
@@ -337,6 +338,7 @@ def test_a_job_past_its_timeout_fails_with_the_reason(impl, tasks, queue, simple
     assert "JobTimeoutException" in error and "(1 seconds)" in error, f"its error: {error}"
 
 
+@pytest.mark.e2e
 def test_retry_intervals_wait_for_a_worker_with_the_scheduler(impl, tasks, queue, receipt):
     """A retry with an interval waits, scheduled, until a worker runs --with-scheduler."""
     job = queue.enqueue(tasks.send_flaky_email, ADDRESS, 1, 0, retry=Retry(max=1, interval=1))
@@ -352,6 +354,7 @@ def test_retry_intervals_wait_for_a_worker_with_the_scheduler(impl, tasks, queue
     assert job.return_value() == receipt()
 
 
+@pytest.mark.e2e
 def test_end_to_end_idempotent_posts_over_http(impl, queue):
     """In a real uvicorn process, three POSTs with one Idempotency-Key make one job."""
     with start_api(package=impl) as api, httpx.Client(base_url=api.url, timeout=5) as http:
@@ -365,6 +368,7 @@ def test_end_to_end_idempotent_posts_over_http(impl, queue):
     assert queue.count == 1, f"the queue holds {queue.count} jobs, not 1"
 
 
+@pytest.mark.e2e
 def test_a_claim_whose_answer_was_lost_expires_after_the_claim_ttl(impl, failures, queue):
     """A claim whose answer was lost blocks repeats only IDEMPOTENCY_CLAIM_TTL seconds (1 s here).
 

@@ -168,6 +168,7 @@ def test_pool_size_refuses_fewer_than_one_core_or_a_limit_below_one(pool, kwargs
 # --- python -m lab.worker --processes N ------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_processes_run_jobs_at_the_same_time(impl, tasks, queue):
     """`python -m lab.worker --processes 2 --burst` runs two jobs at once, in two workers."""
     jobs = [queue.enqueue(tasks.send_fake_email, f"u{i}@example.com", 0.6) for i in range(4)]
@@ -187,6 +188,7 @@ def test_processes_run_jobs_at_the_same_time(impl, tasks, queue):
     )
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("stop", ["SIGTERM", "Ctrl-C"])
 def test_a_stopped_pool_finishes_its_jobs_and_loses_none(impl, tasks, queue, stop):
     """SIGTERM, or Ctrl-C to the whole terminal, stops the pool after its running jobs.
@@ -212,6 +214,7 @@ def test_a_stopped_pool_finishes_its_jobs_and_loses_none(impl, tasks, queue, sto
     assert queue.count == 3, f"{queue.count} jobs are left on the queue, not 3"
 
 
+@pytest.mark.e2e
 def test_pool_workers_keep_results_result_ttl_seconds(impl, tasks, queue):
     """A pool's workers keep a result RESULT_TTL seconds, as a single worker does."""
     job = queue.enqueue(tasks.send_fake_email, ADDRESS, 0)
@@ -223,6 +226,7 @@ def test_pool_workers_keep_results_result_ttl_seconds(impl, tasks, queue):
     assert 0 < ttl <= 77, f"the result is kept {ttl} s, not RESULT_TTL (77 s)"
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("flags", [["--spawn"], ["--spawn", "--processes", "2"]])
 def test_spawn_flag_runs_jobs_in_a_spawn_worker(impl, tasks, queue, receipt, flags):
     """`--spawn` runs each job in a new Python process (SpawnWorker), alone or in a pool."""

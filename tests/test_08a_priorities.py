@@ -136,6 +136,7 @@ def started_order(jobs: dict[str, Job]) -> list[str]:
     return sorted(jobs, key=lambda name: jobs[name].started_at)
 
 
+@pytest.mark.e2e
 def test_a_worker_on_high_default_low_runs_high_first(impl, priorities, tasks, queue):
     """`python -m lab.worker high default low` runs high's jobs, then default's, then low's.
 
@@ -154,6 +155,7 @@ def test_a_worker_on_high_default_low_runs_high_first(impl, priorities, tasks, q
     assert order == expected, f"the jobs started in the order {order}, not {expected}"
 
 
+@pytest.mark.e2e
 def test_round_robin_takes_the_queues_in_turn(impl, priorities, tasks, queue):
     """`--dequeue-strategy round_robin` takes one job from each queue in turn, not high's first.
 
@@ -172,6 +174,7 @@ def test_round_robin_takes_the_queues_in_turn(impl, priorities, tasks, queue):
     )
 
 
+@pytest.mark.e2e
 def test_round_robin_reaches_every_worker_of_a_pool(impl, priorities, tasks, queue):
     """`--processes 2 --dequeue-strategy round_robin`: each worker of the pool takes the queues
     in turn.

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from rq import Queue
 from rq.job import Job
 
@@ -214,6 +215,7 @@ def test_post_emails_refuses_a_bad_send_at_or_send_in_with_422(client, redis_con
 LATENESS_LIMIT = 3.0
 
 
+@pytest.mark.e2e
 def test_a_worker_without_the_scheduler_leaves_a_scheduled_email_waiting(impl, scheduling, queue):
     """A worker started without --with-scheduler never runs a job scheduled in 1 s.
 
@@ -248,6 +250,7 @@ def worker_with_scheduler(impl: str) -> Iterator[Background]:
         worker.log_path.unlink(missing_ok=True)
 
 
+@pytest.mark.e2e
 def test_a_worker_with_the_scheduler_sends_a_scheduled_email_on_time(impl, client, queue, receipt):
     """A worker started with --with-scheduler runs an email POSTed with send_in=1 when it is due.
 
@@ -273,6 +276,7 @@ def test_a_worker_with_the_scheduler_sends_a_scheduled_email_on_time(impl, clien
     )
 
 
+@pytest.mark.e2e
 def test_a_canceled_scheduled_email_is_never_sent(impl, client, queue):
     """POST /jobs/{id}/cancel of a scheduled email answers 200 canceled; it never runs.
 

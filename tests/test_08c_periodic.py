@@ -9,6 +9,7 @@ import signal
 import sys
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from rq.cron import CronJob, CronScheduler, get_cron_job_ids
 from rq.job import Job
 
@@ -99,6 +100,7 @@ def test_schedule_digest_every_n_seconds_uses_an_interval(periodic, redis_conn):
 # --- python -m lab.periodic, with a worker ---------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_periodic_command_queues_the_digest_each_second_for_a_worker(impl, redis_conn):
     """`python -m lab.periodic --every 1` queues send_digest each second; a worker runs each one.
 
@@ -135,6 +137,7 @@ def test_periodic_command_queues_the_digest_each_second_for_a_worker(impl, redis
     assert 0.8 < gap < 2, f"two digests were queued {gap:.2f} s apart, not every 1 s"
 
 
+@pytest.mark.e2e
 def test_ctrl_c_stops_the_periodic_command_on_the_minute(impl, redis_conn):
     """`python -m lab.periodic --queue reports` runs on cron, due at second 0; Ctrl-C stops it.
 

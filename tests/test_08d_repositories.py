@@ -124,6 +124,7 @@ def test_fail_step_makes_that_step_fail(repositories, queue, fail_step):
 # --- POST /repositories, with a worker ------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_post_answers_at_once_and_a_worker_runs_the_steps_in_order(impl, client, queue):
     """POST /repositories answers 202 at once with four job ids; a worker runs them in order."""
     delay = 0.15
@@ -151,6 +152,7 @@ def test_post_answers_at_once_and_a_worker_runs_the_steps_in_order(impl, client,
         assert gap >= 0, f"{step} started {-gap:.3f} s before {before} ended"
 
 
+@pytest.mark.e2e
 def test_a_failed_step_leaves_the_next_deferred_and_cleanup_runs(
     impl, client, queue, repositories, run_queued_jobs
 ):

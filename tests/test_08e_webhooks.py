@@ -436,6 +436,7 @@ def test_the_openapi_schema_documents_what_the_endpoint_answers(client, queue):
 # --- end to end: uvicorn and a worker ------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_events_are_answered_at_once_while_their_jobs_take_longer(impl, webhooks, queue):
     """A real API answers 20 signed events 202, each faster than the PROCESSING_SECONDS a job takes.
 
@@ -478,6 +479,7 @@ def test_events_are_answered_at_once_while_their_jobs_take_longer(impl, webhooks
     )
 
 
+@pytest.mark.e2e
 def test_twenty_deliveries_at_once_give_one_202_and_one_job_run(impl, queue):
     """20 deliveries of one event at once: one 202, 19 x 200, one job_id, and the job runs once."""
     request = signed(event("evt_once"))

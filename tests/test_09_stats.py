@@ -117,6 +117,7 @@ def test_metrics_carry_the_stats_numbers_for_prometheus(client, queue, tasks, ru
     assert finished.value == 4, f"rq_jobs_finished_last_minute is {finished.value}, not 4"
 
 
+@pytest.mark.e2e
 def test_a_real_worker_idle_then_busy_in_worker_stats_stats_and_metrics(stats, queue, tasks, impl):
     """worker_stats(), /stats and /metrics over HTTP give a real worker's state, job and age."""
     with (

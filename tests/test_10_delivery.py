@@ -81,6 +81,7 @@ def test_outside_a_job_it_says_to_enqueue_it(tasks, redis_conn):
     assert outbox.sent(redis_conn) == 0
 
 
+@pytest.mark.e2e
 def test_a_worker_killed_after_sending_the_job_runs_again_and_sends_once(impl, tasks, queue):
     """A job whose worker is killed after sending runs again, and sends no second email.
 

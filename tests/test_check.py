@@ -9,7 +9,17 @@ from plugins.groups import LAB_CHECK
 from plugins.redis import CLAIM_KEY, TEST_DBS, with_db
 from redis import Redis
 
-from lab.support.course.check import WORKERS, StepNotDone, check_step, progress, run_tests
+from lab.support.course.check import (
+    FULL,
+    QUICK,
+    WORKERS,
+    StepNotDone,
+    StepResult,
+    check_step,
+    progress,
+    report,
+    run_tests,
+)
 from lab.support.course.exercises import STEPS
 from lab.support.course.reference import copy_checkout
 from lab.support.course.stubs import make_stub
@@ -123,7 +133,7 @@ def test_the_workers_share_a_files_tests_without_gaps_or_overlaps(tmp_path, redi
     root = copy_checkout(tmp_path / "checkout", lab="stubs")
     (root / "tests" / "test_many.py").write_text(WORKER_REPORTS)
     every = [f"test_n[{n}]" for n in range(24)]
-    outcomes = run_tests(["tests/test_many.py"], root, exercises_only=False)
+    outcomes = run_tests(["tests/test_many.py"], root, marks=None)
     assert sorted(o.name for o in outcomes) == sorted(every)
     assert all(o.state == "passed" for o in outcomes)
     assert len({o.properties["worker"] for o in outcomes}) == WORKERS  # each worker ran some
@@ -149,3 +159,30 @@ def test_a_check_cell_stops_the_notebook_on_a_failing_step_and_passes_a_done_one
     shutil.copy2(root / "solutions" / "connection.py", root / "lab" / "connection.py")
     check_step("00", root)
     assert capsys.readouterr().out.startswith("Step 00 passed: every test in")
+
+
+#: Two exercise tests (they use `impl`), one of them end-to-end.
+QUICK_AND_E2E = """
+import pytest
+
+def test_quick(impl):
+    pass
+
+@pytest.mark.e2e
+def test_end_to_end(impl):
+    pass
+"""
+
+
+@LAB_CHECK
+def test_lab_check_leaves_the_end_to_end_tests_to_full(tmp_path, redis_url):
+    """`python -m lab check` runs the quick tests (QUICK); --full and the check cells every
+    exercise test (FULL); the report of a quick check says how to run the rest."""
+    root = copy_checkout(tmp_path / "checkout", lab="stubs")
+    (root / "tests" / "test_two.py").write_text(QUICK_AND_E2E)
+    assert [o.name for o in run_tests(["tests/test_two.py"], root, QUICK)] == ["test_quick"]
+    ran = sorted(o.name for o in run_tests(["tests/test_two.py"], root, FULL))
+    assert ran == ["test_end_to_end", "test_quick"]
+    done = [StepResult(step, "passed", 1, 1) for step in STEPS]
+    assert "python -m lab check --full" in report(done, full=False)
+    assert report(done, full=True).endswith("Every step passes. Well done!")

@@ -8,8 +8,9 @@ import subprocess
 from plugins.groups import LAB_CHECK
 
 from lab.support.config import PROJECT_ROOT
+from lab.support.course.check import FULL, QUICK
 from lab.support.course.exercises import STEPS
-from lab.support.course.report import LEARNER_FILES, fake_class
+from lab.support.course.report import LEARNER_FILES, PROBE, fake_class
 
 
 @LAB_CHECK
@@ -61,3 +62,11 @@ def test_fake_class_mixes_complete_part_way_and_broken_copies(tmp_path):
     assert "NotImplementedError" in (copies[1] / "lab" / "tasks.py").read_text()
     assert "def broken(:" in (copies[2] / "lab" / "stats.py").read_text()
     assert len(STEPS) > 6
+
+
+def test_the_probe_runs_the_tests_the_report_was_asked_for():
+    """Quick tests by default, every exercise test with --full: the probe a copy runs."""
+    for marks in (QUICK, FULL):
+        probe = PROBE.format(marks)
+        compile(probe, "probe", "exec")
+        assert f"progress(marks={marks!r})" in probe

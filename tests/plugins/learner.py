@@ -29,6 +29,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.exercise)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):  # noqa: ANN201 - the hook's result
+    """An exercise test that starts a process in its body must be marked e2e: `python -m lab
+    check` leaves those out unless --full, and stays fast only while they are marked."""
+    from lab.support.servers.processes import Background
+
+    before = Background.started
+    result = yield
+    marked = {mark.name for mark in item.iter_markers()}
+    if "exercise" in marked and "e2e" not in marked and Background.started > before:
+        pytest.fail("this exercise test starts a process: mark it @pytest.mark.e2e")
+    return result
+
+
 @pytest.fixture(scope="session")
 def impl(request: pytest.FixtureRequest) -> str:
     """The package under test: "lab" or "solutions"."""

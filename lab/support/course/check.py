@@ -2,7 +2,9 @@
 
 Runs each started step's tests against lab/ (one pytest run, its tests shared out among a
 few processes) and prints one line per step - passed, failing or not started - then a hint
-for the first step that is not done.
+for the first step that is not done. By default the quick tests only: the end-to-end ones
+(marked e2e: real workers, APIs and schedulers started as processes) with --full, and
+always in a notebook's check cell, which checks one step.
 """
 
 from __future__ import annotations
@@ -87,22 +89,25 @@ def without_group(name: str) -> str:
 #: of a small laptop pay; each costs a start of pytest and a collection (~1.4 s of CPU).
 #: At most 15: each worker claims a test database of its own (tests/plugins/redis.py).
 WORKERS = 3
+#: Which tests run (pytest -m): every exercise test of a step, or all but the end-to-end ones.
+FULL = "exercise"
+QUICK = "exercise and not e2e"
 
 
 def run_tests(
-    files: list[str], root: Path = PROJECT_ROOT, exercises_only: bool = True
+    files: list[str], root: Path = PROJECT_ROOT, marks: str | None = FULL
 ) -> list[Outcome]:
     """Run the test files `files` (paths from `root`) against `root`'s lab/, in one pytest
     run on WORKERS xdist processes (a file's slow tests spread), Redis started if none
-    answers (and stopped after); each test's outcome, in the order of `files`. Only
-    exercise tests unless `exercises_only` is false. A RuntimeError with the end of
-    pytest's output when no test could run."""
+    answers (and stopped after); each test's outcome, in the order of `files`. Only the
+    tests `marks` selects (pytest -m; None: all). A RuntimeError with the end of pytest's
+    output when no test could run."""
     try:
         redis = redis_server.start()
     except redis_server.RedisUnavailable as exc:
         raise RuntimeError(f"The tests could not run:\n{exc}") from None
     try:
-        outcomes, said = run_pytest(files, root, exercises_only)
+        outcomes, said = run_pytest(files, root, marks)
     finally:
         if redis.started_now:
             redis_server.stop()
@@ -112,7 +117,7 @@ def run_tests(
     return sorted(outcomes, key=lambda o: (files.index(o.file) if o.file in files else -1, o.line))
 
 
-def run_pytest(files: list[str], root: Path, exercises_only: bool) -> tuple[list[Outcome], str]:
+def run_pytest(files: list[str], root: Path, marks: str | None) -> tuple[list[Outcome], str]:
     """The outcomes of the tests in `files` and the end of what pytest printed (a file
     that cannot be collected does not stop the others); a RuntimeError if pytest could not
     report."""
@@ -123,7 +128,7 @@ def run_pytest(files: list[str], root: Path, exercises_only: bool) -> tuple[list
             "-p", "xdist.plugin", f"--numprocesses={WORKERS}", "--dist=loadgroup",
             "-o", "junit_family=xunit1", f"--junitxml={report}",
             "--continue-on-collection-errors",
-            *(["-m", "exercise"] if exercises_only else []), *files,
+            *(["-m", marks] if marks else []), *files,
         ]  # fmt: skip
         # No third-party pytest plugins but xdist: nbval's alone took ~1.4 s to import at
         # each check (in each worker, now).
@@ -138,12 +143,14 @@ def run_pytest(files: list[str], root: Path, exercises_only: bool) -> tuple[list
         return read_report(report), said
 
 
-def run_step_tests(steps: list[Step], root: Path = PROJECT_ROOT) -> dict[str, StepResult]:
+def run_step_tests(
+    steps: list[Step], root: Path = PROJECT_ROOT, marks: str = FULL
+) -> dict[str, StepResult]:
     """Run the tests of `steps` against lab/ (run_tests: one pytest run, several workers)."""
     results = {step.number: StepResult(step) for step in steps}
     if not steps:
         return results
-    for outcome in run_tests([step.tests for step in steps], root):
+    for outcome in run_tests([step.tests for step in steps], root, marks):
         step = step_of_test_file(outcome.file)
         if step is None or step.number not in results:
             continue
@@ -177,10 +184,10 @@ def is_started(step: Step, root: Path = PROJECT_ROOT) -> bool:
     return not all(map(partial(is_todo, root), step.functions))
 
 
-def progress(root: Path = PROJECT_ROOT) -> list[StepResult]:
+def progress(root: Path = PROJECT_ROOT, marks: str = FULL) -> list[StepResult]:
     """One result per step, in order."""
     started = [step for step in STEPS if is_started(step, root)]
-    ran = run_step_tests(started, root)
+    ran = run_step_tests(started, root, marks)
     return [ran.get(step.number, StepResult(step)) for step in STEPS]
 
 
@@ -199,12 +206,17 @@ def files(step: Step) -> str:
     return " and ".join(step.modules)
 
 
-def report(results: list[StepResult]) -> str:
-    lines = ["Workbook progress (your lab/ files, checked by their tests):"]
+def report(results: list[StepResult], full: bool = True) -> str:
+    which = "their tests" if full else "their quick tests; --full adds the end-to-end ones"
+    lines = [f"Workbook progress (your lab/ files, checked by {which}):"]
     for r in results:
         counts = f" ({r.passed}/{r.total} tests pass)" if r.state == "failing" else ""
         lines.append(f"  {r.step.number}  {r.step.title:<40} {r.state}{counts}")
     todo = next((r for r in results if r.state != "passed"), None)
+    if todo is None and not full:
+        lines.append("Every step passes its quick tests. Before you hand in, run the")
+        lines.append("end-to-end ones too (real workers and APIs): python -m lab check --full")
+        return "\n".join(lines)
     if todo is None:
         lines.append("Every step passes. Well done!")
         return "\n".join(lines)
@@ -216,13 +228,13 @@ def report(results: list[StepResult]) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
+def main(full: bool = False) -> int:
     try:
-        results = progress()
+        results = progress(marks=FULL if full else QUICK)
     except RuntimeError as exc:
         print(exc, file=sys.stderr)
         return 2
-    print(report(results))
+    print(report(results, full))
     return 0 if all(r.state == "passed" for r in results) else 1
 
 

@@ -5,7 +5,8 @@ Each PATH is a learner's copy: a folder, or a git repository (a URL, or a path e
 into a fresh copy of this checkout each, in a temporary folder: the learner's code runs
 there, never in the instructor's checkout, in a process group that is killed after
 `--timeout` seconds. Each copy's tests run as `python -m lab check` runs them (its own
-test databases). The report is written as Markdown and HTML: learner x step, then totals.
+test databases): the quick ones, or with --full the end-to-end ones too. The report is
+written as Markdown and HTML: learner x step, then totals.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lab.support.course.check import FULL, QUICK
 from lab.support.course.exercises import STEPS, learner_modules
 from lab.support.course.reference import copy_checkout
 from lab.support.servers import redis_server
@@ -36,11 +38,12 @@ JOBS = 1
 #: Seconds a copy past its time limit has to stop its own processes after a Ctrl-C.
 STOP_GRACE = 15
 #: Run in the copy: its steps' results as JSON on stdout (the copy's own kit, same as ours).
+#: Formatted with the pytest -m expression of the tests to run (check.QUICK or FULL).
 PROBE = """
 import json
 from lab.support.course.check import progress
-print(json.dumps([{"step": r.step.number, "state": r.state, "passed": r.passed,
-                   "total": r.total, "failures": r.failures} for r in progress()]))
+print(json.dumps([{{"step": r.step.number, "state": r.state, "passed": r.passed,
+                   "total": r.total, "failures": r.failures}} for r in progress(marks={!r})]))
 """
 
 
@@ -78,7 +81,7 @@ def prepare(source: str, work: Path) -> Path:
     return checkout
 
 
-def check(copy: Copy, timeout: float) -> Copy:
+def check(copy: Copy, timeout: float, marks: str = QUICK) -> Copy:
     """Run the steps' tests of `copy` in a checkout of its own; fill in its results."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="lab-report-") as tmp:
@@ -88,7 +91,7 @@ def check(copy: Copy, timeout: float) -> Copy:
             copy.problem = f"could not be read: {getattr(exc, 'stderr', '') or exc}".strip()
             return copy
         process = subprocess.Popen(
-            [sys.executable, "-c", PROBE], cwd=checkout, env=child_env(root=checkout),
+            [sys.executable, "-c", PROBE.format(marks)], cwd=checkout, env=child_env(root=checkout),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         )  # fmt: skip
         try:
@@ -159,15 +162,17 @@ def to_html(rows: list[list[str]]) -> str:
     )
 
 
-def main(paths: list[str], out: Path, timeout: float, jobs: int = JOBS) -> int:
-    """Check every copy, write `out`/report.md and report.html, print the Markdown."""
+def main(paths: list[str], out: Path, timeout: float, jobs: int = JOBS, full: bool = False) -> int:
+    """Check every copy (its quick tests; `full`: every exercise test), write
+    `out`/report.md and report.html, print the Markdown."""
     names = [Path(p.rstrip("/")).name.removesuffix(".git") or p for p in paths]
     copies = [Copy(name, path) for name, path in zip(names, paths, strict=True)]
     started = time.monotonic()
     redis = redis_server.start()  # once, for every copy's tests (as `lab check` would)
     try:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            done = list(pool.map(lambda copy: check(copy, timeout), copies))
+            marks = FULL if full else QUICK
+            done = list(pool.map(lambda copy: check(copy, timeout, marks), copies))
     finally:
         if redis.started_now:
             redis_server.stop()
@@ -177,7 +182,8 @@ def main(paths: list[str], out: Path, timeout: float, jobs: int = JOBS) -> int:
     (out / "report.html").write_text(to_html(rows))
     print(markdown(rows), end="")
     took = time.monotonic() - started
-    print(f"\n{len(done)} copies in {took:.0f} s; written to {out}/report.md and report.html")
+    which = "every test" if full else "quick tests (--full: the end-to-end ones too)"
+    print(f"\n{len(done)} copies, {which}, in {took:.0f} s; written to {out}/report.md and .html")
     return 0
 
 

@@ -1,6 +1,6 @@
 """PROVIDED (maintainers): `python -m lab dev time-check` - how long the progress checks
 take, on copies of this checkout: each notebook's check cell (`check_step("NN")`) and
-`python -m lab check`, with every step done (lab/ = solutions) and with none started
+`python -m lab check` (and --full), with every step done (lab/ = solutions) and with none started
 (lab/ = the stubs). Each runs `runs` times in a fresh process (the median is printed),
 with Redis running, as a learner's is from notebook 00 on.
 """
@@ -79,6 +79,8 @@ def timed_checks(runs: int, numbers: Sequence[str]) -> int:
         times = measure(done, ("-m", "lab", "check"), runs, "Every step passes")
         over += statistics.median(times) > ALL_TARGET
         print(line("python -m lab check", times, ALL_TARGET), flush=True)
+        times = measure(done, ("-m", "lab", "check", "--full"), runs, "Every step passes.")
+        print(line("python -m lab check --full", times), flush=True)
         print("No step started (lab/ = stubs):")
         for step in steps:
             times = measure(fresh, check_cell(step.number), runs, f"Step {step.number}")

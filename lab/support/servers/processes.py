@@ -44,7 +44,11 @@ def child_env(extra: Mapping[str, str] | None = None, root: Path = PROJECT_ROOT)
 class Background:
     """A command running in the background, with its output in a log file."""
 
+    #: How many this Python process started (the tests' e2e mark is checked with it).
+    started = 0
+
     def __init__(self, name: str, command: Sequence[str], env: Mapping[str, str] | None = None):
+        Background.started += 1
         self.name = name
         self.command = list(command)
         log = tempfile.NamedTemporaryFile(prefix=f"{name}-", suffix=".log", delete=False)
