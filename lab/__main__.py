@@ -60,8 +60,9 @@ def learner_parser() -> argparse.ArgumentParser:
                        ("paths", {"nargs": "+", "help": "learners' copies: folders or git URLs"}),
                        ("--out", {"default": "class-report", "help": "where to write the report"}),
                        ("--timeout", {"type": float, "default": 300, "help": "seconds per copy"}),
-                       ("--jobs", {"type": int, "default": 1,
-                                   "help": "copies checked at once (timed tests need cores)"}),
+                       ("--jobs", {"type": int,
+                                   "help": "copies checked at once (default 2; 1 with --full:"
+                                           " timed tests need cores)"}),
                        ("--full", flag("the end-to-end tests too (slower)"))),
             "nbval": ("run the notebooks with nbval against your lab/ (instructors)", NOTEBOOKS),
         },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -70,6 +71,17 @@ def test_with_every_test_database_taken_it_says_so_rather_than_pass(
     assert "The tests could not run" in result.stderr
     assert "are all claimed by test runs" in result.stderr
     assert "passed" not in result.stdout
+
+
+def test_a_database_claim_names_the_process_that_releases_it(redis_conn, request):
+    """Under xdist the controller empties and releases its workers' databases after they
+    ended: the claim names the controller, so that no other run takes the database over
+    meanwhile (two copies of `python -m lab report` lost a job that way)."""
+    holder = int(redis_conn.get(CLAIM_KEY))
+    if hasattr(request.config, "workerinput"):
+        assert holder == os.getppid() != os.getpid(), "the claim names the worker"
+    else:
+        assert holder == os.getpid()
 
 
 def solved_up_to(source: str, regions: int) -> str:

@@ -31,6 +31,8 @@ CLAIM_KEY = "workbook:tests:claimed"
 #: What xdist's controller hands each worker (workerinput): the URL of its database, or why
 #: there is none (no Redis could be started).
 WORKER_URL, WORKER_PROBLEM = "workbook_redis_url", "workbook_redis_problem"
+#: ... and the process id its claim names: the controller's, which releases it at its end.
+WORKER_HOLDER = "workbook_claim_holder"
 #: The controller's shared Redis (or why there is none), and its workers' claims.
 _SHARED = pytest.StashKey["redis_server.Status | str"]()
 _CLAIMS = pytest.StashKey[list]()
@@ -72,6 +74,7 @@ def pytest_configure_node(node) -> None:
     url, claim = claim_database(shared.url)  # the whole run stops, saying so, if none is free
     node.config.stash[_CLAIMS].append(claim)
     node.workerinput[WORKER_URL] = url
+    node.workerinput[WORKER_HOLDER] = os.getpid()
 
 
 @pytest.hookimpl(trylast=True)  # the workers have ended their sessions by then
@@ -167,14 +170,24 @@ def redis_url(request: pytest.FixtureRequest) -> Iterator[str]:
         redis_server.stop(base)
 
 
+@pytest.fixture(scope="session")
+def claim_holder(request: pytest.FixtureRequest) -> int:
+    """The process id the database's claim names: the one that releases it at its end. An
+    xdist worker's is its controller's: a worker ends before its controller empties the
+    database, and a claim naming the ended worker could be taken over meanwhile by another
+    run (two copies checked at once by `python -m lab report`), whose jobs the controller
+    then deleted."""
+    return getattr(request.config, "workerinput", {}).get(WORKER_HOLDER, os.getpid())
+
+
 @pytest.fixture
-def redis_conn(redis_url: str) -> Iterator[Redis]:
+def redis_conn(redis_url: str, claim_holder: int) -> Iterator[Redis]:
     """A client to the test database, emptied first (but for the session's claim)."""
     client = Redis.from_url(redis_url)
     # One transaction: between a FLUSHDB and the SET, another session (check runs several
     # at once) could claim this database, and the two would empty each other's jobs.
     with client.pipeline(transaction=True) as both:
-        both.flushdb().set(CLAIM_KEY, os.getpid(), ex=3600).execute()
+        both.flushdb().set(CLAIM_KEY, claim_holder, ex=3600).execute()
     yield client
     client.close()
 
