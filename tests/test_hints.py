@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +29,30 @@ def test_the_nudge_names_no_call_that_the_next_levels_give():
         nudge, _, outline = hints(step)
         assert not re.search(r"\w\(", nudge), (step.number, nudge)
         assert re.search(r"\w\(", outline), step.number
+
+
+#: Steps whose exercise text names its calls: a first connection, a first task and a first
+#: enqueue, where the calls are the lesson.
+FIRST_STEPS = {"00", "01", "02"}
+#: The workbook's own fake mail provider: an exercise that uses it has to name it.
+OWN_API = {"outbox.deliver"}
+
+
+def test_an_exercise_states_goals_and_leaves_the_calls_to_the_hints():
+    """From step 03 on, no call that hint level 2 gives (its last two dotted names, as
+    `Job.fetch(`) appears in the notebook's exercise text (its markdown cells that say
+    "Exercise"): the text says what to achieve and how it is checked."""
+    call = re.compile(r"\b([A-Za-z_]\w*\.[A-Za-z_][\w.]*)\(")
+    for step in STEPS:
+        if step.number in FIRST_STEPS:
+            continue
+        named = {".".join(c.split(".")[-2:]) for c in call.findall(hints(step)[1])} - OWN_API
+        cells = json.loads(Path(step.notebook).read_text())["cells"]
+        sources = ("".join(cell["source"]) for cell in cells if cell["cell_type"] == "markdown")
+        text = "\n".join(source for source in sources if "Exercise" in source)
+        assert text, f"{step.notebook} has no exercise text"
+        given = sorted(c for c in named if f"{c}(" in text)
+        assert not given, f"{step.notebook}'s exercise text dictates {given} (step {step.number})"
 
 
 def test_each_call_shows_the_next_level_and_remembers_it_per_step(tmp_path):

@@ -274,8 +274,9 @@ HINTS: dict[str, tuple[str, str]] = {
     "03": (
         "A worker needs its class (one that forks or not, and what runs on Windows), the"
         " queues it listens to, in order, and the connection. Which queue when none is named?",
-        "rq.Worker and rq.SimpleWorker (https://python-rq.org/docs/workers/), sys.platform,"
-        " your get_queue(connection, name) from step 00.",
+        "rq.Worker and rq.SimpleWorker (https://python-rq.org/docs/workers/), sys.platform;"
+        " a worker is made as cls(queues, connection=connection), queues a list; your"
+        " get_queue(connection, name) from step 00 and get_redis().",
     ),
     "04": (
         "The two blocking endpoints have the same body; what differs is whether FastAPI runs"
@@ -291,16 +292,22 @@ HINTS: dict[str, tuple[str, str]] = {
         " runs, or nobody else can read it.",
         "Job.fetch(id, connection=..., serializer=...) and NoSuchJobError, fastapi's"
         " HTTPException; job.get_status(), enqueued_at/started_at/ended_at, get_position(),"
-        " job.meta and job.save_meta(), job.return_value(), job.latest_result()"
-        " (https://python-rq.org/docs/jobs/, https://python-rq.org/docs/results/).",
+        " job.meta and job.save_meta(), job.return_value(), job.latest_result().exc_string,"
+        " rq.get_current_job() (None outside a job)"
+        " (https://python-rq.org/docs/jobs/, https://python-rq.org/docs/results/);"
+        " get_settings().serializer.",
     ),
     "06": (
         "Count attempts somewhere that outlives a job run (Redis). A retry or a cancel only"
         " makes sense in some states: refuse the others clearly (409). An Idempotency-Key is"
         " claimed once, atomically, and each stored thing expires.",
-        "connection.incr(), LPUSH + LTRIM; job.get_status(), job.requeue(), job.cancel()"
-        " (https://python-rq.org/docs/jobs/); SET with nx=True and ex= (https://redis.io/docs/"
-        "latest/commands/set/); get_settings().idempotency_claim_ttl and idempotency_ttl.",
+        "rq.get_current_job(); connection.incr() and connection.expire(), connection.lpush()"
+        " and connection.ltrim(); job.get_status(), job.requeue() (which raises"
+        " rq.exceptions.InvalidJobOperation), job.cancel(), HTTPException(409, detail)"
+        " (https://python-rq.org/docs/jobs/); connection.set(name, value, nx=True, ex=...),"
+        " which returns whether it set (https://redis.io/docs/latest/commands/set/),"
+        " connection.get(), connection.delete(); get_settings().idempotency_claim_ttl and"
+        " idempotency_ttl.",
     ),
     "07": (
         "A pool is N workers in processes of their own, on the queues and the connection one"
