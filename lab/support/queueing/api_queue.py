@@ -151,7 +151,11 @@ class ApiQueue(Queue):
                     pipe.execute()
                     return written
                 except WatchError:
-                    job._status = status  # RQ may have set DEFERRED for the failed attempt
+                    # RQ may have set DEFERRED for the failed attempt. The status is put back
+                    # as RQ's own Queue.setup_dependencies() does after a WatchError (RQ 3.0,
+                    # rq/queue.py): onto Job._status, since the public set_status() writes to
+                    # Redis, which this attempt must not do.
+                    job._status = status
                     pipe.reset()
 
     def _earlier(self, job_id: str) -> Job | None:
