@@ -35,7 +35,7 @@ LEARNER_FILES = tuple(f"lab/{module}.py" for module in learner_modules())
 #: same table as one at a time, 405 s); with --full one, since every check already runs 3
 #: pytest workers on 2 cores and step 04's timing tests failed on complete copies when 4
 #: copies ran at once (30 copies took 903 s either way).
-JOBS = {"quick": 2, "full": 1}
+JOBS = {QUICK: 2, FULL: 1}
 #: Seconds a copy past its time limit has to stop its own processes after a Ctrl-C.
 STOP_GRACE = 15
 #: Run in the copy: its steps' results as JSON on stdout (the copy's own kit, same as ours).
@@ -173,8 +173,8 @@ def main(
     started = time.monotonic()
     redis = redis_server.start()  # once, for every copy's tests (as `lab check` would)
     try:
-        with ThreadPoolExecutor(max_workers=jobs or JOBS["full" if full else "quick"]) as pool:
-            marks = FULL if full else QUICK
+        marks = FULL if full else QUICK
+        with ThreadPoolExecutor(max_workers=jobs or JOBS[marks]) as pool:
             done = list(pool.map(lambda copy: check(copy, timeout, marks), copies))
     finally:
         if redis.started_now:
